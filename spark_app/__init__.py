@@ -1,0 +1,1 @@
+"""The Spark Structured Streaming job. Only modules that run the job import pyspark."""

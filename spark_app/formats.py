@@ -1,0 +1,132 @@
+"""The formats the Spark job writes (alerts, dead letters, metrics), defined once for every reader.
+
+Imports neither pyspark nor Textual: the monitor and the tests read these formats through this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+DEFAULT_LARGE_THRESHOLD = 500.0
+DEFAULT_ALERT_THRESHOLD = 900.0
+
+# Levels of a flagged transaction: "large" is above the large threshold and not above the alert
+# threshold; "alert" is above the alert threshold. Both comparisons are strict.
+LEVEL_LARGE = "large"
+LEVEL_ALERT = "alert"
+LEVELS = (LEVEL_LARGE, LEVEL_ALERT)
+
+# Why a record went to the dead-letter topic. One reason per record: the first rule it breaks, in this order.
+REASON_NULL_VALUE = "null value"
+REASON_EMPTY_VALUE = "empty value"
+REASON_NOT_UTF8 = "not UTF-8"
+REASON_NOT_JSON = "not JSON"
+REASON_NOT_OBJECT = "not a JSON object"
+REASON_MISSING_TX_ID = "missing or null tx_id"
+REASON_MISSING_AMOUNT = "missing or null amount"
+REASON_AMOUNT_NOT_NUMBER = "amount not a number"
+REASON_AMOUNT_NOT_POSITIVE = "amount not positive"
+REASON_AMOUNT_TOO_LARGE = "amount not finite or too large"
+REASON_MISSING_TS = "missing or null ts"
+REASON_BAD_TS = "unparsable ts"
+REASONS = (
+    REASON_NULL_VALUE,
+    REASON_EMPTY_VALUE,
+    REASON_NOT_UTF8,
+    REASON_NOT_JSON,
+    REASON_NOT_OBJECT,
+    REASON_MISSING_TX_ID,
+    REASON_MISSING_AMOUNT,
+    REASON_AMOUNT_NOT_NUMBER,
+    REASON_AMOUNT_NOT_POSITIVE,
+    REASON_AMOUNT_TOO_LARGE,
+    REASON_MISSING_TS,
+    REASON_BAD_TS,
+)
+# Amounts above this are not card transactions but corrupt data (or an attack): dead letters.
+MAX_AMOUNT = 1_000_000_000.0
+
+# Names of the two streaming queries, as they appear in metrics.
+QUERY_ALERTS = "alerts"
+QUERY_PARQUET = "parquet"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A flagged transaction as written to the `alerts` topic (key = tx_id)."""
+
+    tx_id: str
+    account_id: str
+    merchant: str
+    amount: float
+    currency: str
+    ts: str
+    level: str
+    rule: str
+    detected_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record of `transactions` that could not be processed, as written to `transactions.dlq`.
+
+    `raw` is the value as text, base64 when it was not UTF-8 (`raw_encoding` says which), or None for
+    a null value (a tombstone).
+    """
+
+    raw: str | None
+    raw_encoding: str
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    detected_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMetrics:
+    """One micro-batch of one query, as published to the `metrics` topic (key = query name).
+
+    Built from Spark's StreamingQueryProgress. `end_offsets` maps partition → next offset to read from
+    `transactions` once the batch is done, so a reader can compute the backlog against the topic's end.
+    `large`, `alerts` and `dead_letters` count the batch's records (zero where the query does not route
+    that kind).
+    """
+
+    query: str
+    batch_id: int
+    timestamp: str
+    num_input_rows: int
+    input_rows_per_second: float
+    processed_rows_per_second: float
+    batch_duration_ms: int
+    end_offsets: dict[str, int]
+    large: int
+    alerts: int
+    dead_letters: int
+
+
+def decode_alert(value: bytes) -> Alert:
+    """Decode one `alerts` record; raises ValueError (or orjson.JSONDecodeError) on a malformed one."""
+    data = orjson.loads(value)
+    return Alert(**{name: data[name] for name in Alert.__slots__})
+
+
+def decode_dead_letter(value: bytes) -> DeadLetter:
+    """Decode one `transactions.dlq` record."""
+    data = orjson.loads(value)
+    return DeadLetter(**{name: data[name] for name in DeadLetter.__slots__})
+
+
+def decode_metrics(value: bytes) -> BatchMetrics:
+    """Decode one `metrics` record."""
+    data: dict[str, Any] = orjson.loads(value)
+    return BatchMetrics(**{name: data[name] for name in BatchMetrics.__slots__})
+
+
+def encode_metrics(metrics: BatchMetrics) -> bytes:
+    """Encode one `metrics` record."""
+    return orjson.dumps(metrics)
