@@ -1,0 +1,278 @@
+"""The embedded single-node Apache Kafka broker (KRaft) on 127.0.0.1, run from Maven jars with `java`.
+
+Used by `txmon-broker`, by the monitor when no broker is named, by the tests and by the benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ctypes
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from txmon_core import jars
+from txmon_core.options import add_version
+from txmon_core.paths import default_data_dir
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 9092
+LOG4J_CONFIG = Path(__file__).with_name("broker-log4j2.properties")
+JVM_OPTIONS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true"]
+PR_SET_PDEATHSIG = 1
+QUIET = logging.getLogger("txmon.broker.admin")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started or stopped; the message carries the end of its log."""
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: have Linux send SIGTERM when the parent dies, however it dies.
+
+    The signal is tied to the thread that forked, so start children from a long-lived thread.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
+    """The settings of a one-node broker+controller on loopback."""
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.bootstrap.servers": f"{HOST}:{controller_port}",
+        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(log_dir),
+        # Kafka's defaults (3) assume three brokers; with them consumer groups never work on one node.
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        # Every part creates its topics itself; auto-creation would hide a part that forgot to.
+        "auto.create.topics.enable": "false",
+        "num.partitions": "1",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        # A demo left running at tens of thousands of tx/s must not fill the disk.
+        "log.retention.bytes": str(1 << 30),
+        "log.segment.bytes": str(128 << 20),
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+class EmbeddedBroker:
+    """One Kafka broker process with its data in `data_dir`; a restart on the same folder keeps the data."""
+
+    def __init__(self, data_dir: Path, port: int = 0, controller_port: int = 0) -> None:
+        self.data_dir = Path(data_dir)
+        self._requested = (port, controller_port)
+        self.port = 0
+        self.controller_port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap.servers string clients use."""
+        return f"{HOST}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        """The broker's own log (stdout and stderr of the JVM)."""
+        return self.data_dir / "broker.log"
+
+    @property
+    def pid_path(self) -> Path:
+        """A file holding the running broker JVM's process id, for users and tools."""
+        return self.data_dir / "broker.pid"
+
+    @property
+    def pid(self) -> int | None:
+        """The broker JVM's process id while it runs."""
+        return self.process.pid if self.process else None
+
+    def _choose_ports(self) -> None:
+        # The controller's address is written into the metadata log when storage is formatted, so a
+        # restart must reuse it; the client port is kept too, so clients can reconnect.
+        saved_path = self.data_dir / "ports.json"
+        saved = json.loads(saved_path.read_text()) if saved_path.exists() else {}
+        port, controller_port = self._requested
+        self.port = port or saved.get("port") or free_port()
+        self.controller_port = saved.get("controller_port") or controller_port or free_port()
+        saved_path.write_text(json.dumps({"port": self.port, "controller_port": self.controller_port}))
+
+    def _format_storage(self, java: str, classpath: str, properties: Path, log_dir: Path) -> None:
+        if (log_dir / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        result = subprocess.run(
+            [java, "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+             "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(properties)],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise BrokerError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    def start(self) -> None:
+        """Start the broker process (formatting its storage the first time); returns at once."""
+        if self.process and self.process.poll() is None:
+            return
+        java = jars.find_tool("java")
+        classpath = jars.broker_classpath()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._choose_ports()
+        log_dir = self.data_dir / "kraft-logs"
+        properties = self.data_dir / "server.properties"
+        properties.write_text(server_properties(self.port, self.controller_port, log_dir))
+        self._format_storage(java, classpath, properties, log_dir)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [java, *JVM_OPTIONS, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", "-cp", classpath,
+                 "kafka.Kafka", str(properties)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl+C in the terminal reaches only us, and we stop it in order.
+                start_new_session=True, preexec_fn=die_with_parent,
+            )
+        self.pid_path.write_text(f"{self.process.pid}\n")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the broker's log, for error messages."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def wait_ready(self, timeout: float = 60.0) -> float:
+        """Block until an admin client can list topics; return the seconds waited."""
+        started = time.monotonic()
+        # Connection-refused noise while the JVM starts is expected: keep librdkafka quiet.
+        admin = AdminClient({"bootstrap.servers": self.bootstrap}, logger=QUIET)
+        while True:
+            if self.process is None or self.process.poll() is not None:
+                code = None if self.process is None else self.process.returncode
+                raise BrokerError(f"the broker exited (code {code}) before it was ready:\n{self.log_tail()}")
+            try:
+                admin.list_topics(timeout=1.0)
+                return time.monotonic() - started
+            except KafkaException:
+                pass
+            if time.monotonic() - started > timeout:
+                raise BrokerError(f"the broker was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Stop the broker cleanly (SIGTERM), forcibly after `timeout`; return its exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a paused broker cannot act on SIGTERM
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.pid_path.unlink(missing_ok=True)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """Kill the broker with SIGKILL, as a crash would (for fault tests)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP), as a hung machine would (for fault tests)."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused broker run again (SIGCONT)."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _on_signals(handler: Callable[[int], None]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: handler(signum))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`txmon-broker`: run the embedded broker until SIGTERM or Ctrl+C."""
+    parser = argparse.ArgumentParser(prog="txmon-broker", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="client port (default %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir() / "broker",
+                        help="broker storage (default %(default)s)")
+    add_version(parser)
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be 0..65535, got {args.port}")
+
+    stop_requested = threading.Event()
+    _on_signals(lambda _signum: stop_requested.set())
+    broker = EmbeddedBroker(args.data_dir, port=args.port)
+    try:
+        broker.start()
+        waited = broker.wait_ready()
+    except (jars.MissingToolError, jars.FetchError, BrokerError) as exc:
+        print(f"txmon-broker: {exc}", file=sys.stderr)
+        broker.stop()
+        return 1
+    print(f"ready bootstrap.servers={broker.bootstrap}", flush=True)
+    print(f"broker ready in {waited:.1f} s; data {broker.data_dir}; log {broker.log_path}", file=sys.stderr)
+    assert broker.process is not None
+    while not stop_requested.wait(0.5):
+        if broker.process.poll() is not None:
+            code = broker.process.returncode
+            print(f"txmon-broker: the broker exited (code {code}):\n{broker.log_tail()}", file=sys.stderr)
+            return 1
+    code = broker.stop()
+    print(f"broker stopped (exit {code})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
