@@ -58,6 +58,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def new_cluster_id() -> str:
+    """16 random bytes in URL-safe base64, as Kafka's own Uuid.randomUuid makes them.
+
+    Like Kafka, draw again when the text starts with '-': the storage tool would take it for a flag.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
     """The settings of a one-node broker+controller on loopback."""
     settings = {
@@ -133,7 +144,7 @@ class EmbeddedBroker:
     def _format_storage(self, java: str, classpath: str, properties: Path, log_dir: Path) -> None:
         if (log_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         result = subprocess.run(
             [java, "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
              "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(properties)],

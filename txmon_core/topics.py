@@ -21,7 +21,8 @@ def ensure_topics(
     timeout: float = 30.0,
 ) -> list[str]:
     """Create the topics that are missing; return the names created. Safe to call concurrently."""
-    admin = AdminClient(dict(client_config))
+    # librdkafka's informational lines (purged background events on close) are not the user's concern.
+    admin = AdminClient({"log_level": 3, **client_config})
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = [n for n in names if n not in existing]
     if not missing:

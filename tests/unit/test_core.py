@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from txmon_core import jars, options, paths
-from txmon_core.broker import server_properties
+from txmon_core.broker import new_cluster_id, server_properties
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,3 +80,9 @@ def test_broker_listens_on_loopback_only(tmp_path: Path) -> None:
             assert "//127.0.0.1:" in listener, listener
     assert settings["offsets.topic.replication.factor"] == "1"
     assert settings["auto.create.topics.enable"] == "false"
+
+
+def test_cluster_ids_are_valid_for_the_storage_tool() -> None:
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids)

@@ -1,0 +1,238 @@
+"""`txmon-producer`: publish generated card transactions to Kafka at a steady rate."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import FrameType
+from typing import Any, BinaryIO
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from producer.generator import DEFAULT_MAX_CENTS, DEFAULT_MIN_CENTS, TransactionGenerator
+from producer.publish import delivery_settings, publish
+from producer.transaction import TOPIC, format_cents
+from txmon_core.options import (
+    add_kafka_options,
+    add_version,
+    client_config,
+    positive_float,
+    positive_int,
+)
+from txmon_core.topics import ensure_topics
+
+DEFAULT_RATE = 100.0
+RATE_MAX = "max"
+FLUSH_TIMEOUT = 30.0
+DEFAULT_STARTUP_TIMEOUT = 15.0
+# Throughput settings measured with `python -m bench.producer` (see bench/producer.py): batching and a
+# short linger let librdkafka send large requests; the local queue holds a few seconds at top speed.
+# -X overrides any of them.
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,  # implies acks=all and safe retries: no duplicates, no reordering
+    "linger.ms": 10,
+    "batch.num.messages": 10_000,
+    "queue.buffering.max.messages": 500_000,
+    "compression.type": "lz4",
+    "client.id": "txmon-producer",
+}
+
+
+def rate_value(text: str) -> float | None:
+    """An argparse type for --rate: a number of tx/s > 0, or `max` (as fast as the broker takes them)."""
+    if text.strip().lower() == RATE_MAX:
+        return None
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or '{RATE_MAX}', got {text!r}") from None
+
+
+def amount_cents(text: str) -> int:
+    """An argparse type for an amount in RON (> 0, at most 2 decimals), returned in integer cents."""
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"expected an amount such as 12.50, got {text!r}") from None
+    cents = amount * 100
+    if not amount.is_finite() or cents != cents.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected an amount with at most 2 decimals, got {text!r}")
+    if cents <= 0:
+        raise argparse.ArgumentTypeError(f"expected an amount > 0, got {text!r}")
+    return int(cents)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of txmon-producer."""
+    parser = argparse.ArgumentParser(
+        prog="txmon-producer",
+        description="Publish generated card transactions (JSON) to Kafka at a steady rate.",
+    )
+    parser.add_argument(
+        "--rate",
+        type=rate_value,
+        default=DEFAULT_RATE,
+        metavar="N",
+        help=f"transactions per second, or '{RATE_MAX}' for as fast as possible (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--count",
+        type=positive_int,
+        metavar="N",
+        help="produce exactly N transactions, wait until all are acknowledged, then exit",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="same seed, same sequence of accounts, merchants and amounts"
+    )
+    parser.add_argument("--topic", default=TOPIC, help="topic to produce to (default: %(default)s)")
+    parser.add_argument(
+        "--min-amount",
+        type=amount_cents,
+        default=DEFAULT_MIN_CENTS,
+        metavar="RON",
+        help=f"smallest amount, inclusive (default: {format_cents(DEFAULT_MIN_CENTS)})",
+    )
+    parser.add_argument(
+        "--max-amount",
+        type=amount_cents,
+        default=DEFAULT_MAX_CENTS,
+        metavar="RON",
+        help=f"largest amount, inclusive (default: {format_cents(DEFAULT_MAX_CENTS)})",
+    )
+    parser.add_argument(
+        "--ack-log",
+        type=Path,
+        metavar="FILE",
+        help="append the tx_id of every acknowledged transaction to FILE, one per line",
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=positive_float,
+        default=DEFAULT_STARTUP_TIMEOUT,
+        metavar="SECONDS",
+        help="give up when the broker does not answer within this time (default: %(default)s)",
+    )
+    add_kafka_options(parser, required=True)
+    add_version(parser)
+    return parser
+
+
+class _Signals:
+    """SIGTERM/SIGINT set `stop`; a second one sets `force` (cut the final flush short)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.force = threading.Event()
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop.is_set():
+            self.force.set()
+        self.stop.set()
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Install the handlers for the duration of the block, then restore the previous ones."""
+        previous = {sig: signal.signal(sig, self.handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+# When each kind of client error was last reported (the callback runs on the main thread, in poll()).
+_reported_errors: dict[str, float] = {}
+
+
+def _error_callback(err: KafkaError) -> None:
+    """Report client-level errors (broker down, auth) once per kind of error a minute, not per retry."""
+    now = time.monotonic()
+    key = err.str()
+    if now - _reported_errors.get(key, -60.0) >= 60.0:
+        _reported_errors[key] = now
+        print(f"producer: kafka: {key}", file=sys.stderr, flush=True)
+
+
+def producer_config(client: dict[str, str], *, ack_log: bool = False) -> dict[str, Any]:
+    """The full Producer configuration: our defaults, then the user's -b/-X settings on top."""
+    return {
+        **PRODUCER_DEFAULTS,
+        **delivery_settings(ack_log=ack_log),
+        # Our own error callback replaces librdkafka's log lines, one per retry, about a broker that is
+        # down; -X log_level=6 brings them back.
+        "error_cb": _error_callback,
+        "log_level": 2,
+        **client,
+    }
+
+
+def _text(exc: KafkaException) -> str:
+    """The message of a KafkaException, whose first argument is usually a KafkaError."""
+    first = exc.args[0] if exc.args else exc
+    return first.str() if isinstance(first, KafkaError) else str(first)
+
+
+def _fail(message: str) -> int:
+    """Print one error line and return the exit status for it."""
+    print(f"txmon-producer: error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run txmon-producer; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.min_amount > args.max_amount:
+        parser.error("argument --min-amount: must not be larger than --max-amount")
+
+    config = producer_config(client_config(args), ack_log=args.ack_log is not None)
+    servers = config["bootstrap.servers"]
+    try:
+        producer = Producer(config)
+    except KafkaException as exc:
+        return _fail(f"bad Kafka client setting: {_text(exc)}")
+
+    signals = _Signals()
+    with ExitStack() as stack:
+        stack.enter_context(signals.installed())
+        ack_log: BinaryIO | None = None
+        if args.ack_log is not None:
+            try:
+                ack_log = stack.enter_context(args.ack_log.open("ab"))
+            except OSError as exc:
+                return _fail(f"cannot open --ack-log {args.ack_log}: {exc.strerror}")
+        try:
+            # A metadata request with a deadline: an unreachable broker ends here, in bounded time.
+            producer.list_topics(timeout=args.startup_timeout)
+        except KafkaException as exc:
+            return _fail(f"cannot reach Kafka at {servers} within {args.startup_timeout:g}s: {_text(exc)}")
+        try:
+            ensure_topics(client_config(args), [args.topic], timeout=args.startup_timeout)
+        except KafkaException as exc:
+            return _fail(f"cannot create topic {args.topic!r}: {_text(exc)}")
+
+        generator = TransactionGenerator(args.seed, min_cents=args.min_amount, max_cents=args.max_amount)
+        rate_text = RATE_MAX if args.rate is None else f"{args.rate:g}"
+        print(f"producing to {servers} topic {args.topic} at {rate_text} tx/s", flush=True)
+        result = publish(
+            producer,
+            generator,
+            args.topic,
+            rate=args.rate,
+            count=args.count,
+            stop=signals.stop,
+            ack_log=ack_log,
+            flush_timeout=FLUSH_TIMEOUT,
+            force=signals.force,
+        )
+    print(result.summary(), flush=True)
+    if result.counts.failed:
+        return _fail(f"{result.counts.failed} transactions not delivered: {result.counts.first_error}")
+    return 0
