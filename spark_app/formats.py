@@ -49,6 +49,29 @@ REASONS = (
 # Amounts above this are not card transactions but corrupt data (or an attack): dead letters.
 MAX_AMOUNT = 1_000_000_000.0
 
+# How a dead letter's `raw` is spelled: the value's text, its base64 when it was not UTF-8, or None
+# for a null value (a tombstone).
+RAW_ENCODING_TEXT = "utf-8"
+RAW_ENCODING_BASE64 = "base64"
+RAW_ENCODING_NONE = "none"
+
+# The Parquet output under <data-dir>/large/: one row per transaction above the large threshold,
+# partitioned by the UTC date of its event time (folders event_date=YYYY-MM-DD). `ts` is the text the
+# transaction carried, `event_time` the parsed instant (UTC), `amount` a double.
+PARQUET_DIR_NAME = "large"
+PARQUET_PARTITION_COLUMN = "event_date"
+PARQUET_COLUMNS = (
+    "tx_id",
+    "account_id",
+    "merchant",
+    "amount",
+    "currency",
+    "ts",
+    "event_time",
+    "level",
+    PARQUET_PARTITION_COLUMN,
+)
+
 # Names of the two streaming queries, as they appear in metrics.
 QUERY_ALERTS = "alerts"
 QUERY_PARQUET = "parquet"

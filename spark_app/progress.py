@@ -1,0 +1,99 @@
+"""Per-batch progress of both queries, published to the `metrics` topic as formats.BatchMetrics."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from confluent_kafka import KafkaException, Producer
+from pyspark.sql.streaming import StreamingQueryListener
+from pyspark.sql.streaming.listener import (
+    QueryIdleEvent,
+    QueryProgressEvent,
+    QueryStartedEvent,
+    QueryTerminatedEvent,
+)
+
+from spark_app import formats
+from txmon_core import topics
+
+
+def _finite(value: Any) -> float:
+    # Spark reports NaN rates for a batch that took no time; JSON readers want a number.
+    number = float(value or 0.0)
+    return number if math.isfinite(number) else 0.0
+
+
+def batch_metrics(
+    progress: Mapping[str, Any], source_topic: str = topics.TRANSACTIONS
+) -> formats.BatchMetrics:
+    """Spark's StreamingQueryProgress (as its JSON dict) → the BatchMetrics record of that batch."""
+    end_offsets: dict[str, int] = {}
+    for source in progress.get("sources", []):
+        end = source.get("endOffset")
+        if isinstance(end, str):  # older Spark versions nest the offsets as JSON text
+            end = orjson.loads(end)
+        if isinstance(end, dict) and source_topic in end:
+            end_offsets = {str(p): int(o) for p, o in end[source_topic].items()}
+    observed = progress.get("observedMetrics") or {}
+    counts: Mapping[str, Any] = next(iter(observed.values()), {}) if observed else {}
+    return formats.BatchMetrics(
+        query=str(progress.get("name") or ""),
+        batch_id=int(progress["batchId"]),
+        timestamp=str(progress["timestamp"]),
+        num_input_rows=int(progress.get("numInputRows") or 0),
+        input_rows_per_second=_finite(progress.get("inputRowsPerSecond")),
+        processed_rows_per_second=_finite(progress.get("processedRowsPerSecond")),
+        batch_duration_ms=int(progress.get("batchDuration") or 0),
+        end_offsets=end_offsets,
+        large=int(counts.get("large") or 0),
+        alerts=int(counts.get("alerts") or 0),
+        dead_letters=int(counts.get("dead_letters") or 0),
+    )
+
+
+class MetricsPublisher(StreamingQueryListener):
+    """Publishes one BatchMetrics per batch per query to `metrics` (key = query name).
+
+    Runs on Spark's listener bus, so each callback only hands a record to librdkafka's queue.
+    """
+
+    def __init__(self, client_config: Mapping[str, str], topic: str = topics.METRICS) -> None:
+        self.topic = topic
+        # Metrics are small and a few per second: a short linger batches the two queries' records.
+        self.producer = Producer({**client_config, "linger.ms": "20", "client.id": "txmon-spark-metrics"})
+        self.published = 0
+
+    def onQueryStarted(self, event: QueryStartedEvent) -> None:
+        """Nothing to publish until a batch ends."""
+
+    def onQueryProgress(self, event: QueryProgressEvent) -> None:
+        """Publish the batch's metrics."""
+        metrics = batch_metrics(orjson.loads(event.progress.json))
+        value = formats.encode_metrics(metrics)
+        try:
+            self.producer.produce(self.topic, key=metrics.query.encode(), value=value)
+        except BufferError:
+            # librdkafka's queue is full (broker gone for long): serve callbacks once, then retry.
+            self.producer.poll(0.1)
+            try:
+                self.producer.produce(self.topic, key=metrics.query.encode(), value=value)
+            except (BufferError, KafkaException) as exc:
+                print(f"txmon-spark: metrics record dropped: {exc}", file=sys.stderr, flush=True)
+                return
+        self.producer.poll(0)
+        self.published += 1
+
+    def onQueryIdle(self, event: QueryIdleEvent) -> None:
+        """Idle queries still report progress every few seconds; nothing extra to do."""
+
+    def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:
+        """Deliver what is queued, so the last batch's metrics are not lost on a clean stop."""
+        self.producer.flush(5.0)
+
+    def close(self, timeout: float = 5.0) -> int:
+        """Flush queued records; return how many could not be delivered in time."""
+        return self.producer.flush(timeout)

@@ -1,0 +1,206 @@
+"""Pure DataFrame→DataFrame steps of the job: parse, validate, classify, and shape the sink rows.
+
+Every function works the same on a batch DataFrame (the unit tests) and on a streaming one (the job).
+Spark 4 runs ANSI SQL, where a failing cast kills the query, so untrusted input goes only through
+`try_` functions and the VARIANT type, which also tells a JSON number from a JSON string.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from spark_app import formats
+
+# Timestamps leave the job as ISO 8601 UTC with milliseconds, like the transactions' own `ts`.
+ISO_UTC_MS = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
+# JSON numbers as VARIANT reports them; booleans and strings are not amounts even if castable.
+NUMERIC_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$"
+# Readers need every field present, null or not: to_json drops null fields unless told otherwise.
+JSON_KEEP_NULLS = {"ignoreNullFields": "false"}
+
+# Columns of a parsed record, valid or not (`reason` is null for a valid transaction).
+TRANSACTION_FIELDS = ("tx_id", "account_id", "merchant", "amount", "currency", "ts")
+
+
+def format_threshold(value: float) -> str:
+    """A threshold as rule text shows it: 900.0 → "900", 900.5 → "900.5"."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def rule_text(threshold: float) -> str:
+    """The rule a flagged transaction broke, e.g. "amount>900"."""
+    return f"amount>{format_threshold(threshold)}"
+
+
+def _utc(timestamp: Column) -> Column:
+    # Spark renders timestamps in the session time zone; shifting by it renders them in UTC whatever
+    # the session says (the job also sets the session to UTC).
+    return F.to_utc_timestamp(timestamp, F.current_timezone())
+
+
+def _missing(field: Column) -> Column:
+    # A VARIANT field is SQL null when absent and a "variant null" when the JSON says null.
+    return field.isNull() | F.is_variant_null(field)
+
+
+def parse_transactions(source: DataFrame, max_amount: float = formats.MAX_AMOUNT) -> DataFrame:
+    """Kafka source rows → one row each: the transaction's fields and `reason` (null when valid).
+
+    Needs the columns key, value, topic, partition and offset of Spark's Kafka source. Nothing is
+    dropped: a bad record keeps its raw value and names the first rule it breaks (formats.REASONS).
+    """
+    text = F.col("value").cast("string")  # a plain reinterpretation of the bytes: never fails
+    # Three projections, so that the JSON is parsed once and each field looked up once: Spark does
+    # not merge projections that would repeat an expensive expression.
+    docs = source.select("key", "value", "topic", "partition", "offset", F.try_parse_json(text).alias("_doc"))
+    fields = docs.select(
+        "*",
+        *(F.try_variant_get("_doc", f"$.{name}", "variant").alias(f"_{name}") for name in TRANSACTION_FIELDS),
+    )
+    tx_id = F.try_variant_get("_tx_id", "$", "string")
+    amount = F.try_variant_get("_amount", "$", "double")
+    ts_text = F.try_variant_get("_ts", "$", "string")
+    event_time = F.try_to_timestamp(ts_text)
+
+    reason = (
+        F.when(F.col("value").isNull(), formats.REASON_NULL_VALUE)
+        .when(F.length("value") == 0, formats.REASON_EMPTY_VALUE)
+        .when(~F.is_valid_utf8(text), formats.REASON_NOT_UTF8)
+        .when(F.col("_doc").isNull(), formats.REASON_NOT_JSON)
+        # Only a record without tx_id can be a non-object; testing that first spares the (costly)
+        # schema walk for every valid record.
+        .when(_missing(F.col("_tx_id")) & ~F.schema_of_variant("_doc").startswith("OBJECT<"),
+              formats.REASON_NOT_OBJECT)
+        .when(_missing(F.col("_tx_id")) | (F.trim(tx_id) == ""), formats.REASON_MISSING_TX_ID)
+        .when(_missing(F.col("_amount")), formats.REASON_MISSING_AMOUNT)
+        .when(~F.schema_of_variant("_amount").rlike(NUMERIC_TYPE), formats.REASON_AMOUNT_NOT_NUMBER)
+        .when(amount <= 0, formats.REASON_AMOUNT_NOT_POSITIVE)
+        # A number too big for a double (1e999) arrives as Infinity, which is > max_amount; Spark
+        # orders NaN above every number too, but isnan says so plainly.
+        .when(F.isnan(amount) | (amount > max_amount), formats.REASON_AMOUNT_TOO_LARGE)
+        .when(_missing(F.col("_ts")), formats.REASON_MISSING_TS)
+        # Only a JSON string can be a timestamp here: a bare number would parse as a year.
+        .when((F.schema_of_variant("_ts") != "STRING") | event_time.isNull(), formats.REASON_BAD_TS)
+    )
+    return fields.select(
+        "key",
+        "value",
+        "topic",
+        "partition",
+        "offset",
+        reason.alias("reason"),
+        tx_id.alias("tx_id"),
+        F.try_variant_get("_account_id", "$", "string").alias("account_id"),
+        F.try_variant_get("_merchant", "$", "string").alias("merchant"),
+        amount.alias("amount"),
+        F.try_variant_get("_currency", "$", "string").alias("currency"),
+        ts_text.alias("ts"),
+        event_time.alias("event_time"),
+    )
+
+
+def classify(parsed: DataFrame, large_threshold: float, alert_threshold: float) -> DataFrame:
+    """Add `level` (large | alert | null) and `rule` to parsed rows; both thresholds are strict."""
+    valid = F.col("reason").isNull()
+    level = (
+        F.when(valid & (F.col("amount") > alert_threshold), formats.LEVEL_ALERT)
+        .when(valid & (F.col("amount") > large_threshold), formats.LEVEL_LARGE)
+    )
+    rule = (
+        F.when(level == formats.LEVEL_ALERT, rule_text(alert_threshold))
+        .when(level == formats.LEVEL_LARGE, rule_text(large_threshold))
+    )
+    return parsed.withColumn("level", level).withColumn("rule", rule)
+
+
+def valid_transactions(parsed: DataFrame) -> DataFrame:
+    """The rows that passed every rule."""
+    return parsed.where(F.col("reason").isNull())
+
+
+def dead_letters(parsed: DataFrame) -> DataFrame:
+    """The rows that broke a rule."""
+    return parsed.where(F.col("reason").isNotNull())
+
+
+def flagged(classified: DataFrame) -> DataFrame:
+    """The transactions above the large threshold (level large or alert)."""
+    return classified.where(F.col("level").isNotNull())
+
+
+def alert_value() -> Column:
+    """The JSON of a flagged row as formats.Alert spells it."""
+    fields = [F.col(name) for name in TRANSACTION_FIELDS]
+    detected_at = F.date_format(_utc(F.current_timestamp()), ISO_UTC_MS).alias("detected_at")
+    return F.to_json(F.struct(*fields, "level", "rule", detected_at), JSON_KEEP_NULLS)
+
+
+def dead_letter_value() -> Column:
+    """The JSON of a bad row as formats.DeadLetter spells it (raw text, or base64 when not UTF-8)."""
+    binary = F.col("reason") == formats.REASON_NOT_UTF8
+    raw = F.when(binary, F.base64("value")).otherwise(F.col("value").cast("string"))
+    encoding = (
+        F.when(F.col("value").isNull(), formats.RAW_ENCODING_NONE)
+        .when(binary, formats.RAW_ENCODING_BASE64)
+        .otherwise(formats.RAW_ENCODING_TEXT)
+    )
+    detected_at = F.date_format(_utc(F.current_timestamp()), ISO_UTC_MS)
+    return F.to_json(
+        F.struct(
+            raw.alias("raw"),
+            encoding.alias("raw_encoding"),
+            "reason",
+            "topic",
+            "partition",
+            "offset",
+            detected_at.alias("detected_at"),
+        ),
+        JSON_KEEP_NULLS,
+    )
+
+
+def kafka_records(classified: DataFrame, alerts_topic: str, dead_letter_topic: str) -> DataFrame:
+    """Rows for Spark's Kafka sink: flagged rows to `alerts_topic` (key tx_id), bad rows to the DLQ.
+
+    One projection with a per-row `topic` (not a union of two filters, which would read the source
+    twice). A dead letter keeps the source record's key.
+    """
+    bad = F.col("reason").isNotNull()
+    return classified.where(bad | F.col("level").isNotNull()).select(
+        F.when(bad, F.col("key")).otherwise(F.col("tx_id").cast("binary")).alias("key"),
+        F.when(bad, dead_letter_value()).otherwise(alert_value()).alias("value"),
+        F.when(bad, F.lit(dead_letter_topic)).otherwise(F.lit(alerts_topic)).alias("topic"),
+    )
+
+
+def alert_lines(classified: DataFrame) -> DataFrame:
+    """The console line of each transaction at level alert: `ALERT <tx_id> <amount> RON account <id>`."""
+    return classified.where(F.col("level") == formats.LEVEL_ALERT).select(
+        F.format_string(
+            "ALERT %s %.2f %s account %s",
+            "tx_id",
+            "amount",
+            F.coalesce("currency", F.lit("RON")),
+            "account_id",
+        ).alias("line")
+    )
+
+
+def parquet_rows(classified: DataFrame) -> DataFrame:
+    """Rows for the Parquet sink: every transaction above the large threshold, with its event date."""
+    return flagged(classified).select(
+        *TRANSACTION_FIELDS,
+        "event_time",
+        "level",
+        F.to_date(_utc(F.col("event_time"))).alias(formats.PARQUET_PARTITION_COLUMN),
+    )
+
+
+def batch_counts() -> list[Column]:
+    """Aggregates for `DataFrame.observe`: large, alerts and dead letters in a batch."""
+    return [
+        F.count_if(F.col("level") == formats.LEVEL_LARGE).alias("large"),
+        F.count_if(F.col("level") == formats.LEVEL_ALERT).alias("alerts"),
+        F.count_if(F.col("reason").isNotNull()).alias("dead_letters"),
+    ]

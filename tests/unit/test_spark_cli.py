@@ -1,0 +1,72 @@
+"""txmon-spark's command line: parsed without a JVM, bad flags named, -X mapped to the Java client."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from spark_app.cli import build_parser, main
+
+
+def test_help_answers_without_starting_spark() -> None:
+    code = (
+        "import sys\nfrom spark_app.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('pyspark' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--large-threshold" in result.stdout and result.stdout.strip().endswith("False")
+
+
+def test_defaults() -> None:
+    args = build_parser().parse_args(["-b", "h:1"])
+    assert (args.large_threshold, args.alert_threshold, args.master) == (500.0, 900.0, None)
+    assert (args.starting_offsets, args.max_offsets_per_trigger) == ("earliest", None)
+    assert args.parquet_trigger == 5.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--large-threshold", "-5"], "--large-threshold"),
+        (["--alert-threshold", "zero"], "--alert-threshold"),
+        (["--large-threshold", "900", "--alert-threshold", "900"], "--large-threshold"),
+        (["--large-threshold", "950"], "--alert-threshold"),
+        (["--parquet-trigger", "0"], "--parquet-trigger"),
+        (["--max-offsets-per-trigger", "1.5"], "--max-offsets-per-trigger"),
+        (["--starting-offsets", "middle"], "--starting-offsets"),
+    ],
+)
+def test_bad_flags_name_themselves(argv: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["-b", "127.0.0.1:1", *argv])
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_bootstrap_is_required(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("TXMON_BOOTSTRAP_SERVERS", raising=False)
+    with pytest.raises(SystemExit):
+        main([])
+    assert "--bootstrap-servers" in capsys.readouterr().err
+
+
+def test_client_settings_reach_the_java_client() -> None:
+    from spark_app.job import java_client_options
+
+    options = java_client_options({
+        "bootstrap.servers": "h:9093", "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": "u", "sasl.password": "p", "ssl.ca.location": "/ca.pem",
+    })
+    assert options == {
+        "kafka.bootstrap.servers": "h:9093",
+        "kafka.security.protocol": "SASL_SSL",
+        "kafka.sasl.mechanism": "SCRAM-SHA-512",
+        "kafka.sasl.jaas.config": 'org.apache.kafka.common.security.scram.ScramLoginModule required '
+                                  'username="u" password="p";',
+        "kafka.ssl.truststore.location": "/ca.pem",
+        "kafka.ssl.truststore.type": "PEM",
+    }

@@ -1,0 +1,220 @@
+"""The job's pure transforms on small batch DataFrames: dead-letter reasons, strict thresholds, sink rows."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+
+import orjson
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.testing import assertDataFrameEqual
+
+from spark_app import formats, transforms
+
+SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
+TS = "2026-11-25T12:00:00.123Z"
+ISO_UTC_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def tx(tx_id: str = "t-1", amount: object = 742.15, **overrides: object) -> bytes:
+    """A transaction's JSON as the producer writes it, with fields overridden or removed (None)."""
+    record = {"tx_id": tx_id, "account_id": "RO49RZBR0000060012345678", "merchant": "Mega Image",
+              "amount": amount, "currency": "RON", "ts": TS}
+    record.update(overrides)
+    return orjson.dumps({k: v for k, v in record.items() if v is not ...})
+
+
+def with_amount_text(amount: str) -> bytes:
+    """A transaction whose amount is the literal JSON number text `amount` (beyond Python's floats)."""
+    return tx(amount=0).replace(b'"amount":0', b'"amount":' + amount.encode())
+
+
+def source(spark: SparkSession, values: list[bytes | None]) -> DataFrame:
+    """Kafka source rows of `transactions`, offsets 0..n-1, in partition 0."""
+    rows = [(b"acct", value, "transactions", 0, offset) for offset, value in enumerate(values)]
+    return spark.createDataFrame(rows, SOURCE_SCHEMA)
+
+
+def classified(spark: SparkSession, values: list[bytes | None], large: float = 500.0,
+               alert: float = 900.0) -> DataFrame:
+    """Parse and classify `values`."""
+    return transforms.classify(transforms.parse_transactions(source(spark, values)), large, alert)
+
+
+# One record per reason, each breaking exactly the rule named (and, where the order matters, later
+# rules too, to prove the first broken rule wins).
+BAD_RECORDS: list[tuple[bytes | None, str]] = [
+    (None, formats.REASON_NULL_VALUE),
+    (b"", formats.REASON_EMPTY_VALUE),
+    (b"\xff\xfe{\"tx_id\": 1}", formats.REASON_NOT_UTF8),
+    (b"\xc3\x28", formats.REASON_NOT_UTF8),
+    (b"{\"tx_id\": \"t\", \"amount\": ", formats.REASON_NOT_JSON),
+    (b"hello", formats.REASON_NOT_JSON),
+    (b"   ", formats.REASON_NOT_JSON),
+    (b"[1, 2]", formats.REASON_NOT_OBJECT),
+    (b"42", formats.REASON_NOT_OBJECT),
+    (b"\"text\"", formats.REASON_NOT_OBJECT),
+    (b"null", formats.REASON_NOT_OBJECT),
+    (tx(tx_id=...), formats.REASON_MISSING_TX_ID),
+    (tx(tx_id=None, amount="x"), formats.REASON_MISSING_TX_ID),
+    (tx(tx_id=""), formats.REASON_MISSING_TX_ID),
+    (tx(amount=...), formats.REASON_MISSING_AMOUNT),
+    (tx(amount=None, ts=None), formats.REASON_MISSING_AMOUNT),
+    (tx(amount="950"), formats.REASON_AMOUNT_NOT_NUMBER),
+    (tx(amount=True), formats.REASON_AMOUNT_NOT_NUMBER),
+    (tx(amount=[950]), formats.REASON_AMOUNT_NOT_NUMBER),
+    (tx(amount=0), formats.REASON_AMOUNT_NOT_POSITIVE),
+    (tx(amount=-0.0), formats.REASON_AMOUNT_NOT_POSITIVE),
+    (tx(amount=-12.5), formats.REASON_AMOUNT_NOT_POSITIVE),
+    (with_amount_text("-1e999"), formats.REASON_AMOUNT_NOT_POSITIVE),
+    (with_amount_text("1e999"), formats.REASON_AMOUNT_TOO_LARGE),
+    (tx(amount=formats.MAX_AMOUNT * 10), formats.REASON_AMOUNT_TOO_LARGE),
+    (with_amount_text("1" + "0" * 40), formats.REASON_AMOUNT_TOO_LARGE),
+    (tx(ts=...), formats.REASON_MISSING_TS),
+    (tx(ts=None), formats.REASON_MISSING_TS),
+    (tx(ts="yesterday"), formats.REASON_BAD_TS),
+    (tx(ts="2026-13-45T99:00:00Z"), formats.REASON_BAD_TS),
+    (tx(ts=1764072000), formats.REASON_BAD_TS),
+]
+
+
+def test_every_reason_is_covered() -> None:
+    assert {reason for _, reason in BAD_RECORDS} == set(formats.REASONS)
+
+
+def test_each_bad_record_gets_its_first_broken_rule(spark: SparkSession) -> None:
+    values = [value for value, _ in BAD_RECORDS]
+    parsed = transforms.parse_transactions(source(spark, values))
+    got = {row.offset: row.reason for row in parsed.select("offset", "reason").collect()}
+    expected = {offset: reason for offset, (_, reason) in enumerate(BAD_RECORDS)}
+    mismatches = {values[o]: (got.get(o), expected[o]) for o in expected if got.get(o) != expected[o]}
+    assert not mismatches, f"value: (got, expected) {mismatches}"
+
+
+def test_valid_and_dead_letters_add_up_to_the_input(spark: SparkSession) -> None:
+    values = [value for value, _ in BAD_RECORDS] + [tx(f"ok-{i}", amount=i + 0.5) for i in range(20)]
+    parsed = transforms.parse_transactions(source(spark, values))
+    valid = transforms.valid_transactions(parsed).count()
+    dead = transforms.dead_letters(parsed).count()
+    assert (valid, dead) == (20, len(BAD_RECORDS))
+    assert valid + dead == len(values)
+
+
+def test_thresholds_are_strict(spark: SparkSession) -> None:
+    amounts = [1, 500, 500.0, 500.01, 900, 900.0, 900.01, 1000]
+    frame = classified(spark, [tx(f"b-{i}", amount=a) for i, a in enumerate(amounts)])
+    expected = spark.createDataFrame(
+        [
+            ("b-0", 1.0, None, None),
+            ("b-1", 500.0, None, None),
+            ("b-2", 500.0, None, None),
+            ("b-3", 500.01, "large", "amount>500"),
+            ("b-4", 900.0, "large", "amount>500"),
+            ("b-5", 900.0, "large", "amount>500"),
+            ("b-6", 900.01, "alert", "amount>900"),
+            ("b-7", 1000.0, "alert", "amount>900"),
+        ],
+        "tx_id string, amount double, level string, rule string",
+    )
+    assertDataFrameEqual(frame.select("tx_id", "amount", "level", "rule"), expected)
+
+
+def test_rules_name_the_configured_thresholds(spark: SparkSession) -> None:
+    frame = classified(spark, [tx("a", amount=120), tx("b", amount=300)], large=100, alert=250.5)
+    rules = {row.tx_id: (row.level, row.rule) for row in frame.collect()}
+    assert rules == {"a": ("large", "amount>100"), "b": ("alert", "amount>250.5")}
+
+
+def test_extra_fields_are_ignored_and_order_does_not_matter(spark: SparkSession) -> None:
+    reordered = b'{"ts": "' + TS.encode() + b'", "amount": 950.5, "zzz": {"nested": [1, 2]}, "tx_id": "r-1",'
+    reordered += b' "currency": "RON", "merchant": "Lidl", "account_id": "ACC", "note": null}'
+    frame = classified(spark, [reordered, tx("e-1", amount=600, extra="x", more=[1])])
+    rows = {row.tx_id: row for row in frame.collect()}
+    assert rows["r-1"].reason is None and rows["r-1"].level == "alert" and rows["r-1"].merchant == "Lidl"
+    assert rows["e-1"].reason is None and rows["e-1"].level == "large"
+    assert rows["r-1"].event_time == dt.datetime(2026, 11, 25, 12, 0, 0, 123000)
+
+
+def test_alert_records_decode_as_formats_alert(spark: SparkSession) -> None:
+    frame = classified(spark, [tx("a-1", amount=950.25), tx("l-1", amount=700), tx("n-1", amount=10)])
+    records = transforms.kafka_records(frame, "alerts", "transactions.dlq").collect()
+    assert {r.topic for r in records} == {"alerts"}
+    alerts = {r.key.decode(): formats.decode_alert(r.value.encode()) for r in records}
+    assert set(alerts) == {"a-1", "l-1"}
+    alert = alerts["a-1"]
+    assert (alert.tx_id, alert.amount, alert.level, alert.rule) == ("a-1", 950.25, "alert", "amount>900")
+    assert (alert.account_id, alert.merchant, alert.currency, alert.ts) == (
+        "RO49RZBR0000060012345678", "Mega Image", "RON", TS)
+    assert ISO_UTC_MS.match(alert.detected_at), alert.detected_at
+    assert alerts["l-1"].level == "large" and alerts["l-1"].rule == "amount>500"
+    # Exactly the format's fields, no more: readers may be strict.
+    assert set(orjson.loads(records[0].value)) == set(formats.Alert.__slots__)
+
+
+def test_alert_keeps_null_fields(spark: SparkSession) -> None:
+    frame = classified(spark, [tx("a-2", amount=990, merchant=..., currency=None)])
+    (record,) = transforms.kafka_records(frame, "alerts", "transactions.dlq").collect()
+    alert = formats.decode_alert(record.value.encode())
+    assert alert.merchant is None and alert.currency is None
+
+
+def test_dead_letter_records_decode_as_formats_dead_letter(spark: SparkSession) -> None:
+    values: list[bytes | None] = [None, b"", b"\xff\xfeoops", b"nope", tx(amount="950")]
+    frame = classified(spark, values)
+    records = transforms.kafka_records(frame, "alerts", "transactions.dlq").collect()
+    assert len(records) == len(values) and {r.topic for r in records} == {"transactions.dlq"}
+    letters = {d.offset: d for d in (formats.decode_dead_letter(r.value.encode()) for r in records)}
+    assert all(r.key == b"acct" for r in records)  # a dead letter keeps the source record's key
+    assert letters[0].raw is None and letters[0].raw_encoding == formats.RAW_ENCODING_NONE
+    assert letters[1].raw == "" and letters[1].raw_encoding == formats.RAW_ENCODING_TEXT
+    assert letters[2].raw_encoding == formats.RAW_ENCODING_BASE64
+    assert base64.b64decode(letters[2].raw) == b"\xff\xfeoops"
+    assert letters[3].raw == "nope" and letters[3].reason == formats.REASON_NOT_JSON
+    assert orjson.loads(letters[4].raw) == orjson.loads(values[4])
+    assert letters[4].reason == formats.REASON_AMOUNT_NOT_NUMBER
+    for offset, letter in letters.items():
+        assert (letter.topic, letter.partition, letter.offset) == ("transactions", 0, offset)
+        assert ISO_UTC_MS.match(letter.detected_at), letter.detected_at
+
+
+def test_parquet_rows_hold_only_flagged_transactions_with_their_event_date(spark: SparkSession) -> None:
+    values = [tx("p-1", amount=500), tx("p-2", amount=500.01, ts="2026-11-25T23:59:59.999Z"),
+              tx("p-3", amount=901, ts="2026-11-26T00:00:00.000Z"), b"junk"]
+    rows = transforms.parquet_rows(classified(spark, values))
+    assert tuple(rows.columns) == formats.PARQUET_COLUMNS
+    expected = spark.createDataFrame(
+        [("p-2", 500.01, "large", dt.date(2026, 11, 25)), ("p-3", 901.0, "alert", dt.date(2026, 11, 26))],
+        f"tx_id string, amount double, level string, {formats.PARQUET_PARTITION_COLUMN} date",
+    )
+    assertDataFrameEqual(rows.select("tx_id", "amount", "level", formats.PARQUET_PARTITION_COLUMN), expected)
+
+
+def test_event_date_is_the_utc_date_whatever_the_session_zone(spark: SparkSession) -> None:
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "Asia/Tokyo")
+    try:
+        rows = transforms.parquet_rows(classified(spark, [tx("z-1", amount=999, ts="2026-11-25T20:00:00Z")]))
+        (row,) = rows.collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", previous)
+    assert row[formats.PARQUET_PARTITION_COLUMN] == dt.date(2026, 11, 25)
+
+
+def test_alert_lines(spark: SparkSession) -> None:
+    frame = classified(spark, [tx("c-1", amount=950.5, account_id="ACC9"), tx("c-2", amount=600)])
+    lines = [row.line for row in transforms.alert_lines(frame).collect()]
+    assert lines == ["ALERT c-1 950.50 RON account ACC9"]
+
+
+def test_batch_counts(spark: SparkSession) -> None:
+    values = [tx("k-1", amount=600), tx("k-2", amount=950), tx("k-3", amount=960), b"bad", None,
+              tx("k-4", amount=10)]
+    (row,) = classified(spark, values).agg(*transforms.batch_counts()).collect()
+    assert (row.large, row.alerts, row.dead_letters) == (1, 2, 2)
+
+
+@pytest.mark.parametrize(("value", "text"), [(900.0, "900"), (500, "500"), (250.5, "250.5"), (0.1, "0.1")])
+def test_format_threshold(value: float, text: str) -> None:
+    assert transforms.format_threshold(value) == text
