@@ -1,0 +1,109 @@
+"""Tail and OffsetWatcher against the real broker: known records in, decoded batches out."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics, encode_metrics
+from tests.conditions import wait_until
+from txmon_core.broker import EmbeddedBroker
+from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
+from txmon_tui.model import MonitorModel
+from txmon_tui.tail import OffsetWatcher, Tail, TailBatch
+
+pytestmark = pytest.mark.integration
+
+
+def sample_alert(n: int) -> Alert:
+    return Alert(f"tail-{n}", "RO49RZBR0000060012345678", "Lidl", 950.5, "RON", "2026-11-25T12:00:00.123Z",
+                 "alert", "amount>900", "2026-11-25T12:00:00.300Z")
+
+
+@pytest.fixture
+def client(broker: EmbeddedBroker) -> dict[str, str]:
+    config = {"bootstrap.servers": broker.bootstrap}
+    ensure_topics(config)
+    return config
+
+
+@pytest.fixture
+def tail(client: dict[str, str]) -> Iterator[Tail]:
+    reader = Tail(client)
+    yield reader
+    reader.close()
+
+
+def produce(client: dict[str, str], records: list[tuple[str, bytes]]) -> None:
+    producer = Producer(client)
+    for topic, value in records:
+        producer.produce(topic, value)
+    assert producer.flush(10) == 0
+
+
+def collect(tail: Tail, until: int) -> TailBatch:
+    """Poll until `until` records (decoded or not) arrived; return them as one batch."""
+    total = TailBatch()
+
+    def enough() -> bool:
+        got = tail.poll(0.2)
+        total.alerts += got.alerts
+        total.metrics += got.metrics
+        total.undecodable += got.undecodable
+        total.received_at = got.received_at
+        return len(total.alerts) + len(total.metrics) + total.undecodable >= until
+
+    wait_until(enough, 20, f"{until} records from the tail")
+    return total
+
+
+def test_tail_decodes_alerts_and_metrics_and_counts_the_rest(client: dict[str, str], tail: Tail) -> None:
+    metrics = BatchMetrics(QUERY_ALERTS, 7, "2026-11-25T12:00:01.000Z", 100, 50.0, 400.0, 250, {"0": 1234},
+                           9, 1, 0)
+    alerts = [sample_alert(n) for n in range(3)]
+    produce(client, [(ALERTS, orjson.dumps(dataclasses.asdict(a))) for a in alerts]
+            + [(ALERTS, orjson.dumps(dataclasses.asdict(alerts[0])))]  # at-least-once: a repeat
+            + [(ALERTS, b"not json"), (ALERTS, b'{"tx_id": "no other fields"}'), (METRICS, b"\xff")]
+            + [(METRICS, encode_metrics(metrics))])
+    batch = collect(tail, 8)
+    assert batch.alerts == [*alerts, alerts[0]]
+    assert batch.metrics == [metrics]
+    assert batch.undecodable == 3
+    model = MonitorModel()
+    model.apply(batch)
+    assert (model.alerts, model.duplicates, model.undecodable, model.processed) == (3, 1, 3, 100)
+
+
+def test_tail_starts_at_the_end(client: dict[str, str]) -> None:
+    produce(client, [(ALERTS, orjson.dumps(dataclasses.asdict(sample_alert(100))))])
+    reader = Tail(client)
+    try:
+        produce(client, [(ALERTS, orjson.dumps(dataclasses.asdict(sample_alert(101))))])
+        batch = collect(reader, 1)
+        assert [a.tx_id for a in batch.alerts] == ["tail-101"]
+    finally:
+        reader.close()
+
+
+def test_offset_watcher_counts_what_was_produced(client: dict[str, str]) -> None:
+    watcher = OffsetWatcher(client)
+    try:
+        before = watcher.end_offset_total(TRANSACTIONS)
+        assert before is not None
+        produce(client, [(TRANSACTIONS, b"{}")] * 25)
+        assert watcher.end_offset_total(TRANSACTIONS) == before + 25
+        assert watcher.end_offset_total("no-such-topic", timeout=2.0) is None
+    finally:
+        watcher.close()
+
+
+def test_offset_watcher_reports_an_unreachable_broker() -> None:
+    watcher = OffsetWatcher({"bootstrap.servers": "127.0.0.1:1"})
+    try:
+        assert watcher.end_offset_total(TRANSACTIONS, timeout=1.0) is None
+    finally:
+        watcher.close()

@@ -1,0 +1,163 @@
+"""`txmon-tui --headless --duration S`: the same pipeline and model without a screen, for scripts.
+
+Progress goes to stderr; one JSON summary goes to stdout at the end. Exit status: 0 healthy, 1 stalled,
+2 the pipeline could not start. Everything started is stopped before returning, however the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any, TextIO
+
+from txmon_core.topics import TRANSACTIONS
+from txmon_tui.model import MonitorModel, Snapshot
+from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState, describe_steps
+from txmon_tui.tail import OffsetWatcher, Tail
+
+EXIT_OK, EXIT_STALLED, EXIT_NOT_STARTED = 0, 1, 2
+STARTUP_TIMEOUT = 900.0  # a first run may fetch jars; each step has its own, shorter deadline too
+OFFSETS_EVERY = 0.5
+SNAPSHOT_EVERY = 1.0
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM, SIGINT and SIGHUP end the run early (with a summary); only possible in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def stalled_reasons(snapshot: Snapshot, config: PipelineConfig) -> list[str]:
+    """Why the run counts as stalled: warnings at the end, or a stage that never moved."""
+    reasons = list(snapshot.warnings)
+    if config.run_producer and snapshot.produced == 0:
+        reasons.append("nothing was produced")
+    if snapshot.produced > 0 and snapshot.processed == 0 and (config.run_spark or snapshot.batches == 0):
+        reasons.append("transactions were produced but Spark processed none")
+    return reasons
+
+
+def summary(snapshot: Snapshot, pipeline: Pipeline, config: PipelineConfig, **extra: Any) -> dict[str, Any]:
+    """The JSON summary of a run."""
+    reasons = stalled_reasons(snapshot, config)
+    return {
+        "produced": snapshot.produced,
+        "processed": snapshot.processed,
+        "flagged": snapshot.flagged,
+        "alerts": snapshot.alerts,
+        "alerts_large": snapshot.alerts_large,
+        "alerts_alert": snapshot.alerts_alert,
+        "dead_letters": snapshot.dead_letters,
+        "parquet_rows": snapshot.parquet_rows,
+        "duplicates_dropped": snapshot.duplicates,
+        "undecodable": snapshot.undecodable,
+        "batches": snapshot.batches,
+        "backlog": snapshot.backlog,
+        "latency_p50_s": _round(snapshot.latency_p50),
+        "latency_p99_s": _round(snapshot.latency_p99),
+        "warnings": snapshot.warnings,
+        "stalled": bool(reasons),
+        "stalled_because": reasons,
+        "steps": {step.name: {"state": step.state.value, "seconds": _round(step.elapsed, 1)}
+                  for step in pipeline.steps},
+        **extra,
+    }
+
+
+def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run the pipeline for `duration` s once it is up, print the JSON summary, return the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    stop = threading.Event()
+    pipeline = Pipeline(config)
+    model = MonitorModel(config.large_threshold, config.alert_threshold)
+    tail: Tail | None = None
+    watcher: OffsetWatcher | None = None
+    began = time.monotonic()
+    running_since: float | None = None
+    warnings_seen: list[str] = []
+    states_line = ""
+    try:
+        with _stop_on_signals(stop):
+            pipeline.start()
+            next_offsets = next_snapshot = 0.0
+            while not stop.is_set():
+                pipeline.poll()
+                line = describe_steps(pipeline.steps)
+                states = ",".join(step.state.value for step in pipeline.steps)
+                if states != states_line:
+                    states_line = states
+                    print(f"txmon-tui: {line}", file=err, flush=True)
+                if pipeline.error or time.monotonic() - began > STARTUP_TIMEOUT and running_since is None:
+                    break
+                if tail is None and pipeline.topics_ready:
+                    tail = Tail(pipeline.client_config)
+                    watcher = OffsetWatcher(pipeline.client_config)
+                if running_since is None and pipeline.started:
+                    running_since = time.monotonic()
+                if running_since is not None and time.monotonic() - running_since >= duration:
+                    break
+                if tail is None:
+                    stop.wait(0.2)
+                    continue
+                model.apply(tail.poll(0.2))
+                now = time.monotonic()
+                if now >= next_offsets and watcher is not None:
+                    next_offsets = now + OFFSETS_EVERY
+                    model.apply_produced(watcher.end_offset_total(TRANSACTIONS), time.time())
+                    model.apply_processes(pipeline.processes, time.time())
+                if now >= next_snapshot:
+                    next_snapshot = now + SNAPSHOT_EVERY
+                    for warning in model.snapshot().warnings:
+                        if warning.split(" for ")[0] not in (w.split(" for ")[0] for w in warnings_seen):
+                            warnings_seen.append(warning)
+                            print(f"txmon-tui: warning: {warning}", file=err, flush=True)
+            if watcher is not None:
+                model.apply_produced(watcher.end_offset_total(TRANSACTIONS), time.time())
+            model.apply_processes(pipeline.processes, time.time())
+            final = model.snapshot()
+            ended = time.monotonic()
+    finally:
+        if tail is not None:
+            tail.close()
+        if watcher is not None:
+            watcher.close()
+        pipeline.stop()
+    not_started = running_since is None
+    error = pipeline.error or ("startup did not finish" if not_started and not stop.is_set() else None)
+    report = summary(
+        final, pipeline, config,
+        duration_s=_round(ended - running_since, 1) if running_since is not None else 0.0,
+        startup_s=_round((running_since or time.monotonic()) - began, 1),
+        interrupted=stop.is_set(),
+        warnings_seen=warnings_seen,
+        error=error,
+    )
+    if not_started:
+        report["stalled"] = True
+    print(json.dumps(report, indent=2), file=out, flush=True)
+    if not_started or any(s["state"] == StepState.FAILED.value for s in report["steps"].values()):
+        return EXIT_NOT_STARTED
+    return EXIT_STALLED if report["stalled"] else EXIT_OK

@@ -1,0 +1,452 @@
+"""The monitor's state, updated per batch from Kafka and the supervisor, read at repaint time.
+
+Aggregates on arrival: per record only O(1) work (dedupe, one latency, one bin, one feed row); every
+figure the screen shows is a field or a small computation over bounded windows. No Textual, no I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import repeat
+from typing import NamedTuple
+
+from spark_app.formats import (
+    DEFAULT_ALERT_THRESHOLD,
+    DEFAULT_LARGE_THRESHOLD,
+    LEVEL_ALERT,
+    LEVEL_LARGE,
+    QUERY_ALERTS,
+    QUERY_PARQUET,
+    Alert,
+    BatchMetrics,
+)
+from txmon_tui import health
+from txmon_tui.health import FunnelStage, HealthInputs, HealthRules, ProcessHealth
+from txmon_tui.stats import (
+    AmountBins,
+    AmountHistogram,
+    Dedupe,
+    LatencyWindow,
+    RateMeter,
+    Series,
+    TimestampParser,
+    TotalRate,
+)
+from txmon_tui.supervisor import ProcessView, ProcState, describe_exit
+from txmon_tui.tail import TailBatch
+
+# Spark runs no batch while no data arrives, so its last reported rates go stale: after this, show 0.
+SPARK_RATES_STALE_AFTER = 5.0
+SPARKLINES = ("produced", "input", "processed", "flagged", "alerts", "dead_letters", "backlog",
+              "batch_ms", "latency_p99")
+
+_TX_ID = operator.attrgetter("tx_id")
+_TS = operator.attrgetter("ts")
+_LEVEL = operator.attrgetter("level")
+_AMOUNT = operator.attrgetter("amount")
+
+
+class FeedRow(NamedTuple):
+    """One flagged transaction in the feed, with its detection latency (s; None if `ts` is unreadable)."""
+
+    alert: Alert
+    latency: float | None
+    received_at: float
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    """Which feed rows to show: account/merchant are case-insensitive substrings; all given must match."""
+
+    account: str | None = None
+    merchant: str | None = None
+    min_amount: float | None = None
+    level: str | None = None
+
+    def __post_init__(self) -> None:
+        # Blank fields (as a form leaves them) mean "any"; normalise once, not per record.
+        object.__setattr__(self, "account", (self.account or "").strip().lower() or None)
+        object.__setattr__(self, "merchant", (self.merchant or "").strip().lower() or None)
+        object.__setattr__(self, "level", (self.level or "").strip().lower() or None)
+
+    @property
+    def active(self) -> bool:
+        """True when it filters anything out."""
+        return any(v is not None for v in (self.account, self.merchant, self.min_amount, self.level))
+
+    def matches(self, row: FeedRow | tuple[Alert, float | None, float]) -> bool:
+        """True when the row passes every given criterion."""
+        alert = row[0]
+        return (
+            (self.level is None or alert.level == self.level)
+            and (self.min_amount is None or alert.amount >= self.min_amount)
+            and (self.account is None or self.account in alert.account_id.lower())
+            and (self.merchant is None or self.merchant in alert.merchant.lower())
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every figure of the screen at one instant (totals since start or the last clear)."""
+
+    at: float
+    produced: int
+    processed: int
+    flagged: int
+    alerts: int
+    alerts_large: int
+    alerts_alert: int
+    dead_letters: int
+    parquet_rows: int
+    duplicates: int
+    undecodable: int
+    batches: int
+    produced_rate: float
+    input_rate: float
+    processed_rate: float
+    flagged_rate: float
+    alerts_rate: float
+    dead_letter_rate: float
+    batch_duration_ms: int | None
+    backlog: int | None
+    latency_p50: float | None
+    latency_p99: float | None
+    bin_edges: list[float]
+    live_bins: list[int]
+    total_bins: list[int]
+    sparklines: dict[str, list[float]]
+    funnel: list[FunnelStage]
+    warnings: list[str]
+    paused: bool
+    new_while_paused: int
+    broker_reachable: bool
+
+
+class MonitorModel:
+    """Counters, rates, latency, bins, sparklines, warnings and the alert feed."""
+
+    def __init__(
+        self,
+        large_threshold: float = DEFAULT_LARGE_THRESHOLD,
+        alert_threshold: float = DEFAULT_ALERT_THRESHOLD,
+        feed_size: int = 500,
+        recent_size: int = 5_000,
+        bins: int = 25,
+        live_window: float = 60.0,
+        sparkline_seconds: int = 180,
+        dedupe_capacity: int = 200_000,
+        rules: HealthRules | None = None,
+        now: float | None = None,
+    ) -> None:
+        self.large_threshold = large_threshold
+        self.alert_threshold = alert_threshold
+        self.feed_size = feed_size
+        self.rules = rules or HealthRules()
+        # Bins from the large threshold to 500 past it (500..1000 by default), overflow in the last.
+        self._bins = AmountBins(large_threshold, max(alert_threshold, large_threshold) + 100.0, bins)
+        self._live_window = live_window
+        self._sparkline_seconds = sparkline_seconds
+        self._dedupe = Dedupe(dedupe_capacity)
+        self._metrics_seen = Dedupe(10_000)
+        self._ts = TimestampParser()
+        self._recent: deque[tuple[Alert, float | None, float]] = deque(maxlen=recent_size)
+        self._filter = FeedFilter()
+        self._filtered: deque[tuple[Alert, float | None, float]] = deque(maxlen=feed_size)
+        self._paused_rows: list[FeedRow] | None = None
+        self.new_while_paused = 0
+        self._produced = TotalRate()
+        self._processes: dict[str, ProcessView] = {}
+        self._spark_running_since: float | None = None
+        self._reset(time.time() if now is None else now)
+
+    def _reset(self, now: float) -> None:
+        """Zero every counter and window (the feed and the dedupe memory stay)."""
+        self.watching_since = now
+        self.processed = self.flagged = self.dead_letters = self.parquet_rows = 0
+        self.alerts = self.alerts_large = self.alerts_alert = 0
+        self.duplicates = self.undecodable = self.batches = 0
+        latest = self._produced.latest
+        self._produced_baseline: int | None = latest
+        self._flagged_meter = RateMeter()
+        self._alerts_meter = RateMeter()
+        self._dead_meter = RateMeter()
+        self._latency = LatencyWindow(max_age=self._live_window)
+        self.histogram = AmountHistogram(self._bins, window=self._live_window)
+        self._series = {name: Series(self._sparkline_seconds) for name in SPARKLINES}
+        self._input_rate = self._processed_rate = 0.0
+        self._batch_duration_ms: int | None = None
+        self._spark_offset: int | None = getattr(self, "_spark_offset", None)
+        self._last_alerts_metrics_at: float | None = None
+        self._last_input_at: float | None = None
+        self._last_flagged_at: float | None = None
+        self._last_parquet_at: float | None = None
+        self._lagging = 0
+        self._producing_since: float | None = None
+        self._broker_unreachable_since: float | None = getattr(self, "_broker_unreachable_since", None)
+
+    def clear(self, now: float | None = None) -> None:
+        """Reset counters, rates, bins, latency and sparklines (the `c` key); the feed stays."""
+        self._reset(time.time() if now is None else now)
+
+    # --- inputs -----------------------------------------------------------------------------------
+
+    def apply(self, batch: TailBatch) -> None:
+        """Take one batch from the tail: dedupe alerts, update counters, bins, latency, feed, metrics."""
+        at = batch.received_at or time.time()
+        self.undecodable += batch.undecodable
+        if batch.alerts:
+            self._apply_alerts(batch.alerts, at)
+        for metrics in batch.metrics:
+            self._apply_metrics(metrics, at)
+
+    def _apply_alerts(self, alerts: list[Alert], at: float) -> None:
+        # Per record only C-level loops (attrgetter, zip, Counter) and two tight Python loops (dedupe,
+        # timestamps): 5,000 alerts cost a few ms.
+        fresh = self._dedupe.fresh(alerts, _TX_ID)
+        self.duplicates += len(alerts) - len(fresh)
+        if not fresh:
+            return
+        latencies = [None if sent is None else at - sent for sent in self._ts.epochs(map(_TS, fresh))]
+        levels = Counter(map(_LEVEL, fresh))
+        self.alerts += len(fresh)
+        self.alerts_large += levels[LEVEL_LARGE]
+        self.alerts_alert += levels[LEVEL_ALERT]
+        self._alerts_meter.add(len(fresh), at)
+        self._latency.add([value for value in latencies if value is not None], at)
+        self.histogram.add(map(_AMOUNT, fresh), at)
+        rows = list(zip(fresh, latencies, repeat(at)))  # plain tuples; FeedRow only for rows read
+        self._recent.extend(rows)
+        if self._filter.active:
+            rows = [row for row in rows if self._filter.matches(row)]
+            self._filtered.extend(rows)
+        if self._paused_rows is not None:
+            self.new_while_paused += len(rows)
+
+    def _apply_metrics(self, metrics: BatchMetrics, at: float) -> None:
+        # The metrics topic is at-least-once too; a new run of the job (fresh checkpoint) reuses batch
+        # ids but not timestamps.
+        if not self._metrics_seen.first_time((metrics.query, metrics.batch_id, metrics.timestamp)):
+            return
+        flagged = metrics.large + metrics.alerts
+        if metrics.query == QUERY_ALERTS:
+            self.batches += 1
+            self.processed += metrics.num_input_rows
+            self.flagged += flagged
+            self.dead_letters += metrics.dead_letters
+            self._flagged_meter.add(flagged, at)
+            self._dead_meter.add(metrics.dead_letters, at)
+            self._input_rate = metrics.input_rows_per_second
+            self._processed_rate = metrics.processed_rows_per_second
+            self._batch_duration_ms = metrics.batch_duration_ms
+            if metrics.end_offsets:
+                self._spark_offset = sum(metrics.end_offsets.values())
+            self._last_alerts_metrics_at = at
+            if metrics.num_input_rows > 0:
+                self._last_input_at = at
+            if flagged > 0:
+                self._last_flagged_at = at
+            lagging = metrics.num_input_rows > 0 and (
+                metrics.input_rows_per_second > metrics.processed_rows_per_second * self.rules.lag_margin
+            )
+            self._lagging = self._lagging + 1 if lagging else 0
+        elif metrics.query == QUERY_PARQUET:
+            self.parquet_rows += flagged
+            self._last_parquet_at = at
+
+    def apply_produced(self, total: int | None, at: float) -> None:
+        """Take the `transactions` end-offset total (None: the broker did not answer)."""
+        if total is None:
+            if self._broker_unreachable_since is None:
+                self._broker_unreachable_since = at
+            return
+        self._broker_unreachable_since = None
+        if self._produced_baseline is None:
+            self._produced_baseline = total
+        self._produced.add(total, at)
+        if self._produced.rate() > 0:
+            if self._producing_since is None:
+                self._producing_since = at
+        else:
+            self._producing_since = None
+
+    def apply_processes(self, views: Iterable[ProcessView], at: float | None = None) -> None:
+        """Take the supervised processes' states (broker, producer, spark) for the health rules."""
+        now = time.time() if at is None else at
+        self._processes = {view.name: view for view in views}
+        spark = self._processes.get("spark")
+        if spark is not None and spark.state is ProcState.RUNNING:
+            if self._spark_running_since is None:
+                self._spark_running_since = now
+        else:
+            self._spark_running_since = None
+
+    # --- the feed ---------------------------------------------------------------------------------
+
+    @property
+    def filter(self) -> FeedFilter:
+        """The active feed filter."""
+        return self._filter
+
+    def set_filter(self, feed_filter: FeedFilter | None) -> None:
+        """Filter the feed (None or an empty filter shows everything); rebuilt from recent rows."""
+        self._filter = feed_filter or FeedFilter()
+        if self._filter.active:
+            matching = (row for row in self._recent if self._filter.matches(row))
+            self._filtered = deque(matching, maxlen=self.feed_size)
+        else:
+            self._filtered.clear()
+        if self._paused_rows is not None:
+            self.pause(refreeze=True)
+
+    @property
+    def paused(self) -> bool:
+        """True while the feed is frozen."""
+        return self._paused_rows is not None
+
+    def pause(self, refreeze: bool = False) -> None:
+        """Freeze the feed as it is now; new rows are only counted (+N new)."""
+        if self._paused_rows is None or refreeze:
+            self._paused_rows = self._live_rows(self.feed_size)
+            self.new_while_paused = 0
+
+    def resume(self) -> None:
+        """Unfreeze the feed, back at the newest rows."""
+        self._paused_rows = None
+        self.new_while_paused = 0
+
+    def toggle_pause(self) -> bool:
+        """Pause or resume; return True when now paused."""
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+        return self.paused
+
+    def _live_rows(self, limit: int) -> list[FeedRow]:
+        source = self._filtered if self._filter.active else self._recent
+        return list(map(FeedRow._make, itertools.islice(reversed(source), limit)))
+
+    def feed(self, limit: int | None = None) -> list[FeedRow]:
+        """The feed rows, newest first (frozen while paused), filtered, at most `limit`."""
+        limit = self.feed_size if limit is None else limit
+        if self._paused_rows is not None:
+            return self._paused_rows[:limit]
+        return self._live_rows(limit)
+
+    def account_rows(self, account_id: str, limit: int = 20) -> list[FeedRow]:
+        """That account's recent flagged transactions, newest first (from the last `recent_size`)."""
+        found = (row for row in reversed(self._recent) if row[0].account_id == account_id)
+        return list(map(FeedRow._make, itertools.islice(found, limit)))
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    @property
+    def produced(self) -> int:
+        """Transactions produced since start (end-offset growth), whoever produced them."""
+        latest = self._produced.latest
+        if latest is None or self._produced_baseline is None:
+            return 0
+        return max(latest - self._produced_baseline, 0)
+
+    @property
+    def backlog(self) -> int | None:
+        """Transactions in the topic that the alerts query has not processed yet."""
+        latest = self._produced.latest
+        if latest is None or self._spark_offset is None:
+            return None
+        return max(latest - self._spark_offset, 0)
+
+    def _process_health(self, name: str) -> ProcessHealth | None:
+        view = self._processes.get(name)
+        if view is None:
+            return None
+        exit_text = describe_exit(view.exit_code) if view.exit_code is not None else None
+        return ProcessHealth(view.state, exit_text, view.last_error)
+
+    def health_inputs(self, now: float) -> HealthInputs:
+        """The numbers the health rules look at."""
+        producing_since = self._producing_since
+        if producing_since is not None and self._spark_running_since is not None:
+            producing_since = max(producing_since, self._spark_running_since)  # a fresh job gets its grace
+        return HealthInputs(
+            now=now,
+            producing_since=producing_since,
+            last_input_at=self._last_input_at,
+            lagging_batches=self._lagging,
+            input_rate=self._input_rate,
+            processed_rate=self._processed_rate,
+            backlog=self.backlog,
+            last_flagged_at=self._last_flagged_at,
+            last_parquet_at=self._last_parquet_at,
+            watching_since=max(self.watching_since, self._spark_running_since or self.watching_since),
+            broker_unreachable_since=self._broker_unreachable_since,
+            broker=self._process_health("broker"),
+            producer=self._process_health("producer"),
+            spark=self._process_health("spark"),
+        )
+
+    def warnings(self, now: float) -> list[str]:
+        """Plain-language warnings right now."""
+        return health.warnings(self.health_inputs(now), self.rules)
+
+    def snapshot(self, now: float | None = None) -> Snapshot:
+        """Every figure for one repaint; also records this second's sparkline samples."""
+        now = time.time() if now is None else now
+        fresh = self._last_alerts_metrics_at is not None and now - self._last_alerts_metrics_at <= (
+            SPARK_RATES_STALE_AFTER
+        )
+        input_rate = self._input_rate if fresh else 0.0
+        processed_rate = self._processed_rate if fresh else 0.0
+        produced_rate = self._produced.rate(now)
+        flagged_rate = self._flagged_meter.rate(now)
+        alerts_rate = self._alerts_meter.rate(now)
+        dead_rate = self._dead_meter.rate(now)
+        p50 = self._latency.percentile(50, now)
+        p99 = self._latency.percentile(99, now)
+        backlog = self.backlog
+        samples = {
+            "produced": produced_rate, "input": input_rate, "processed": processed_rate,
+            "flagged": flagged_rate, "alerts": alerts_rate, "dead_letters": dead_rate,
+            "backlog": float(backlog or 0), "batch_ms": float(self._batch_duration_ms or 0) if fresh else 0.0,
+            "latency_p99": p99 or 0.0,
+        }
+        for name, value in samples.items():
+            self._series[name].record(value, now)
+        return Snapshot(
+            at=now,
+            produced=self.produced,
+            processed=self.processed,
+            flagged=self.flagged,
+            alerts=self.alerts,
+            alerts_large=self.alerts_large,
+            alerts_alert=self.alerts_alert,
+            dead_letters=self.dead_letters,
+            parquet_rows=self.parquet_rows,
+            duplicates=self.duplicates,
+            undecodable=self.undecodable,
+            batches=self.batches,
+            produced_rate=produced_rate,
+            input_rate=input_rate,
+            processed_rate=processed_rate,
+            flagged_rate=flagged_rate,
+            alerts_rate=alerts_rate,
+            dead_letter_rate=dead_rate,
+            batch_duration_ms=self._batch_duration_ms,
+            backlog=backlog,
+            latency_p50=p50,
+            latency_p99=p99,
+            bin_edges=self._bins.edges,
+            live_bins=self.histogram.live_counts(now),
+            total_bins=list(self.histogram.total),
+            sparklines={name: series.values for name, series in self._series.items()},
+            funnel=health.funnel(self.produced, self.processed, self.flagged, self.alerts, self.parquet_rows),
+            warnings=self.warnings(now),
+            paused=self.paused,
+            new_while_paused=self.new_while_paused,
+            broker_reachable=self._broker_unreachable_since is None,
+        )

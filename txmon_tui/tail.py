@@ -1,0 +1,158 @@
+"""Reading Kafka for the monitor: tail `alerts` + `metrics` in batches, and watch topic end offsets.
+
+Both are blocking clients: call them from a worker thread (the UI) or a plain loop (headless).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from spark_app.formats import Alert, BatchMetrics, decode_alert, decode_metrics
+from txmon_core.topics import ALERTS, METRICS
+
+MAX_BATCH = 20_000  # records per poll(): bounds one batch's cost when a backlog is drained
+_QUIET = logging.getLogger("txmon.tui.kafka")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+@dataclass
+class TailBatch:
+    """What one poll brought: decoded alerts and metrics, how many records could not be decoded."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    metrics: list[BatchMetrics] = field(default_factory=list)
+    undecodable: int = 0
+    received_at: float = 0.0  # wall clock (time.time()), for detection latency against `ts`
+    error: str | None = None  # a client-level error (e.g. all brokers down) reported since the last poll
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.metrics or self.undecodable or self.error)
+
+
+def _consumer(client_config: Mapping[str, str], purpose: str, errors: list[str] | None = None) -> Consumer:
+    """A consumer that never joins a group nor commits: it only reads what it is assigned."""
+    settings: dict[str, object] = {
+        **client_config,
+        "group.id": f"txmon-tui-{purpose}-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "client.id": f"txmon-tui-{purpose}",
+        "logger": _QUIET,  # connection retries are reported through `error`, not printed on the screen
+    }
+    if errors is not None:
+        settings["error_cb"] = lambda err: errors.append(err.str())
+    return Consumer(settings)
+
+
+def _end_offset(consumer: Consumer, partition: TopicPartition, timeout: float) -> int:
+    """The partition's end offset, retrying while a new topic's leader is still being elected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _low, high = consumer.get_watermark_offsets(partition, timeout=timeout)
+            return int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            retriable = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in (KafkaError.NOT_LEADER_FOR_PARTITION,
+                                                      KafkaError.LEADER_NOT_AVAILABLE)
+            )
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+class Tail:
+    """Reads `alerts` and `metrics` from their ends at construction time, in batches."""
+
+    def __init__(self, client_config: Mapping[str, str], timeout: float = 10.0) -> None:
+        self._errors: list[str] = []
+        self._consumer = _consumer(client_config, "tail", self._errors)
+        try:
+            assignment = []
+            metadata = self._consumer.list_topics(timeout=timeout)
+            for topic in (ALERTS, METRICS):
+                if topic not in metadata.topics:
+                    raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {topic!r}"))
+                for partition in metadata.topics[topic].partitions:
+                    # Resolve "the end" now, so everything written after construction is read.
+                    high = _end_offset(self._consumer, TopicPartition(topic, partition), timeout)
+                    assignment.append(TopicPartition(topic, partition, high))
+            self._consumer.assign(assignment)
+        except BaseException:
+            self._consumer.close()
+            raise
+
+    def poll(self, timeout: float = 0.5, max_records: int = MAX_BATCH) -> TailBatch:
+        """Wait up to `timeout` s for records, then take what is there (at most `max_records`)."""
+        batch = TailBatch()
+        records = self._consumer.consume(min(max_records, 10_000), timeout)
+        while records:
+            for record in records:
+                if record.error() is not None:
+                    code = record.error().code()
+                    if code != KafkaError._PARTITION_EOF:
+                        batch.error = record.error().str()
+                    continue
+                value = record.value()
+                try:
+                    if record.topic() == ALERTS:
+                        batch.alerts.append(decode_alert(value))
+                    else:
+                        batch.metrics.append(decode_metrics(value))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    batch.undecodable += 1  # counted and shown, never fatal: a bad record is not our bug
+            taken = len(batch.alerts) + len(batch.metrics) + batch.undecodable
+            if len(records) < 10_000 or taken >= max_records:
+                break
+            records = self._consumer.consume(min(max_records - taken, 10_000), 0)
+        if self._errors:
+            batch.error = self._errors[-1]
+            self._errors.clear()
+        batch.received_at = time.time()
+        return batch
+
+    def close(self) -> None:
+        """Close the consumer (no commits, no group to leave)."""
+        self._consumer.close()
+
+
+class OffsetWatcher:
+    """End offsets of topics, summed over partitions (e.g. how many transactions were ever produced)."""
+
+    def __init__(self, client_config: Mapping[str, str]) -> None:
+        self._consumer = _consumer(client_config, "offsets")
+        self._partitions: dict[str, list[int]] = {}
+
+    def end_offset_total(self, topic: str, timeout: float = 2.0) -> int | None:
+        """The sum of the topic's end offsets, or None when the broker does not answer in time."""
+        try:
+            partitions = self._partitions.get(topic)
+            if partitions is None:
+                metadata = self._consumer.list_topics(topic, timeout=timeout)
+                described = metadata.topics.get(topic)
+                if described is None or described.error is not None or not described.partitions:
+                    return None
+                partitions = self._partitions[topic] = sorted(described.partitions)
+            total = 0
+            for partition in partitions:
+                _low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=timeout, cached=False
+                )
+                total += high
+            return total
+        except KafkaException:
+            self._partitions.pop(topic, None)  # re-read the partitions once the broker answers again
+            return None
+
+    def close(self) -> None:
+        """Close the client."""
+        self._consumer.close()
