@@ -1,13 +1,13 @@
-"""The embedded single-node Apache Kafka broker (KRaft) on 127.0.0.1, run from Maven jars with `java`.
+"""The embedded Apache Kafka broker (KRaft) on 127.0.0.1, run from Maven jars with `java`.
 
-Used by `txmon-broker`, by the monitor when no broker is named, by the tests and by the benchmarks.
+One node by default; `--nodes 3` runs a three-node cluster (txmon_core.cluster). Used by
+`txmon-broker`, by the monitor when no broker is named, by the tests and by the benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import json
 import logging
 import os
@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -25,14 +26,14 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from txmon_core import jars
-from txmon_core.options import add_version
+from txmon_core.lifetime import die_with_parent
+from txmon_core.options import add_version, positive_int
 from txmon_core.paths import default_data_dir
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
 LOG4J_CONFIG = Path(__file__).with_name("broker-log4j2.properties")
 JVM_OPTIONS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true"]
-PR_SET_PDEATHSIG = 1
 QUIET = logging.getLogger("txmon.broker.admin")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
@@ -40,15 +41,6 @@ QUIET.propagate = False
 
 class BrokerError(RuntimeError):
     """The broker could not be started or stopped; the message carries the end of its log."""
-
-
-def die_with_parent() -> None:
-    """In a child, before exec: have Linux send SIGTERM when the parent dies, however it dies.
-
-    The signal is tied to the thread that forked, so start children from a long-lived thread.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -69,12 +61,54 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
-    """The settings of a one-node broker+controller on loopback."""
+@dataclass(frozen=True)
+class Voter:
+    """One controller of a quorum: its node id, controller port and metadata directory id."""
+
+    node_id: int
+    controller_port: int
+    directory_id: str
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """The controller quorum of a multi-node cluster; every node is formatted with the same one."""
+
+    cluster_id: str
+    voters: tuple[Voter, ...]
+
+    @property
+    def bootstrap(self) -> str:
+        """controller.quorum.bootstrap.servers: every voter's controller listener."""
+        return ",".join(f"{HOST}:{v.controller_port}" for v in self.voters)
+
+    @property
+    def initial_controllers(self) -> str:
+        """The storage tool's --initial-controllers: `id@host:port:directoryId` for every voter."""
+        return ",".join(f"{v.node_id}@{HOST}:{v.controller_port}:{v.directory_id}" for v in self.voters)
+
+    @property
+    def replication(self) -> int:
+        """Replicas per partition: every node, up to three."""
+        return min(3, len(self.voters))
+
+
+def server_properties(
+    port: int,
+    controller_port: int,
+    log_dir: Path,
+    *,
+    node_id: int = 1,
+    quorum_bootstrap: str | None = None,
+    replication: int = 1,
+) -> str:
+    """The settings of a broker+controller node on loopback (one node unless a quorum is named)."""
+    # A write is acknowledged once this many replicas have it: with 3 replicas one node may be down.
+    min_isr = 2 if replication >= 3 else 1
     settings = {
         "process.roles": "broker,controller",
-        "node.id": "1",
-        "controller.quorum.bootstrap.servers": f"{HOST}:{controller_port}",
+        "node.id": str(node_id),
+        "controller.quorum.bootstrap.servers": quorum_bootstrap or f"{HOST}:{controller_port}",
         "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
         "advertised.listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
         "controller.listener.names": "CONTROLLER",
@@ -82,12 +116,15 @@ def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(log_dir),
         # Kafka's defaults (3) assume three brokers; with them consumer groups never work on one node.
-        "offsets.topic.replication.factor": "1",
+        "offsets.topic.replication.factor": str(replication),
         "offsets.topic.num.partitions": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "transaction.state.log.replication.factor": str(replication),
+        "transaction.state.log.min.isr": str(min_isr),
+        "share.coordinator.state.topic.replication.factor": str(replication),
+        "share.coordinator.state.topic.min.isr": str(min_isr),
+        # Topics created with replication -1 (ensure_topics on a cluster) take these defaults.
+        "default.replication.factor": str(replication),
+        "min.insync.replicas": str(min_isr),
         "group.initial.rebalance.delay.ms": "0",
         # Every part creates its topics itself; auto-creation would hide a part that forgot to.
         "auto.create.topics.enable": "false",
@@ -101,12 +138,31 @@ def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
+def format_storage(
+    java: str, classpath: str, properties: Path, cluster_id: str, initial_controllers: str | None = None
+) -> None:
+    """Format a node's storage: a one-node quorum (--standalone) or the named initial controllers."""
+    quorum = ["--initial-controllers", initial_controllers] if initial_controllers else ["--standalone"]
+    result = subprocess.run(
+        [java, "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+         "kafka.tools.StorageTool", "format", *quorum, "-t", cluster_id, "-c", str(properties)],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise BrokerError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+
 class EmbeddedBroker:
     """One Kafka broker process with its data in `data_dir`; a restart on the same folder keeps the data."""
 
-    def __init__(self, data_dir: Path, port: int = 0, controller_port: int = 0) -> None:
+    def __init__(
+        self, data_dir: Path, port: int = 0, controller_port: int = 0, *, node_id: int = 1,
+        quorum: Quorum | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self._requested = (port, controller_port)
+        self.node_id = node_id
+        self.quorum = quorum  # None: a one-node cluster of its own
         self.port = 0
         self.controller_port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -144,14 +200,11 @@ class EmbeddedBroker:
     def _format_storage(self, java: str, classpath: str, properties: Path, log_dir: Path) -> None:
         if (log_dir / "meta.properties").exists():
             return
-        cluster_id = new_cluster_id()
-        result = subprocess.run(
-            [java, "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-             "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(properties)],
-            capture_output=True, text=True,
-        )
-        if result.returncode != 0:
-            raise BrokerError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+        quorum = self.quorum
+        if quorum is None:
+            format_storage(java, classpath, properties, new_cluster_id())
+        else:
+            format_storage(java, classpath, properties, quorum.cluster_id, quorum.initial_controllers)
 
     def start(self) -> None:
         """Start the broker process (formatting its storage the first time); returns at once."""
@@ -163,7 +216,12 @@ class EmbeddedBroker:
         self._choose_ports()
         log_dir = self.data_dir / "kraft-logs"
         properties = self.data_dir / "server.properties"
-        properties.write_text(server_properties(self.port, self.controller_port, log_dir))
+        quorum = self.quorum
+        properties.write_text(server_properties(
+            self.port, self.controller_port, log_dir, node_id=self.node_id,
+            quorum_bootstrap=quorum.bootstrap if quorum else None,
+            replication=quorum.replication if quorum else 1,
+        ))
         self._format_storage(java, classpath, properties, log_dir)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -171,7 +229,7 @@ class EmbeddedBroker:
                  "kafka.Kafka", str(properties)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 # Its own session: a Ctrl+C in the terminal reaches only us, and we stop it in order.
-                start_new_session=True, preexec_fn=die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent(),
             )
         self.pid_path.write_text(f"{self.process.pid}\n")
 
@@ -252,19 +310,28 @@ def _on_signals(handler: Callable[[int], None]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`txmon-broker`: run the embedded broker until SIGTERM or Ctrl+C."""
+    """`txmon-broker`: run the embedded broker (or a cluster, --nodes N) until SIGTERM or Ctrl+C."""
     parser = argparse.ArgumentParser(prog="txmon-broker", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="client port (default %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir() / "broker",
-                        help="broker storage (default %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="client port; with --nodes N, ports PORT..PORT+N-1 (default %(default)s; "
+                        "0 picks free ports)")
+    parser.add_argument("--nodes", type=positive_int, default=1,
+                        help="run a cluster of N broker+controller nodes, all controller voters "
+                        "(default %(default)s); topics then get min(N, 3) replicas")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"storage (default {default_data_dir() / 'broker'}, "
+                        f"or {default_data_dir() / 'cluster'} with --nodes above 1)")
     add_version(parser)
     args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port must be 0..65535, got {args.port}")
+    if not 0 <= args.port <= 65535 - (args.nodes - 1):
+        parser.error(f"--port must be 0..{65535 - (args.nodes - 1)}, got {args.port}")
 
     stop_requested = threading.Event()
     _on_signals(lambda _signum: stop_requested.set())
-    broker = EmbeddedBroker(args.data_dir, port=args.port)
+    if args.nodes > 1:
+        return _run_cluster(args.nodes, args.port, args.data_dir or default_data_dir() / "cluster",
+                            stop_requested)
+    broker = EmbeddedBroker(args.data_dir or default_data_dir() / "broker", port=args.port)
     try:
         broker.start()
         waited = broker.wait_ready()
@@ -283,6 +350,43 @@ def main(argv: list[str] | None = None) -> int:
     code = broker.stop()
     print(f"broker stopped (exit {code})", file=sys.stderr)
     return 0
+
+
+def _run_cluster(nodes: int, port: int, data_dir: Path, stop_requested: threading.Event) -> int:
+    """`txmon-broker --nodes N`: run the cluster; a node that dies is reported, the rest keep serving."""
+    from txmon_core.cluster import KafkaCluster  # cluster.py builds on this module
+
+    ports = [port + i for i in range(nodes)] if port else []
+    try:
+        cluster = KafkaCluster(data_dir, nodes, ports)
+    except BrokerError as exc:
+        print(f"txmon-broker: {exc}", file=sys.stderr)
+        return 1
+    try:
+        cluster.start()
+        waited = cluster.wait_ready()
+    except (jars.MissingToolError, jars.FetchError, BrokerError) as exc:
+        print(f"txmon-broker: {exc}", file=sys.stderr)
+        cluster.stop()
+        return 1
+    print(f"ready bootstrap.servers={cluster.bootstrap}", flush=True)
+    print(f"cluster of {nodes} nodes ready in {waited:.1f} s; data {cluster.data_dir}", file=sys.stderr)
+    reported: set[int] = set()
+    code = 0
+    while not stop_requested.wait(0.5):
+        running = set(cluster.running())
+        for node in cluster.nodes:
+            if node.node_id not in running and node.node_id not in reported:
+                reported.add(node.node_id)
+                exit_code = node.process.returncode if node.process else None
+                print(f"txmon-broker: node {node.node_id} exited (code {exit_code}); log {node.log_path}",
+                      file=sys.stderr, flush=True)
+        if not running:
+            code = 1
+            break
+    codes = cluster.stop()
+    print(f"cluster stopped (exit codes {codes})", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

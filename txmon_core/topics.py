@@ -27,10 +27,9 @@ def ensure_topics(
     missing = [n for n in names if n not in existing]
     if not missing:
         return []
-    # Replication 1 serves the embedded single-node broker; a cluster's default applies with -1.
-    replication = 1 if len(admin.list_topics(timeout=timeout).brokers) == 1 else -1
+    # -1: the cluster's own default.replication.factor (1 on the embedded broker, 3 on `--nodes 3`).
     futures = admin.create_topics(
-        [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing],
+        [NewTopic(n, num_partitions=partitions, replication_factor=-1) for n in missing],
         operation_timeout=timeout,
         request_timeout=timeout,
     )
