@@ -1,0 +1,85 @@
+"""`p` and `s` really stop and start the producer and Spark job processes the monitor supervises."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import psutil
+import pytest
+
+from tests.tui.conftest import tailing, until
+from txmon_tui.app import create_app
+from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.supervisor import ProcState
+
+pytestmark = pytest.mark.tui
+
+
+def gone(pid: int) -> bool:
+    """True when no process with this pid is left (a zombie counts as gone: it runs nothing)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def group_gone(pgid: int) -> bool:
+    """True when no live process is left in the process group `pgid` (the child and what it started)."""
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and psutil.os.getpgid(proc.pid) == pgid:
+                return False
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return True
+
+
+async def test_p_stops_and_restarts_the_producer(config: PipelineConfig) -> None:
+    app = create_app(dataclasses.replace(config, run_producer=True, rate=300.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.pipeline is not None
+        pipeline = app.pipeline
+
+        def producer_pid() -> int | None:
+            view = pipeline.process("producer")
+            return view.pid if view is not None and view.state is ProcState.RUNNING else None
+
+        await tailing(pilot, app)
+        first = await until(pilot, producer_pid, "the producer running", timeout=60)
+        await until(pilot, lambda: app.model.snapshot().produced_rate > 0, "produced tx/s above 0")
+
+        await pilot.press("p")
+        await until(pilot, lambda: gone(first), "the producer process gone", timeout=15)
+        stopped_at = time.monotonic()
+        await until(pilot, lambda: app.model.snapshot().produced_rate == 0, "produced tx/s at 0", timeout=5)
+        assert time.monotonic() - stopped_at < 3.0  # 2 s as specified, plus one 1 Hz offsets sample
+        await until(pilot, lambda: "producer stopped" in str(app.query_one("#status").render()),
+                    "the status line saying so")
+
+        await pilot.press("p")
+        second = await until(pilot, producer_pid, "the producer running again", timeout=60)
+        assert second != first
+        await until(pilot, lambda: app.model.snapshot().produced_rate > 0, "produced tx/s back above 0")
+    assert gone(second), "the producer outlived the monitor"
+
+
+async def test_s_stops_and_restarts_the_spark_job(config: PipelineConfig) -> None:
+    app = create_app(dataclasses.replace(config, run_spark=True))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.pipeline is not None
+        pipeline = app.pipeline
+
+        def spark_pid() -> int | None:
+            view = pipeline.process("spark")
+            return view.pid if view is not None and view.state is ProcState.RUNNING else None
+
+        first = await until(pilot, spark_pid, "the Spark job running", timeout=300)
+        await pilot.press("s")
+        await until(pilot, lambda: group_gone(first), "the Spark driver and its JVM gone", timeout=60)
+        await until(pilot, lambda: pipeline.process("spark").state is ProcState.STOPPED,  # type: ignore[union-attr]
+                    "the Spark job shown as stopped")
+        await pilot.press("s")
+        second = await until(pilot, spark_pid, "the Spark job running again", timeout=300)
+        assert second != first
+    assert group_gone(second), "the Spark job outlived the monitor"

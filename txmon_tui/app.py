@@ -1,0 +1,480 @@
+"""The txmon monitor app: composes the panels, declares the keys, starts workers and routes messages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import FrameType
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container, Vertical
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Static, Tab, Tabs
+from textual.worker import Worker, WorkerState
+
+from spark_app.formats import PARQUET_DIR_NAME
+from txmon_core.topics import TRANSACTIONS
+from txmon_tui.history import HistoryError, HistoryReader
+from txmon_tui.messages import (
+    HistoryLoaded,
+    LogLoaded,
+    PipelineStopped,
+    ProducedCounted,
+    RecordsReceived,
+    TailStarted,
+)
+from txmon_tui.model import MonitorModel
+from txmon_tui.pipeline import Pipeline, PipelineConfig
+from txmon_tui.stats import AmountBins
+from txmon_tui.tail import OffsetWatcher, Tail
+from txmon_tui.widgets import (
+    AlertFeed,
+    AmountsPlot,
+    DetailsScreen,
+    FilterScreen,
+    FilterValues,
+    HealthPanel,
+    HelpScreen,
+    LogScreen,
+    ProcessesPanel,
+    StartupView,
+    ThroughputPanel,
+    present,
+)
+from txmon_tui.widgets.feed import MAX_RENDERED_ROWS
+
+REPAINT_SECONDS = 0.5  # the screen reflects new data at least twice a second
+REPLOT_SECONDS = 1.0  # a plotext redraw costs ~30 ms: at most once a second, and only when data changed
+POLL_SECONDS = 0.5  # child states and startup steps
+OFFSETS_SECONDS = 1.0  # produced tx/s from the end offsets of `transactions`
+HISTORY_SECONDS = 15.0  # the Parquet history changes only when Spark commits a batch
+TAIL_POLL_SECONDS = 0.2
+STOP_WAIT_SECONDS = 120.0  # longer than the pipeline's graceful-then-forced stop of all three children
+PANELS = ("feed", "throughput", "histograms", "health", "processes")
+
+
+class MonitorApp(App[int]):
+    """Real-time view of the transaction pipeline, and the supervisor of its processes."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "txmon"
+    # Below 120x36 the panels do not fit side by side: one panel at a time (app.tcss), by tab or 1-5.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    BINDINGS = [
+        Binding("p", "toggle_producer", "Producer", tooltip="Stop or start the producer process"),
+        Binding("plus", "change_rate(2.0)", "Rate+", key_display="+", show=False,
+                tooltip="Double the producer's rate"),
+        Binding("minus", "change_rate(0.5)", "Rate-", key_display="-", show=False,
+                tooltip="Halve the producer's rate"),
+        Binding("s", "toggle_spark", "Spark", tooltip="Stop or start the Spark job"),
+        Binding("space", "toggle_pause", "Pause", tooltip="Pause the feed; resume at the newest"),
+        Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter the feed"),
+        Binding("enter", "details", "Details", show=False, tooltip="Details of the selected alert"),
+        Binding("v", "switch_histogram", "Live/history", show=False,
+                tooltip="Histogram of the last minute or of all Parquet history"),
+        Binding("l", "logs", "Logs", show=False, tooltip="Full log of each process"),
+        Binding("c", "clear", "Clear", show=False, tooltip="Clear counters, rates, latency and histogram"),
+        Binding("1", "show_panel('feed')", "Feed panel", show=False),
+        Binding("2", "show_panel('throughput')", "Throughput panel", show=False),
+        Binding("3", "show_panel('histograms')", "Histogram panel", show=False),
+        Binding("4", "show_panel('health')", "Health panel", show=False),
+        Binding("5", "show_panel('processes')", "Processes panel", show=False),
+        Binding("h,question_mark,f1", "help", "Help", key_display="h"),
+        Binding("q", "quit", "Quit"),
+        # Ctrl+C must stop the children like q does, even while a form has focus.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        model: MonitorModel,
+        pipeline: Pipeline | None,
+        *,
+        thresholds: tuple[float, float],
+        clock: Callable[[], float] = time.time,
+        handle_signals: bool = False,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.pipeline = pipeline
+        self.thresholds = thresholds
+        self.clock = clock
+        self.handle_signals = handle_signals
+        self.panel = "feed"
+        self._status = ""
+        self.tailing = False
+        self._workers_started = False
+        self._stopping = False
+        self._halt = threading.Event()  # tells thread workers to finish their loop
+        self._children_stopped = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        """The status line, startup steps, panel tabs (compact layout only), panels and footer."""
+        yield Static("", id="status")
+        yield StartupView(id="startup")
+        yield Tabs(*(Tab(present.PANEL_TITLES[name], id=f"tab-{name}") for name in PANELS), id="panel-tabs")
+        with Container(id="panels"):
+            yield AlertFeed(id="feed", classes="panel")
+            yield ThroughputPanel(id="throughput", classes="panel")
+            with Vertical(id="histograms", classes="panel"):
+                with ContentSwitcher(initial="hist-live"):
+                    yield AmountsPlot("live", id="hist-live")
+                    yield AmountsPlot("all history", id="hist-history")
+            yield HealthPanel(id="health", classes="panel")
+            yield ProcessesPanel(id="processes", classes="panel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Start the pipeline (non-blocking: its own launcher thread forks the children) and the clocks."""
+        histograms = self.query_one("#histograms")
+        histograms.border_title = "Histogram of flagged amounts"
+        histograms.border_subtitle = "v live/history"
+        self._apply_layout()
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal)
+            # Not through the event loop: once the terminal is gone, Textual's writes block the loop.
+            signal.signal(signal.SIGHUP, self._on_hangup)
+        if self.pipeline is not None:
+            self.pipeline.start()
+            self.set_interval(POLL_SECONDS, self._poll_pipeline, name="poll")
+        self.set_interval(REPAINT_SECONDS, self.repaint, name="repaint")
+        self.set_interval(REPLOT_SECONDS, self.replot, name="replot")
+        self.repaint()
+
+    def on_unmount(self) -> None:
+        """However the app ends (tests included), the workers finish and the children are stopped."""
+        self._halt.set()
+        if self.pipeline is not None:
+            self.pipeline.stop()  # idempotent: a no-op after q
+
+    # ---- clocks -------------------------------------------------------------------------------------
+
+    def _poll_pipeline(self) -> None:
+        """Refresh child states; start the Kafka workers once the topics exist."""
+        if self.pipeline is None or self._stopping:
+            return
+        self.pipeline.poll()
+        self.model.apply_processes(self.pipeline.processes, self.clock())
+        if not self._workers_started and self.pipeline.topics_ready:
+            self._workers_started = True
+            config = self.pipeline.client_config
+            self._tail(config)
+            self._count_produced(config)
+            self._read_history(self.pipeline.data_dir, self.model.snapshot(self.clock()).bin_edges)
+
+    def repaint(self) -> None:
+        """Repaint every visible panel from one model snapshot (twice a second, whatever the arrival rate)."""
+        snap = self.model.snapshot(self.clock())
+        pipeline = self.pipeline
+        views = pipeline.processes if pipeline is not None else []  # read once: it reads the broker's log
+        status = present.status_line(snap, pipeline, views, self.tailing, self._stopping)
+        if status != self._status:  # an unchanged update would still cost a repaint
+            self._status = status
+            self.query_one("#status", Static).update(status)
+        startup = self.query_one(StartupView)
+        startup.display = present.starting(pipeline, snap)
+        if startup.display:
+            startup.show(present.steps(pipeline))
+        feed = self.query_one(AlertFeed)
+        if feed.display:
+            feed.show(present.feed_lines(self.model, MAX_RENDERED_ROWS),
+                      present.feed_status(snap, self.model.filter))
+        throughput = self.query_one(ThroughputPanel)
+        if throughput.display:
+            throughput.show(present.gauges(snap))
+        health = self.query_one(HealthPanel)
+        if health.display:
+            health.show((snap.latency_p50, snap.latency_p99), present.funnel(snap),
+                        present.warnings(snap, pipeline))
+        processes = self.query_one(ProcessesPanel)
+        if processes.display:
+            steps = pipeline.steps if pipeline is not None else []
+            processes.show([present.process_line(view, steps) for view in views])
+        self.query_one("#hist-live", AmountsPlot).set_bins(
+            snap.bin_edges, snap.live_bins, self.thresholds, f"last minute, {sum(snap.live_bins):,} tx")
+
+    def replot(self) -> None:
+        """Give the shown histogram its new bins, if they changed (about once a second).
+
+        The costly part, plotext's build, runs in render(), which Textual skips while the panel is hidden.
+        """
+        switcher = self.query_one(ContentSwitcher)
+        if switcher.current:
+            self.query_one(f"#{switcher.current}", AmountsPlot).replot()
+
+    # ---- workers: blocking Kafka and file I/O, posting messages only --------------------------------
+
+    @work(thread=True, exclusive=True, group="tail", exit_on_error=False)
+    def _tail(self, client_config: dict[str, str]) -> None:
+        """Read `alerts` and `metrics` in batches and post them."""
+        tail = Tail(client_config)
+        self.post_message(TailStarted())
+        try:
+            while not self._halt.is_set():
+                batch = tail.poll(TAIL_POLL_SECONDS)
+                if batch:
+                    self.post_message(RecordsReceived([batch]))
+        finally:
+            tail.close()
+
+    @work(thread=True, exclusive=True, group="offsets", exit_on_error=False)
+    def _count_produced(self, client_config: dict[str, str]) -> None:
+        """Read the end offsets of `transactions` once a second: produced tx/s, whoever produces."""
+        watcher = OffsetWatcher(client_config)
+        try:
+            while not self._halt.wait(OFFSETS_SECONDS):
+                self.post_message(ProducedCounted(watcher.end_offset_total(TRANSACTIONS), self.clock()))
+        finally:
+            watcher.close()
+
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
+    def _read_history(self, data_dir: Path, edges: list[float]) -> None:
+        """Read the committed Parquet data now and then, and bin its amounts."""
+        bins = AmountBins(edges[0], edges[-1], len(edges) - 1)  # the live histogram's bins: shapes compare
+        reader = HistoryReader(data_dir / PARQUET_DIR_NAME, bins)
+        while True:
+            try:
+                history = reader.refresh()
+                note = f"{history.summary.rows:,} rows in Parquet"
+                self.post_message(HistoryLoaded(history.edges, history.counts, note))
+            except (HistoryError, OSError) as exc:  # e.g. a file removed while read: try again later
+                self.post_message(HistoryLoaded([], [], f"unreadable: {exc}"))
+            if self._halt.wait(HISTORY_SECONDS):
+                return
+
+    @work(thread=True, group="logs", exit_on_error=False)
+    def _read_log(self, name: str) -> None:
+        """Read the end of one child's log file."""
+        self.post_message(LogLoaded(name, present.read_log(self.pipeline, name)))
+
+    @work(thread=True, exclusive=True, group="stop", exit_on_error=False)
+    def _stop_pipeline(self) -> None:
+        """Stop producer, Spark job and broker, gracefully then forcibly."""
+        errors: list[str] = []
+        if self.pipeline is not None:
+            try:
+                self.pipeline.stop()
+            except OSError as exc:  # a child we cannot signal any more; the CLI retries on exit
+                errors.append(str(exc))
+        self._children_stopped.set()
+        self.post_message(PipelineStopped(errors))
+
+    # ---- messages -------------------------------------------------------------------------------------
+
+    def on_records_received(self, message: RecordsReceived) -> None:
+        """Aggregate on arrival; the screen catches up on the next repaint."""
+        for batch in message.batches:
+            self.model.apply(batch)
+
+    def on_tail_started(self) -> None:
+        """From now on every alert and metrics record reaches the model."""
+        self.tailing = True
+
+    def on_produced_counted(self, message: ProducedCounted) -> None:
+        """Feed the produced total to the model's rate."""
+        self.model.apply_produced(message.total, message.at)
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        """Show the Parquet history's bins."""
+        self.query_one("#hist-history", AmountsPlot).set_bins(
+            message.edges, message.counts, self.thresholds, message.note)
+        self.replot()
+
+    def on_log_loaded(self, message: LogLoaded) -> None:
+        """Hand a log that was read to the log view, if it is still open."""
+        if isinstance(self.screen, LogScreen):
+            self.screen.show_log(message.name, message.text)
+
+    def on_pipeline_stopped(self, message: PipelineStopped) -> None:
+        """Exit once the children are gone."""
+        self.exit(1 if message.errors else 0, message="\n".join(message.errors) or None)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker errors surface: shown to the user, never swallowed."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(f"{event.worker.name}: {type(error).__name__}: {error}", title="Error",
+                        severity="error", timeout=30)
+            if event.worker.group == "stop":
+                self.exit(1, message=str(error))
+
+    @on(DataTable.RowSelected, "#feed-table")
+    def _row_selected(self) -> None:
+        self.action_details()
+
+    @on(Tabs.TabActivated, "#panel-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        if event.tab.id:
+            self.panel = event.tab.id.removeprefix("tab-")
+            self._apply_layout()
+
+    def _apply_layout(self) -> None:
+        """Mark the panel chosen for the compact layout (the wide layout shows them all)."""
+        for name in PANELS:
+            self.query_one(f"#{name}").set_class(name == self.panel, "-shown")
+        if self.is_running and not self._stopping:
+            self.repaint()
+
+    # ---- actions (one per binding) -------------------------------------------------------------------
+
+    def action_toggle_producer(self) -> None:
+        """Stop or start the producer process (restarts a failed one)."""
+        if self.pipeline is not None:
+            starting = self.pipeline.toggle_producer()
+            self.notify("Producer starting" if starting else "Producer stopping", timeout=3)
+            self.repaint()
+
+    def action_change_rate(self, factor: float) -> None:
+        """Multiply the producer's rate (a running producer restarts with it)."""
+        if self.pipeline is not None:
+            rate = max(1.0, round(self.pipeline.config.rate * factor))
+            self.pipeline.set_rate(rate)
+            self.notify(f"Producer rate {rate:g} tx/s", timeout=3)
+
+    def action_toggle_spark(self) -> None:
+        """Stop or start the Spark job (restarts a failed one)."""
+        if self.pipeline is not None:
+            starting = self.pipeline.toggle_spark()
+            self.notify("Spark job starting" if starting else "Spark job stopping", timeout=3)
+            self.repaint()
+
+    def action_toggle_pause(self) -> None:
+        """Pause the feed (counting what arrives), or resume at the newest."""
+        self.model.toggle_pause()
+        self.repaint()
+
+    def action_filter(self) -> None:
+        """Open the filter form; the feed shows only what matches."""
+
+        def apply(values: FilterValues | None) -> None:
+            if values is not None:
+                self.model.set_filter(present.to_filter(values))
+                self.repaint()
+
+        self.push_screen(FilterScreen(present.filter_values(self.model.filter)), apply)
+
+    def action_details(self) -> None:
+        """Open the selected alert with that account's recent flagged transactions."""
+        tx_id = self.query_one(AlertFeed).selected_tx_id()
+        row = next((r for r in self.model.feed() if r.alert.tx_id == tx_id), None) if tx_id else None
+        if row is None:
+            self.notify("No alert selected", timeout=2)
+            return
+        recent = [present.feed_line(r) for r in self.model.account_rows(row.alert.account_id)]
+        self.push_screen(DetailsScreen(present.feed_line(row), row.alert.rule, row.alert.detected_at, recent))
+
+    def action_switch_histogram(self) -> None:
+        """Switch the histogram between the live minute and all Parquet history."""
+        switcher = self.query_one(ContentSwitcher)
+        switcher.current = "hist-history" if switcher.current == "hist-live" else "hist-live"
+        self.query_one(f"#{switcher.current}", AmountsPlot).replot()
+
+    def action_logs(self) -> None:
+        """Open the full log view of the child processes."""
+        names = [view.name for view in self.pipeline.processes] if self.pipeline is not None else []
+        if not names:
+            self.notify("No child processes", timeout=2)
+            return
+        self.push_screen(LogScreen(names, names[0]))
+
+    def load_log(self, name: str) -> None:
+        """Read a child's log off the main thread (the log view asks for it)."""
+        self._read_log(name)
+
+    def action_show_panel(self, name: str) -> None:
+        """Show one panel (compact layout) by selecting its tab."""
+        self.query_one("#panel-tabs", Tabs).active = f"tab-{name}"
+
+    def action_clear(self) -> None:
+        """Clear counters, feed and histogram."""
+        self.model.clear(self.clock())
+        self.repaint()
+        self.notify("Counters cleared", timeout=2)
+
+    def action_help(self) -> None:
+        """Show every key, read from the bindings."""
+        self.push_screen(HelpScreen(list(self.key_help())))
+
+    async def action_quit(self) -> None:
+        """Stop the children (gracefully, then forcibly), then exit."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._halt.set()
+        if self.pipeline is None:
+            self.exit(0)
+            return
+        self.repaint()
+        self._stop_pipeline()
+
+    def _on_signal(self) -> None:
+        """SIGTERM or SIGINT: leave as q does."""
+        self.call_later(self.action_quit)
+
+    def _on_hangup(self, signum: int, _frame: FrameType | None) -> None:
+        """SIGHUP (the ssh connection dropped): stop the children, then exit without touching the terminal.
+
+        There is no terminal left to restore, and Textual's writes to it would block its event loop
+        forever, so this runs in a plain thread and ends the process itself.
+        """
+        threading.Thread(target=self._stop_and_exit, args=(128 + signum,), name="txmon-hangup").start()
+
+    def _stop_and_exit(self, code: int) -> None:
+        self._halt.set()
+        if self._stopping:
+            self._children_stopped.wait(STOP_WAIT_SECONDS)  # q was pressed just before: let it finish
+        elif self.pipeline is not None:
+            self.pipeline.stop()
+        os._exit(code)
+
+    # ---- keys, for the help panel and the command palette --------------------------------------------
+
+    def key_help(self) -> Iterable[tuple[str, str]]:
+        """(keys, description) for every binding of the app, in declaration order."""
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            keys = ", ".join(self.get_key_display(Binding(key, "")) for key in binding.key.split(","))
+            text = binding.tooltip or binding.description
+            yield keys, text
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette offers every action of the app's bindings, besides Textual's own commands."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            if binding.action in seen or binding.action == "quit":
+                continue
+            seen.add(binding.action)
+            action = binding.action
+            yield SystemCommand(binding.description, binding.tooltip or binding.description,
+                                lambda action=action: self.run_action(action))
+
+
+def create_app(
+    config: PipelineConfig,
+    *,
+    supervise: bool = True,
+    clock: Callable[[], float] = time.time,
+    handle_signals: bool = False,
+) -> MonitorApp:
+    """Build the monitor, for the CLI and for tests alike.
+
+    `config.bootstrap` names a running broker (None starts the embedded one); `config.run_producer` and
+    `config.run_spark` choose the children. `supervise=False` builds the screen with no pipeline and no
+    Kafka workers (snapshot tests post it messages); `clock` (wall seconds) makes screens deterministic.
+    """
+    model = MonitorModel(config.large_threshold, config.alert_threshold, now=clock())
+    pipeline = Pipeline(config) if supervise else None
+    return MonitorApp(model, pipeline, thresholds=(config.large_threshold, config.alert_threshold),
+                      clock=clock, handle_signals=handle_signals)

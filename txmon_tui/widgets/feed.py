@@ -1,0 +1,139 @@
+"""The alert feed: the newest flagged transactions, repainted on the app's clock, never per record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from spark_app.formats import LEVEL_ALERT
+from txmon_tui.widgets import formatting as fmt
+
+# Only this many rows are ever built into the table: more than any terminal shows at once.
+MAX_RENDERED_ROWS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLine:
+    """One row as the feed shows it: the alert's fields and its detection latency."""
+
+    tx_id: str
+    account_id: str
+    merchant: str
+    amount: float
+    currency: str
+    ts: str
+    level: str
+    latency: float | None
+
+
+def level_marker(level: str) -> Text:
+    """Alert or large, told apart by a word (reads without colour) and by colour."""
+    if level == LEVEL_ALERT:
+        return Text("ALERT", style="bold red")
+    return Text("large", style="yellow")
+
+
+class FeedTable(DataTable[Text | str]):
+    """The table of the feed; row keys are tx ids so the cursor follows its transaction."""
+
+
+class AlertFeed(Vertical):
+    """Alert feed panel: a status line (paused, +N new, filter) over the table of the newest rows."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self._shown: tuple[str, ...] = ()
+        self._widths: tuple[int, ...] = ()
+        self._status = ""
+
+    def compose(self) -> ComposeResult:
+        """The status line and the table."""
+        yield Static("", id="feed-status")
+        yield FeedTable(id="feed-table", cursor_type="row", zebra_stripes=False)
+
+    def on_mount(self) -> None:
+        """Name the panel."""
+        self.border_title = "Alert feed"
+
+    @property
+    def table(self) -> FeedTable:
+        """The feed's table."""
+        return self.query_one(FeedTable)
+
+    def selected_tx_id(self) -> str | None:
+        """The tx id of the row under the cursor, if any."""
+        table = self.table
+        if table.row_count == 0:
+            return None
+        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return key.value
+
+    def show(self, lines: Sequence[FeedLine], status: str) -> None:
+        """Repaint the newest rows (newest first) and the status line; skipped when nothing changed."""
+        if status != self._status:  # an unchanged update would still cost a repaint
+            self._status = status
+            self.query_one("#feed-status", Static).update(status)
+        lines = lines[:MAX_RENDERED_ROWS]
+        widths = column_widths(self.table.size.width)
+        shown = tuple(line.tx_id for line in lines)
+        if shown == self._shown and widths == self._widths:
+            return
+        table = self.table
+        selected = self.selected_tx_id()
+        if widths != self._widths:
+            table.clear(columns=True)
+            for (label, key), width in zip(COLUMNS, widths, strict=True):
+                table.add_column(label, key=key, width=width)
+        else:
+            table.clear()
+        for line in lines:
+            table.add_row(*cells(line, widths), key=line.tx_id)
+        if selected is not None and selected in shown:
+            table.move_cursor(row=shown.index(selected), animate=False)
+        self._shown, self._widths = shown, widths
+
+
+COLUMNS: tuple[tuple[str | Text, str], ...] = (
+    ("level", "level"),
+    ("time", "time"),
+    ("tx id", "tx_id"),
+    ("account", "account"),
+    ("merchant", "merchant"),
+    (Text("amount", justify="right"), "amount"),
+    (Text("latency", justify="right"), "latency"),
+)
+# level, time, amount and latency never shrink; the ids and the merchant share what is left.
+FIXED = (5, 8, 10, 7)
+CELL_PADDING = 2
+SCROLLBAR = 1
+
+
+def column_widths(table_width: int) -> tuple[int, ...]:
+    """Column widths that fit `table_width` without a horizontal scrollbar; ids show their ends."""
+    level, time, amount, latency = FIXED
+    spare = table_width - SCROLLBAR - sum(FIXED) - CELL_PADDING * len(COLUMNS)
+    merchant = 12
+    spare -= merchant
+    tx_id = min(26, max(10, spare // 2))
+    account = min(24, max(9, spare - tx_id))
+    merchant += max(0, min(6, spare - tx_id - account))
+    return (level, time, tx_id, account, merchant, amount, latency)
+
+
+def cells(line: FeedLine, widths: tuple[int, ...]) -> tuple[Text | str, ...]:
+    """The cells of one row at the given column widths."""
+    _, _, tx_width, account_width, merchant_width, _, _ = widths
+    return (
+        level_marker(line.level),
+        line.ts[11:19],  # HH:MM:SS of the ISO 8601 event time
+        fmt.tail(line.tx_id, tx_width),
+        fmt.tail(line.account_id, account_width),
+        fmt.head(line.merchant, merchant_width),
+        Text(fmt.amount(line.amount), justify="right", style="bold red" if line.level == LEVEL_ALERT else ""),
+        Text(fmt.seconds(line.latency), justify="right"),
+    )
