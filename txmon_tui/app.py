@@ -53,7 +53,10 @@ from txmon_tui.widgets.feed import MAX_RENDERED_ROWS
 REPAINT_SECONDS = 0.5  # the screen reflects new data at least twice a second
 REPLOT_SECONDS = 1.0  # a plotext redraw costs ~30 ms: at most once a second, and only when data changed
 POLL_SECONDS = 0.5  # child states and startup steps
-OFFSETS_SECONDS = 1.0  # produced tx/s from the end offsets of `transactions`
+# Produced tx/s from the end offsets of `transactions`: sampled twice a second, so a stopped producer
+# shows 0 tx/s within 2 s (the rate spans the last samples).
+OFFSETS_SECONDS = 0.5
+BROKERS_EVERY = 4  # offsets samples between two reads of the broker count (a metadata request)
 HISTORY_SECONDS = 15.0  # the Parquet history changes only when Spark commits a batch
 TAIL_POLL_SECONDS = 0.2
 STOP_WAIT_SECONDS = 120.0  # longer than the pipeline's graceful-then-forced stop of all three children
@@ -229,11 +232,15 @@ class MonitorApp(App[int]):
 
     @work(thread=True, exclusive=True, group="offsets", exit_on_error=False)
     def _count_produced(self, client_config: dict[str, str]) -> None:
-        """Read the end offsets of `transactions` once a second: produced tx/s, whoever produces."""
+        """Read the end offsets of `transactions` (produced tx/s, whoever produces) and the broker count."""
         watcher = OffsetWatcher(client_config)
         try:
+            sample = 0
             while not self._halt.wait(OFFSETS_SECONDS):
-                self.post_message(ProducedCounted(watcher.end_offset_total(TRANSACTIONS), self.clock()))
+                brokers = watcher.broker_count() if sample % BROKERS_EVERY == 0 else None
+                sample += 1
+                total = watcher.end_offset_total(TRANSACTIONS)
+                self.post_message(ProducedCounted(total, self.clock(), brokers))
         finally:
             watcher.close()
 
@@ -283,6 +290,8 @@ class MonitorApp(App[int]):
     def on_produced_counted(self, message: ProducedCounted) -> None:
         """Feed the produced total to the model's rate."""
         self.model.apply_produced(message.total, message.at)
+        if message.brokers is not None:
+            self.model.apply_brokers(message.brokers)
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         """Show the Parquet history's bins."""

@@ -44,6 +44,8 @@ class HealthInputs:
     last_parquet_at: float | None = None  # newest Parquet batch with rows
     watching_since: float = 0.0  # when the monitor (or the Spark job) started watching
     broker_unreachable_since: float | None = None
+    brokers: int | None = None  # brokers in the cluster's metadata now
+    brokers_seen: int | None = None  # the most seen at once since the monitor started
     broker: ProcessHealth | None = None  # None: not supervised here
     producer: ProcessHealth | None = None
     spark: ProcessHealth | None = None
@@ -91,6 +93,8 @@ def warnings(inputs: HealthInputs, rules: HealthRules = HealthRules()) -> list[s
         now - inputs.broker_unreachable_since >= rules.broker_unreachable_after
     ):
         found.append(f"Kafka broker unreachable for {_age(now, inputs.broker_unreachable_since)}")
+    elif inputs.brokers is not None and inputs.brokers_seen and inputs.brokers < inputs.brokers_seen:
+        found.append(f"Only {inputs.brokers} of {inputs.brokers_seen} Kafka brokers are up")
     for name, process in (("Kafka broker", inputs.broker), ("Spark job", inputs.spark),
                           ("Producer", inputs.producer)):
         if message := _exited(name, process):

@@ -38,6 +38,7 @@ class ProducedCounted(Message):
 
     total: int | None
     at: float
+    brokers: int | None = None  # brokers in the cluster's metadata (None: not read this time)
 
     def can_replace(self, message: Message) -> bool:
         """A newer total supersedes an older one."""

@@ -125,6 +125,7 @@ class Snapshot:
     paused: bool
     new_while_paused: int
     broker_reachable: bool
+    brokers: int | None = None
 
 
 class MonitorModel:
@@ -161,6 +162,8 @@ class MonitorModel:
         self.new_while_paused = 0
         self._produced = TotalRate()
         self._processes: dict[str, ProcessView] = {}
+        self.brokers: int | None = None  # brokers in the cluster's metadata, as last read
+        self.brokers_seen: int | None = None  # the most at once: fewer now means some are down
         self._spark_running_since: float | None = None
         self._reset(time.time() if now is None else now)
 
@@ -274,6 +277,11 @@ class MonitorModel:
         else:
             self._producing_since = None
 
+    def apply_brokers(self, count: int) -> None:
+        """Take the number of brokers the cluster's metadata lists now."""
+        self.brokers = count
+        self.brokers_seen = max(count, self.brokers_seen or 0)
+
     def apply_processes(self, views: Iterable[ProcessView], at: float | None = None) -> None:
         """Take the supervised processes' states (broker, producer, spark) for the health rules."""
         now = time.time() if at is None else at
@@ -385,6 +393,8 @@ class MonitorModel:
             last_parquet_at=self._last_parquet_at,
             watching_since=max(self.watching_since, self._spark_running_since or self.watching_since),
             broker_unreachable_since=self._broker_unreachable_since,
+            brokers=self.brokers,
+            brokers_seen=self.brokers_seen,
             broker=self._process_health("broker"),
             producer=self._process_health("producer"),
             spark=self._process_health("spark"),
@@ -449,4 +459,5 @@ class MonitorModel:
             paused=self.paused,
             new_while_paused=self.new_while_paused,
             broker_reachable=self._broker_unreachable_since is None,
+            brokers=self.brokers,
         )

@@ -153,6 +153,16 @@ class OffsetWatcher:
             self._partitions.pop(topic, None)  # re-read the partitions once the broker answers again
             return None
 
+    def broker_count(self, timeout: float = 2.0) -> int | None:
+        """How many brokers the cluster's metadata lists now, or None when none answers in time.
+
+        A broker that dies drops out once the controller fences it (Kafka's broker session timeout).
+        """
+        try:
+            return len(self._consumer.list_topics(timeout=timeout).brokers)
+        except KafkaException:
+            return None
+
     def close(self) -> None:
         """Close the client."""
         self._consumer.close()

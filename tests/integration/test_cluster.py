@@ -24,6 +24,8 @@ from txmon_core import topics
 from txmon_core.broker import Quorum, Voter, server_properties
 from txmon_core.cluster import KafkaCluster
 from txmon_core.options import BOOTSTRAP_ENV
+from txmon_tui.model import MonitorModel
+from txmon_tui.tail import OffsetWatcher
 
 pytestmark = pytest.mark.integration
 
@@ -123,16 +125,31 @@ def test_sigkill_of_a_node_loses_no_acknowledged_write(cluster: KafkaCluster, tm
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
         )
     victim = 0
+    # What the monitor reads to show the broker count, and the model that turns it into a warning.
+    watcher = OffsetWatcher({"bootstrap.servers": cluster.bootstrap})
+    model = MonitorModel(500, 900)
+
+    def monitor_sees(count: int) -> bool:
+        seen = watcher.broker_count()
+        if seen is not None:
+            model.apply_brokers(seen)
+        return seen == count
+
     try:
+        assert wait_until(lambda: monitor_sees(3), 30, "the monitor to count 3 brokers")
         before_kill = wait_for_more_acks(ack_log, producer, STEP, "acknowledgements before the kill")
         # The leader of partition 0: its death forces a leader election under the producer's feet.
         victim = leader_of(cluster.bootstrap, topics.TRANSACTIONS, 0)
         cluster.kill(victim)
-        wait_until(lambda: victim not in cluster.brokers_seen(), PHASE_TIMEOUT, f"node {victim} to drop out")
+        wait_until(lambda: monitor_sees(2), PHASE_TIMEOUT, f"the monitor to count 2 brokers without {victim}")
+        assert "Only 2 of 3 Kafka brokers are up" in model.warnings(time.time())
         while_down = wait_for_more_acks(ack_log, producer, STEP, f"acknowledgements with node {victim} down")
         rejoined_in = cluster.restart(victim)
+        wait_until(lambda: monitor_sees(3), PHASE_TIMEOUT, "the monitor to count 3 brokers again")
+        assert not any("Kafka brokers" in w for w in model.warnings(time.time()))
         after_restart = wait_for_more_acks(ack_log, producer, STEP, "acknowledgements after the restart")
     finally:
+        watcher.close()
         if producer.poll() is None:
             producer.send_signal(signal.SIGTERM)  # it flushes what it holds, then exits
         try:

@@ -83,3 +83,13 @@ def test_funnel_shares() -> None:
     assert stages[2].share == pytest.approx(0.1)
     assert stages[4].share == pytest.approx(0.9)
     assert funnel(0, 0, 0, 0, 0)[1].share is None
+
+
+def test_fewer_brokers_than_seen_warns_until_they_are_back() -> None:
+    assert warnings(HealthInputs(now=100.0, brokers=3, brokers_seen=3)) == []
+    assert warnings(HealthInputs(now=100.0, brokers=2, brokers_seen=3)) == [
+        "Only 2 of 3 Kafka brokers are up"
+    ]
+    # An unreachable cluster is the louder warning; the count is then stale, so it is not repeated.
+    both = warnings(HealthInputs(now=100.0, brokers=2, brokers_seen=3, broker_unreachable_since=80.0))
+    assert both == ["Kafka broker unreachable for 20 s"]

@@ -163,6 +163,8 @@ def status_line(snap: Snapshot, pipeline: Pipeline | None, views: Sequence[Proce
         where = "starting the broker…"
     else:
         where = f"kafka {pipeline.bootstrap}" + ("" if tailing else " (connecting)")
+        if snap.brokers is not None and snap.brokers != 1:
+            where += f" ({snap.brokers} brokers)"
     parts = [f"txmon · {where}"]
     if pipeline is not None:
         steps = pipeline.steps
