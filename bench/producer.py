@@ -183,8 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.records <= 0 or args.rounds <= 0:
         parser.error("--records and --rounds must be > 0")
     overrides = dict(item.partition("=")[::2] for item in args.overrides)
+    from bench import machine
+    from bench.pipeline import save
+
+    info = machine.machine()
     with bootstrap_servers(args.bootstrap_servers) as bootstrap:
-        result = measure(bootstrap, args.records, args.rounds, overrides)
+        result = {"kind": "producer", "machine": info,
+                  **measure(bootstrap, args.records, args.rounds, overrides)}
+    progress(f"saved {save(result, 'producer')}")
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from spark_app import formats
+from spark_app.modes import MODE_MICROBATCH, MODES
 from txmon_core.options import (
     add_data_dir,
     add_kafka_options,
@@ -67,6 +69,28 @@ def build_parser() -> argparse.ArgumentParser:
         "an existing checkpoint always resumes where it stopped",
     )
     parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=MODE_MICROBATCH,
+        help="how the alerts query runs (default %(default)s): `realtime` is Spark's Real-time Mode "
+        "(Kafka sink only, a few ms per record, one core held per partition, no console ALERT lines); "
+        "the Parquet query always runs in micro-batches",
+    )
+    parser.add_argument(
+        "--no-alert-lines",
+        dest="alert_lines",
+        action="store_false",
+        help="print no console ALERT lines: the alerts query then uses Spark's own Kafka sink with "
+        "asynchronous progress tracking, which cuts its micro-batches' time (see bench/README)",
+    )
+    parser.add_argument(
+        "--progress-log",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also append Spark's full progress JSON of every batch to FILE, one per line (profiling)",
+    )
+    parser.add_argument(
         "--print-jars",
         action="store_true",
         help="print the Kafka connector jars comma-separated (for spark-submit --jars) and exit",
@@ -120,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_offsets_per_trigger=args.max_offsets_per_trigger,
         starting_offsets=args.starting_offsets,
         jars=connector,
+        mode=args.mode,
+        progress_log=args.progress_log,
+        alert_lines=args.alert_lines,
     )
     try:
         return job.run(config)

@@ -29,8 +29,10 @@ from pyspark import StorageLevel  # noqa: E402
 from pyspark.errors import PySparkException  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql.streaming import StreamingQuery  # noqa: E402
+from pyspark.sql.streaming.listener import QueryProgressEvent  # noqa: E402
 
 from spark_app import formats, transforms  # noqa: E402
+from spark_app.modes import MODE_MICROBATCH, MODE_REALTIME, REALTIME_BATCH  # noqa: E402
 from spark_app.progress import MetricsPublisher  # noqa: E402
 from txmon_core import topics  # noqa: E402
 
@@ -58,6 +60,9 @@ class JobConfig:
     max_offsets_per_trigger: int | None = None
     starting_offsets: str = "earliest"
     jars: tuple[Path, ...] = field(default_factory=tuple)
+    mode: str = MODE_MICROBATCH  # how the alerts query runs (spark_app.modes)
+    progress_log: Path | None = None  # where to append every batch's full progress JSON, if anywhere
+    alert_lines: bool = True  # print one console line per alert (micro-batch mode only)
 
     @property
     def parquet_dir(self) -> Path:
@@ -225,6 +230,56 @@ def start_alerts_query(
     )
 
 
+def start_native_alerts_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
+    """Kafka → Kafka in micro-batches through Spark's own Kafka sink: no console lines, less per batch.
+
+    Without foreachBatch no batch waits on a Python callback, a cached copy and a second Spark job,
+    and asynchronous progress tracking takes the offset and commit log writes off the batch's path.
+    The cost: after a crash up to a second of batches is written again (the sink is at-least-once
+    anyway; readers drop repeats by tx_id).
+    """
+    classified = transforms.classify(
+        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
+    )
+    return (
+        transforms.kafka_records(
+            classified.observe("counts", *transforms.batch_counts()), topics.ALERTS, topics.DEAD_LETTERS
+        )
+        .writeStream.queryName(formats.QUERY_ALERTS)
+        .format("kafka")
+        .options(**java_client_options(config.client_config))
+        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
+        .option("asyncProgressTrackingEnabled", "true")
+        .trigger(processingTime="0 seconds")
+        .start()
+    )
+
+
+def start_realtime_alerts_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
+    """Kafka → Kafka in Spark's Real-time Mode: each record is written as it arrives, not per batch.
+
+    Real-time Mode takes only stateless plans with a Kafka sink and update output: no foreachBatch, so
+    no console ALERT lines (the monitor reads the `alerts` topic); observe() still counts per batch.
+    """
+    classified = transforms.classify(
+        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
+    )
+    return (
+        transforms.kafka_records(
+            classified.observe("counts", *transforms.batch_counts()), topics.ALERTS, topics.DEAD_LETTERS
+        )
+        .writeStream.queryName(formats.QUERY_ALERTS)
+        .format("kafka")
+        .options(**java_client_options(config.client_config))
+        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
+        .outputMode("update")
+        # The batch length bounds checkpointing and progress reports, not latency: records flow
+        # through a long-running task that holds one core per Kafka partition.
+        .trigger(realTime=REALTIME_BATCH)
+        .start()
+    )
+
+
 def start_parquet_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
     """Kafka → Parquet: every transaction above the large threshold, exactly once, by event date."""
     classified = transforms.classify(
@@ -259,7 +314,11 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None) -> int
     if in_main_thread:
         install_stop_handlers(stop_requested)  # SparkContext installs its own SIGINT handler: replace it
     print(f"txmon-spark: Spark session up in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    publisher = MetricsPublisher(config.client_config)
+    publisher = (
+        MetricsPublisher(config.client_config)
+        if config.progress_log is None
+        else ProgressLoggingPublisher(config.client_config, config.progress_log)
+    )
     spark.streams.addListener(publisher)
     queries: list[StreamingQuery] = []
     code = 0
@@ -267,7 +326,12 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None) -> int
         # Each query reads the topic itself: they run at their own pace with their own checkpoints.
         if not stop_requested.is_set():
             alerts_source, parquet_source = read_transactions(spark, config), read_transactions(spark, config)
-            queries.append(start_alerts_query(spark, alerts_source, config, stop_requested))
+            if config.mode == MODE_REALTIME:
+                queries.append(start_realtime_alerts_query(spark, alerts_source, config))
+            elif not config.alert_lines:
+                queries.append(start_native_alerts_query(spark, alerts_source, config))
+            else:
+                queries.append(start_alerts_query(spark, alerts_source, config, stop_requested))
             queries.append(start_parquet_query(spark, parquet_source, config))
             print(READY_LINE, flush=True)
             print(f"txmon-spark: queries started {time.monotonic() - started:.1f} s after launch",
@@ -294,6 +358,29 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None) -> int
         spark.stop()
     print(f"txmon-spark: stopped (exit {code})", file=sys.stderr)
     return code
+
+
+class ProgressLoggingPublisher(MetricsPublisher):
+    """MetricsPublisher that also appends each batch's full progress JSON to a file (for profiling).
+
+    One listener rather than two: every Python listener costs a callback from the JVM per event.
+    """
+
+    def __init__(self, client_config: Mapping[str, str], path: Path) -> None:
+        super().__init__(client_config)
+        # Line-buffered, so a reader sees each batch at once; closed in close(), with the producer.
+        self.log = open(path, "a", buffering=1)
+
+    def onQueryProgress(self, event: QueryProgressEvent) -> None:
+        """Log the progress (one line, durationMs and all), then publish the metrics."""
+        if not self.log.closed:  # the listener bus may deliver a last event after close()
+            self.log.write(event.progress.json.replace("\n", "") + "\n")
+        super().onQueryProgress(event)
+
+    def close(self, timeout: float = 5.0) -> int:
+        """Close the log, then flush the metrics."""
+        self.log.close()
+        return super().close(timeout)
 
 
 def install_stop_handlers(stop_requested: threading.Event) -> None:

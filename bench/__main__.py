@@ -1,0 +1,159 @@
+"""`python -m bench COMMAND`: whole-pipeline benchmarks and the reference tools they are compared with.
+
+pipeline  one run of the real pipeline at a rate (latency, loss, throughput, CPU and memory)
+sustain   the highest rate that keeps the backlog bounded and alert p99 <= 1 s
+report    latency percentiles against offered rate, from bench/results (plotext)
+producer  our producer against Kafka's ProducerPerformance (bench/producer.py)
+consumer  the monitor's tail against Kafka's ConsumerPerformance (bench/consumer.py)
+floor     Spark's micro-batch floor: rate source → noop sink (bench/floor.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import orjson
+
+from bench.pipeline import Options
+from spark_app.modes import MODE_MICROBATCH, MODES
+
+
+def pipeline_main(argv: list[str]) -> int:
+    """`python -m bench pipeline`."""
+    from bench import pipeline
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench pipeline", description=pipeline.__doc__.splitlines()[0]
+    )
+    add_pipeline_options(parser)
+    parser.add_argument("--rate", type=float, required=True, help="offered tx/s")
+    parser.add_argument(
+        "--duration", type=float, default=30.0, help="seconds of producing (default %(default)s)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the whole result as JSON (default: a summary)"
+    )
+    parser.add_argument(
+        "--spark-jfr",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="record a Java Flight Recording (profile settings) of the Spark JVM into DIR",
+    )
+    parser.add_argument("--no-save", action="store_true", help="do not write the result to bench/results/")
+    args = parser.parse_args(argv)
+    options = dataclasses.replace(options_from(args, args.rate, args.duration), spark_jfr=args.spark_jfr)
+    result = pipeline.run(options)
+    if not args.no_save:
+        pipeline.progress(f"saved {pipeline.save(result, 'pipeline')}")
+    if args.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        from bench.report import one_line
+
+        print(one_line(result))
+    return 0 if result["lost"] == 0 and result["drained"] else 1
+
+
+def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `pipeline` and `sustain`."""
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=MODE_MICROBATCH,
+        help="how Spark runs the alerts query (default %(default)s)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for Spark to catch up after producing stops (default %(default)s)",
+    )
+    parser.add_argument(
+        "--parquet-trigger",
+        type=float,
+        default=5.0,
+        help="the Parquet query's trigger in seconds (default %(default)s)",
+    )
+    parser.add_argument("--max-offsets-per-trigger", type=int, default=None)
+    parser.add_argument(
+        "--floor-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of Spark's micro-batch floor reference after the run; 0 skips it",
+    )
+    parser.add_argument(
+        "--spark-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="an extra txmon-spark flag, e.g. --spark-arg=--no-alert-lines (repeatable)",
+    )
+    parser.add_argument(
+        "--tail-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="an extra bench.tail flag, e.g. --tail-arg=--prompt-poll (repeatable)",
+    )
+
+
+def options_from(args: argparse.Namespace, rate: float, duration: float) -> Options:
+    """pipeline.Options from parsed arguments."""
+    return Options(
+        rate=rate,
+        duration=duration,
+        mode=args.mode,
+        drain_timeout=args.drain_timeout,
+        parquet_trigger=args.parquet_trigger,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+        floor_seconds=args.floor_seconds,
+        spark_args=tuple(args.spark_arg),
+        tail_args=tuple(args.tail_arg),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a command."""
+    argv = sys.argv[1:] if argv is None else argv
+    commands = ("pipeline", "sustain", "report", "producer", "consumer", "floor", "tail-delay", "monitor")
+    if not argv or argv[0] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    command, rest = argv[0], argv[1:]
+    if command == "pipeline":
+        return pipeline_main(rest)
+    if command == "sustain":
+        from bench import sustain
+
+        return sustain.main(rest)
+    if command == "report":
+        from bench import report
+
+        return report.main(rest)
+    if command == "producer":
+        from bench import producer
+
+        return producer.main(rest)
+    if command == "consumer":
+        from bench import consumer
+
+        return consumer.main(rest)
+    if command == "monitor":
+        from bench import monitor
+
+        return monitor.main(rest)
+    if command == "tail-delay":
+        from bench import taildelay
+
+        return taildelay.main(rest)
+    from bench import floor
+
+    return floor.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Spark's micro-batch floor on this machine: a rate source → noop sink query, no Kafka, no work.
+
+    python -m bench floor [--seconds 10]
+
+Runs in a process of its own (pyspark's JVM lives as long as the Python that started it), so a
+pipeline benchmark can take this reference right after its own run, on the same loaded machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def measure(seconds: float) -> dict[str, Any]:
+    """Batch-duration percentiles of a rate → noop query over `seconds`."""
+    from bench.spark import ProgressLog, micro_batch_floor
+    from spark_app import job
+
+    with tempfile.TemporaryDirectory(prefix="txmon-bench-floor-") as tmp:
+        started = time.monotonic()
+        spark = job.build_session(job.JobConfig(client_config={}, data_dir=Path(tmp)))
+        session_s = time.monotonic() - started
+        log = ProgressLog()
+        spark.streams.addListener(log)
+        try:
+            return {"spark_session_start_s": round(session_s, 2), **micro_batch_floor(spark, log, seconds)}
+        finally:
+            spark.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the floor as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench floor", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to run (default %(default)s)")
+    args = parser.parse_args(argv)
+    print(orjson.dumps(measure(args.seconds)).decode(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
