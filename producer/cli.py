@@ -26,7 +26,7 @@ from txmon_core.options import (
     positive_float,
     positive_int,
 )
-from txmon_core.topics import ensure_topics
+from txmon_core.topics import KafkaAccessError, ensure_topics
 
 DEFAULT_RATE = 100.0
 RATE_MAX = "max"
@@ -209,14 +209,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError as exc:
                 return _fail(f"cannot open --ack-log {args.ack_log}: {exc.strerror}")
         try:
+            # First: it fails at once on refused credentials or certificates, and in bounded time when
+            # no broker answers, with one plain line either way.
+            ensure_topics(client_config(args), [args.topic], timeout=args.startup_timeout)
+        except KafkaAccessError as exc:
+            return _fail(str(exc))
+        except KafkaException as exc:
+            return _fail(f"cannot create topic {args.topic!r}: {_text(exc)}")
+        try:
             # A metadata request with a deadline: an unreachable broker ends here, in bounded time.
             producer.list_topics(timeout=args.startup_timeout)
         except KafkaException as exc:
             return _fail(f"cannot reach Kafka at {servers} within {args.startup_timeout:g}s: {_text(exc)}")
-        try:
-            ensure_topics(client_config(args), [args.topic], timeout=args.startup_timeout)
-        except KafkaException as exc:
-            return _fail(f"cannot create topic {args.topic!r}: {_text(exc)}")
 
         generator = TransactionGenerator(args.seed, min_cents=args.min_amount, max_cents=args.max_amount)
         rate_text = RATE_MAX if args.rate is None else f"{args.rate:g}"

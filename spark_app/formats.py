@@ -54,6 +54,10 @@ MAX_AMOUNT = 1_000_000_000.0
 RAW_ENCODING_TEXT = "utf-8"
 RAW_ENCODING_BASE64 = "base64"
 RAW_ENCODING_NONE = "none"
+# A dead letter keeps at most this many characters of the raw value (a multiple of 4, so that a cut
+# base64 text still decodes): escaped into JSON, even a value of quotes or control characters stays
+# below the broker's default message.max.bytes (1 MiB), which would otherwise fail the whole batch.
+MAX_RAW_CHARS = 100_000
 
 # The Parquet output under <data-dir>/large/: one row per transaction above the large threshold,
 # partitioned by the UTC date of its event time (folders event_date=YYYY-MM-DD). `ts` is the text the
@@ -132,10 +136,30 @@ class BatchMetrics:
     dead_letters: int
 
 
+# Alert fields the job always fills (the others may be null: the job validates only tx_id, amount, ts).
+_ALERT_REQUIRED_TEXT = ("tx_id", "ts", "level")
+
+
 def decode_alert(value: bytes) -> Alert:
-    """Decode one `alerts` record; raises ValueError (or orjson.JSONDecodeError) on a malformed one."""
+    """Decode one `alerts` record; raises ValueError, TypeError or KeyError on a malformed one.
+
+    Field types are checked here, so that a foreign or corrupt record is counted as undecodable by the
+    monitor instead of breaking its counters.
+    """
     data = orjson.loads(value)
-    return Alert(**{name: data[name] for name in Alert.__slots__})
+    alert = Alert(**{name: data[name] for name in Alert.__slots__})
+    for name in Alert.__slots__:
+        field_value = getattr(alert, name)
+        if name == "amount":
+            if isinstance(field_value, bool) or not isinstance(field_value, int | float):
+                raise TypeError("alert amount is not a number")
+        elif name in _ALERT_REQUIRED_TEXT and not isinstance(field_value, str):
+            raise TypeError(f"alert {name} is not a string")
+        elif field_value is not None and not isinstance(field_value, str):
+            raise TypeError(f"alert {name} is neither a string nor null")
+    if alert.level not in LEVELS:
+        raise ValueError(f"alert level {alert.level!r} is not one of {LEVELS}")
+    return alert
 
 
 def decode_dead_letter(value: bytes) -> DeadLetter:

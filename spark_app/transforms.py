@@ -139,7 +139,8 @@ def alert_value() -> Column:
 def dead_letter_value() -> Column:
     """The JSON of a bad row as formats.DeadLetter spells it (raw text, or base64 when not UTF-8)."""
     binary = F.col("reason") == formats.REASON_NOT_UTF8
-    raw = F.when(binary, F.base64("value")).otherwise(F.col("value").cast("string"))
+    raw = F.substring(F.when(binary, F.base64("value")).otherwise(F.col("value").cast("string")),
+                      1, formats.MAX_RAW_CHARS)
     encoding = (
         F.when(F.col("value").isNull(), formats.RAW_ENCODING_NONE)
         .when(binary, formats.RAW_ENCODING_BASE64)

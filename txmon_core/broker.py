@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +29,7 @@ from txmon_core import jars
 from txmon_core.lifetime import die_with_parent
 from txmon_core.options import add_version, positive_int
 from txmon_core.paths import default_data_dir
+from txmon_core.secure import BrokerSecurity, redact_text, write_private
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
@@ -48,6 +49,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def port_taken(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:`port` (binding as the JVM does, SO_REUSEADDR,
+    so the TIME_WAIT connections a killed broker leaves behind do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return True
+    return False
 
 
 def new_cluster_id() -> str:
@@ -101,6 +114,7 @@ def server_properties(
     node_id: int = 1,
     quorum_bootstrap: str | None = None,
     replication: int = 1,
+    overrides: Mapping[str, str] | None = None,
 ) -> str:
     """The settings of a broker+controller node on loopback (one node unless a quorum is named)."""
     # A write is acknowledged once this many replicas have it: with 3 replicas one node may be down.
@@ -134,22 +148,34 @@ def server_properties(
         # A demo left running at tens of thousands of tx/s must not fill the disk.
         "log.retention.bytes": str(1 << 30),
         "log.segment.bytes": str(128 << 20),
+        **(overrides or {}),  # a secured broker's listeners and TLS/SASL settings
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
 def format_storage(
-    java: str, classpath: str, properties: Path, cluster_id: str, initial_controllers: str | None = None
+    java: str, classpath: str, properties: Path, cluster_id: str, initial_controllers: str | None = None,
+    secret_args: Sequence[str] = (),
 ) -> None:
-    """Format a node's storage: a one-node quorum (--standalone) or the named initial controllers."""
+    """Format a node's storage: a one-node quorum (--standalone) or the named initial controllers.
+
+    `secret_args` (e.g. `--add-scram` with passwords) reach the tool through a 0600 @file (its argument
+    parser reads one argument per line), so they never show in a process listing or an error.
+    """
     quorum = ["--initial-controllers", initial_controllers] if initial_controllers else ["--standalone"]
-    result = subprocess.run(
-        [java, "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-         "kafka.tools.StorageTool", "format", *quorum, "-t", cluster_id, "-c", str(properties)],
-        capture_output=True, text=True,
-    )
+    argv = [java, "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            "kafka.tools.StorageTool", "format", *quorum, "-t", cluster_id, "-c", str(properties)]
+    argfile = properties.with_name("format.args")
+    if secret_args:
+        write_private(argfile, "".join(f"{arg}\n" for arg in secret_args))
+        argv.append(f"@{argfile}")
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True)
+    finally:
+        argfile.unlink(missing_ok=True)
     if result.returncode != 0:
-        raise BrokerError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+        output = redact_text(result.stdout + result.stderr, known=secret_args)
+        raise BrokerError(f"formatting Kafka storage failed:\n{output}")
 
 
 class EmbeddedBroker:
@@ -157,9 +183,11 @@ class EmbeddedBroker:
 
     def __init__(
         self, data_dir: Path, port: int = 0, controller_port: int = 0, *, node_id: int = 1,
-        quorum: Quorum | None = None,
+        quorum: Quorum | None = None, security: BrokerSecurity | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # Secured: the client listener is SASL_SSL (SCRAM-SHA-512), users added when storage is formatted.
+        self.security = security
         self._requested = (port, controller_port)
         self.node_id = node_id
         self.quorum = quorum  # None: a one-node cluster of its own
@@ -171,6 +199,12 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         """The bootstrap.servers string clients use."""
         return f"{HOST}:{self.port}"
+
+    @property
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings an admin client of this broker needs (its own user when secured)."""
+        security = self.security.client_settings() if self.security else {}
+        return {**security, "bootstrap.servers": self.bootstrap}
 
     @property
     def log_path(self) -> Path:
@@ -201,10 +235,12 @@ class EmbeddedBroker:
         if (log_dir / "meta.properties").exists():
             return
         quorum = self.quorum
+        scram = self.security.scram_format_args() if self.security else []
         if quorum is None:
-            format_storage(java, classpath, properties, new_cluster_id())
+            format_storage(java, classpath, properties, new_cluster_id(), secret_args=scram)
         else:
-            format_storage(java, classpath, properties, quorum.cluster_id, quorum.initial_controllers)
+            format_storage(java, classpath, properties, quorum.cluster_id, quorum.initial_controllers,
+                           secret_args=scram)
 
     def start(self) -> None:
         """Start the broker process (formatting its storage the first time); returns at once."""
@@ -214,13 +250,21 @@ class EmbeddedBroker:
         classpath = jars.broker_classpath()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._choose_ports()
+        for port in (self.port, self.controller_port):
+            # Otherwise the JVM starts, fails to bind, and leaves only a stack trace in its log.
+            if port_taken(port):
+                raise BrokerError(f"port {HOST}:{port} is already in use (another broker?); "
+                                  "choose another with --port, or 0 for a free one")
         log_dir = self.data_dir / "kraft-logs"
         properties = self.data_dir / "server.properties"
         quorum = self.quorum
-        properties.write_text(server_properties(
+        security = self.security
+        # 0600: a secured broker's settings hold its keystore password and its own SCRAM login.
+        write_private(properties, server_properties(
             self.port, self.controller_port, log_dir, node_id=self.node_id,
             quorum_bootstrap=quorum.bootstrap if quorum else None,
             replication=quorum.replication if quorum else 1,
+            overrides=security.broker_settings(self.port, self.controller_port) if security else None,
         ))
         self._format_storage(java, classpath, properties, log_dir)
         with open(self.log_path, "ab") as log:
@@ -244,7 +288,7 @@ class EmbeddedBroker:
         """Block until an admin client can list topics; return the seconds waited."""
         started = time.monotonic()
         # Connection-refused noise while the JVM starts is expected: keep librdkafka quiet.
-        admin = AdminClient({"bootstrap.servers": self.bootstrap}, logger=QUIET)
+        admin = AdminClient(self.client_config, logger=QUIET)
         while True:
             if self.process is None or self.process.poll() is not None:
                 code = None if self.process is None else self.process.returncode

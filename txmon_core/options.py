@@ -20,6 +20,28 @@ def client_setting(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def config_file(text: str) -> dict[str, str]:
+    """An argparse type for --config FILE: `key=value` client settings, one a line, `#` comments."""
+    path = Path(text)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise argparse.ArgumentTypeError(f"{text} is not a text file") from None
+    settings = {}
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip():
+            # The line may hold a secret: name where it is, never what it says.
+            raise argparse.ArgumentTypeError(f"{text} line {number}: expected key=value")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
 def positive_float(text: str) -> float:
     """An argparse type for a number > 0."""
     try:
@@ -66,6 +88,15 @@ def add_kafka_options(parser: argparse.ArgumentParser, *, required: bool = False
         default=[],
         help="Kafka client setting passed through (repeatable), e.g. -X security.protocol=SASL_SSL",
     )
+    parser.add_argument(
+        "--config",
+        dest="client_config_file",
+        metavar="FILE",
+        type=config_file,
+        default={},
+        help="read Kafka client settings (key=value lines) from FILE, e.g. passwords, which must not be "
+        "given as -X where other users can see command lines; -X and -b override it",
+    )
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +110,8 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def client_config(args: argparse.Namespace) -> dict[str, str]:
-    """The librdkafka settings named by -b and -X; -X may override anything, -b wins for servers."""
-    config = dict(args.client_settings)
+    """The librdkafka settings named by --config, -X and -b; each overrides the one before."""
+    config = {**getattr(args, "client_config_file", {}), **dict(args.client_settings)}
     if args.bootstrap_servers:
         config["bootstrap.servers"] = args.bootstrap_servers
     return config

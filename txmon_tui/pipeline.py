@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core import jars, topics
 from txmon_core.broker import BrokerError, EmbeddedBroker
 from txmon_core.paths import default_data_dir
+from txmon_core.secure import write_client_config
 from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState
 from txmon_tui.tail import OffsetWatcher
 
@@ -279,7 +279,8 @@ class Pipeline:
 
     def _wait_broker(self, bootstrap: str) -> None:
         """Until an admin client lists topics; interruptible by stop()."""
-        admin = AdminClient({**self.config.client_settings, "bootstrap.servers": bootstrap, "logger": _QUIET})
+        settings = {**self.config.client_settings, "bootstrap.servers": bootstrap}
+        admin, fatal = topics.access_admin({**settings, "logger": _QUIET})
         deadline = time.monotonic() + BROKER_TIMEOUT
         while not self._stopping.is_set():
             broker = self._broker
@@ -290,7 +291,9 @@ class Pipeline:
                 admin.list_topics(timeout=1.0)
                 return
             except KafkaException:
-                pass
+                admin.poll(0)  # serves error_cb: refused credentials will not mend by waiting
+                if fatal:
+                    raise StepFailed(topics.describe_fatal(fatal[0], settings)) from None
             if time.monotonic() > deadline:
                 raise StepFailed(f"no Kafka broker answered at {bootstrap} within {BROKER_TIMEOUT:.0f} s")
             self._stopping.wait(0.1)
@@ -300,9 +303,18 @@ class Pipeline:
         topics.ensure_topics(self.client_config)
         return False
 
+    @property
+    def _client_settings_file(self) -> Path:
+        return self.data_dir / "run" / "client.conf"
+
     def _argv(self, name: str) -> list[str]:
         config = self.config
-        settings = [arg for key, value in config.client_settings.items() for arg in ("-X", f"{key}={value}")]
+        settings: list[str] = []
+        if config.client_settings:
+            # Through a 0600 file, not -X: a child's command line is visible to every local user, and
+            # the settings may hold a SASL password.
+            write_client_config(self._client_settings_file, config.client_settings)
+            settings = ["--config", str(self._client_settings_file)]
         assert self._bootstrap is not None
         if name == PRODUCER:
             seed = ["--seed", str(config.seed)] if config.seed is not None else []
@@ -477,6 +489,7 @@ class Pipeline:
         if self._broker is not None:
             self._broker_stopping = True
             self._broker.stop(STOP_TIMEOUTS[BROKER])
+        self._client_settings_file.unlink(missing_ok=True)
 
 
 def describe_steps(steps: list[Step]) -> str:

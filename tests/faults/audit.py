@@ -1,0 +1,236 @@
+"""The check every fault test ends with: what the producer had acknowledged, against what each sink holds.
+
+Kafka's own system tests judge delivery the same way: every record has a unique id, the producer logs
+the ids the broker acknowledged, and after the run everything is drained and compared:
+
+- acknowledged ⊆ `transactions`, which holds no tx_id twice (the idempotent producer);
+- committed Parquet = every transaction of the topic above 500 (so ⊇ acknowledged above 500), each
+  exactly once (the file sink's `_spark_metadata` log is honoured);
+- `alerts` ⊇ every transaction above 900 at level alert (duplicates are counted and reported: the
+  Kafka sink is at-least-once);
+- the monitor's distinct alerts (MonitorModel fed by a Tail) = the transactions above 900.
+
+A fault test runs on its own broker and data folder, so everything in them belongs to it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from producer.transaction import decode
+from spark_app import formats
+from txmon_core import topics
+from txmon_tui.history import committed_files
+from txmon_tui.model import MonitorModel
+from txmon_tui.tail import Tail
+
+LARGE = formats.DEFAULT_LARGE_THRESHOLD
+ALERT = formats.DEFAULT_ALERT_THRESHOLD
+
+
+def read_acknowledged(ack_logs: Iterable[Path]) -> set[str]:
+    """Every tx_id the producer runs logged as acknowledged (a killed run may leave a partial last line)."""
+    acked: set[str] = set()
+    for path in ack_logs:
+        if not path.exists():
+            continue
+        text = path.read_text()
+        lines = text.splitlines()
+        if lines and not text.endswith("\n"):
+            lines.pop()  # cut by SIGKILL mid-write: not a whole id, and not counted as acknowledged
+        acked.update(line for line in lines if line)
+    return acked
+
+
+def read_topic(client_config: Mapping[str, str], topic: str, timeout: float = 60.0) -> list[bytes | None]:
+    """Every value of `topic` from its start to its end offsets as of now."""
+    consumer = Consumer({**client_config, "group.id": f"audit-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "enable.partition.eof": False, "log_level": 3})
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+                for p in metadata.partitions}
+        consumer.assign([TopicPartition(topic, p, low) for p, (low, _high) in ends.items()])
+        remaining = {p for p, (low, high) in ends.items() if high > low}
+        values: list[bytes | None] = []
+        deadline = time.monotonic() + timeout
+        while remaining:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end within {timeout:.0f} s")
+            for message in consumer.consume(10_000, timeout=0.5):
+                error = message.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise KafkaException(error)
+                    continue
+                values.append(message.value())
+                if message.offset() + 1 >= ends[message.partition()][1]:
+                    remaining.discard(message.partition())
+        return values
+    finally:
+        consumer.close()
+
+
+def parquet_counts(data_dir: Path) -> Counter[str]:
+    """How often each tx_id appears in the Parquet files the sink committed."""
+    counts: Counter[str] = Counter()
+    for path in committed_files(data_dir / formats.PARQUET_DIR_NAME):
+        counts.update(pq.read_table(path, columns=["tx_id"]).column("tx_id").to_pylist())
+    return counts
+
+
+def alert_counts(client_config: Mapping[str, str]) -> dict[str, Counter[str]]:
+    """How often each tx_id appears in `alerts`, per level."""
+    counts: dict[str, Counter[str]] = {level: Counter() for level in formats.LEVELS}
+    for value in read_topic(client_config, topics.ALERTS):
+        assert value is not None
+        alert = formats.decode_alert(value)
+        counts[alert.level][alert.tx_id] += 1
+    return counts
+
+
+class MonitorProbe:
+    """The monitor's own view: a Tail of `alerts` feeding a MonitorModel, in a thread, for the whole run.
+
+    The Tail keeps polling through broker outages (it reports errors and reconnects by itself).
+    """
+
+    def __init__(self, client_config: Mapping[str, str]) -> None:
+        self.model = MonitorModel(LARGE, ALERT)
+        self.tail = Tail(client_config)
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="monitor-probe", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self.tail.poll(0.2)
+            if batch.error and batch.error not in self.errors:
+                self.errors.append(batch.error)
+            self.model.apply(batch)
+
+    def distinct_alerts(self) -> int:
+        """Distinct tx_ids the monitor counted at level alert (read after close())."""
+        return self.model.snapshot().alerts_alert
+
+    def close(self) -> None:
+        """Stop the thread, then the consumer."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.tail.close()
+
+
+@dataclass
+class Audit:
+    """The figures of one fault run, and the rules they must satisfy."""
+
+    acknowledged: set[str]
+    topic: Counter[str]  # tx_id → occurrences in `transactions`
+    amounts: dict[str, float]
+    parquet: Counter[str]
+    alerts: dict[str, Counter[str]]
+    monitor_alerts: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def above(self, threshold: float) -> set[str]:
+        """The tx_ids in the topic with an amount strictly above `threshold`."""
+        return {t for t, amount in self.amounts.items() if amount > threshold}
+
+    @property
+    def lost(self) -> set[str]:
+        """Acknowledged, yet not in the topic."""
+        return self.acknowledged - set(self.topic)
+
+    @property
+    def unacknowledged_written(self) -> int:
+        """In the topic without an acknowledgement (the producer died before the report reached it)."""
+        return len(set(self.topic) - self.acknowledged)
+
+    def problems(self) -> list[str]:
+        """Every broken rule, in words; empty when the run kept every promise."""
+        found = []
+        if self.lost:
+            found.append(f"{len(self.lost)} acknowledged transactions missing from the topic, "
+                         f"e.g. {sorted(self.lost)[:5]}")
+        topic_repeats = {t: n for t, n in self.topic.items() if n > 1}
+        if topic_repeats:
+            found.append(f"{len(topic_repeats)} tx_ids more than once in the topic: "
+                         f"{list(topic_repeats)[:5]}")
+        large = self.above(LARGE)
+        if set(self.parquet) != large:
+            missing, extra = large - set(self.parquet), set(self.parquet) - large
+            found.append(f"Parquet differs from the topic's transactions above {LARGE:g}: "
+                         f"{len(missing)} missing (e.g. {sorted(missing)[:3]}), {len(extra)} unexpected")
+        parquet_repeats = {t: n for t, n in self.parquet.items() if n > 1}
+        if parquet_repeats:
+            found.append(f"{len(parquet_repeats)} tx_ids more than once in Parquet: "
+                         f"{list(parquet_repeats)[:5]}")
+        alerted = set(self.alerts[formats.LEVEL_ALERT])
+        missing_alerts = self.above(ALERT) - alerted
+        if missing_alerts:
+            found.append(f"{len(missing_alerts)} transactions above {ALERT:g} without an alert, "
+                         f"e.g. {sorted(missing_alerts)[:3]}")
+        if not self.acknowledged & self.above(ALERT) <= alerted:
+            found.append("acknowledged transactions above 900 without an alert")
+        if self.monitor_alerts is not None and self.monitor_alerts != len(self.above(ALERT)):
+            found.append(f"the monitor counted {self.monitor_alerts} distinct alerts, "
+                         f"expected {len(self.above(ALERT))}")
+        return found
+
+    def figures(self) -> dict[str, int | None]:
+        """The numbers a report quotes."""
+        alert_rows = sum(sum(c.values()) for c in self.alerts.values())
+        distinct = sum(len(c) for c in self.alerts.values())
+        return {
+            "acknowledged": len(self.acknowledged),
+            "in_topic": len(self.topic),
+            "unacknowledged_but_written": self.unacknowledged_written,
+            "lost": len(self.lost),
+            "topic_duplicates": sum(n - 1 for n in self.topic.values()),
+            "parquet_rows": sum(self.parquet.values()),
+            "parquet_duplicates": sum(n - 1 for n in self.parquet.values()),
+            "expected_alerts": len(self.above(ALERT)),
+            "alert_duplicates": alert_rows - distinct,
+            "monitor_distinct_alerts": self.monitor_alerts,
+        }
+
+    def summary(self) -> str:
+        """One line of figures, plus notes (recovery times and the like)."""
+        text = " ".join(f"{k}={v}" for k, v in self.figures().items())
+        return text + ("; " + "; ".join(self.notes) if self.notes else "")
+
+
+def take_audit(client_config: Mapping[str, str], ack_logs: Iterable[Path], data_dir: Path) -> Audit:
+    """Drain the topic, the alerts and the committed Parquet, and compare with the ack logs."""
+    topic: Counter[str] = Counter()
+    amounts: dict[str, float] = {}
+    for value in read_topic(client_config, topics.TRANSACTIONS):
+        tx = decode(value)  # every value in a fault test's topic comes from our producer
+        topic[tx.tx_id] += 1
+        amounts[tx.tx_id] = tx.amount
+    return Audit(read_acknowledged(ack_logs), topic, amounts, parquet_counts(data_dir),
+                 alert_counts(client_config))
+
+
+def wait_for_sinks(client_config: Mapping[str, str], ack_logs: Iterable[Path], data_dir: Path,
+                   timeout: float) -> Audit:
+    """Audit repeatedly until Parquet and alerts have caught up with the topic, or `timeout` passes."""
+    logs = list(ack_logs)
+    deadline = time.monotonic() + timeout
+    while True:
+        audit = take_audit(client_config, logs, data_dir)
+        caught_up = (set(audit.parquet) >= audit.above(LARGE)
+                     and set(audit.alerts[formats.LEVEL_ALERT]) >= audit.above(ALERT))
+        if caught_up or time.monotonic() > deadline:
+            return audit
+        time.sleep(1.0)  # between two full drains of the topics; the deadline bounds the loop

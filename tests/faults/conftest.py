@@ -1,0 +1,36 @@
+"""Fault tests: each on its own broker and data folder. Long ones run only with TXMON_LONG_TESTS=1."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.rig import FaultRig
+
+LONG_ENV = "TXMON_LONG_TESTS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"long: a long fault test, run only with {LONG_ENV}=1")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(LONG_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"long fault test: set {LONG_ENV}=1 to run it")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[FaultRig]:
+    """A started FaultRig (own broker, topics, monitor probe); everything it started stops at the end."""
+    running = FaultRig(tmp_path)
+    try:
+        yield running.start()
+    finally:
+        running.close()
