@@ -302,8 +302,29 @@ def start_parquet_query(spark: SparkSession, source: DataFrame, config: JobConfi
     )
 
 
+def orphaned_parquet_table(config: JobConfig) -> str | None:
+    """Why the Parquet query must not start, or None: a committed table whose checkpoint is gone.
+
+    A new checkpoint numbers its batches from 0 again, and Spark's file sink skips every batch number
+    its `_spark_metadata` log already holds: the records of those batches would be lost silently.
+    """
+    log = config.parquet_dir / "_spark_metadata"
+    offsets = config.checkpoint(formats.QUERY_PARQUET) / "offsets"
+    committed = log.is_dir() and any(entry.name[0].isdigit() for entry in log.iterdir())
+    if committed and not (offsets.is_dir() and any(offsets.iterdir())):
+        return (
+            f"the Parquet table {config.parquet_dir} has committed batches but its checkpoint "
+            f"{offsets.parent} is missing or empty: restore the checkpoint, or move the table aside "
+            "to rebuild it from the start of the topic"
+        )
+    return None
+
+
 def run(config: JobConfig, stop_requested: threading.Event | None = None) -> int:
     """Run both queries until `stop_requested` is set (SIGTERM/SIGINT) or a query fails."""
+    if problem := orphaned_parquet_table(config):
+        print(f"txmon-spark: error: {problem}", file=sys.stderr, flush=True)
+        return 1
     stop_requested = stop_requested or threading.Event()
     in_main_thread = threading.current_thread() is threading.main_thread()
     if in_main_thread:

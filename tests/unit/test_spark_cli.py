@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,19 @@ def test_client_settings_reach_the_java_client() -> None:
         "kafka.ssl.truststore.location": "/ca.pem",
         "kafka.ssl.truststore.type": "PEM",
     }
+
+
+def test_a_committed_table_without_its_checkpoint_is_refused(tmp_path: Path) -> None:
+    from spark_app.job import JobConfig, orphaned_parquet_table
+
+    config = JobConfig(client_config={}, data_dir=tmp_path)
+    assert orphaned_parquet_table(config) is None  # a first start
+    log = config.parquet_dir / "_spark_metadata"
+    log.mkdir(parents=True)
+    (log / "0").write_text("v1\n")
+    problem = orphaned_parquet_table(config)
+    assert problem is not None and "checkpoint" in problem and str(config.parquet_dir) in problem
+    offsets = config.checkpoint("parquet") / "offsets"
+    offsets.mkdir(parents=True)
+    (offsets / "0").write_text("v1\n")
+    assert orphaned_parquet_table(config) is None  # table and checkpoint belong together
