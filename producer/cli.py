@@ -211,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             # First: it fails at once on refused credentials or certificates, and in bounded time when
             # no broker answers, with one plain line either way.
-            ensure_topics(client_config(args), [args.topic], timeout=args.startup_timeout)
+            ensure_topics(client_config(args), [args.topic], partitions=args.partitions,
+                          timeout=args.startup_timeout)
         except KafkaAccessError as exc:
             return _fail(str(exc))
         except KafkaException as exc:

@@ -147,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode=args.mode,
         progress_log=args.progress_log,
         alert_lines=args.alert_lines,
+        partitions=args.partitions,
     )
     try:
         return job.run(config)

@@ -63,6 +63,7 @@ class JobConfig:
     mode: str = MODE_MICROBATCH  # how the alerts query runs (spark_app.modes)
     progress_log: Path | None = None  # where to append every batch's full progress JSON, if anywhere
     alert_lines: bool = True  # print one console line per alert (micro-batch mode only)
+    partitions: int = 1  # of the topics the job creates when they are missing
 
     @property
     def parquet_dir(self) -> Path:
@@ -330,7 +331,7 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None) -> int
     if in_main_thread:
         install_stop_handlers(stop_requested)
     started = time.monotonic()
-    topics.ensure_topics(config.client_config, topics.ALL)
+    topics.ensure_topics(config.client_config, topics.ALL, partitions=config.partitions)
     spark = build_session(config)
     if in_main_thread:
         install_stop_handlers(stop_requested)  # SparkContext installs its own SIGINT handler: replace it

@@ -89,6 +89,14 @@ def add_kafka_options(parser: argparse.ArgumentParser, *, required: bool = False
         help="Kafka client setting passed through (repeatable), e.g. -X security.protocol=SASL_SSL",
     )
     parser.add_argument(
+        "--partitions",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="partitions of the topics this command creates when they are missing (default 1; "
+        "existing topics keep theirs)",
+    )
+    parser.add_argument(
         "--config",
         dest="client_config_file",
         metavar="FILE",

@@ -56,6 +56,7 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         run_producer=args.run_producer,
         run_spark=args.run_spark,
         seed=args.seed,
+        partitions=args.partitions,
     )
 
 

@@ -80,6 +80,7 @@ class PipelineConfig:
     run_producer: bool = True
     run_spark: bool = True
     seed: int | None = None
+    partitions: int = 1  # of the topics created when missing
 
 
 class _StepClock:
@@ -300,7 +301,7 @@ class Pipeline:
         raise StepFailed("stopped")
 
     def _create_topics(self) -> bool:
-        topics.ensure_topics(self.client_config)
+        topics.ensure_topics(self.client_config, partitions=self.config.partitions)
         return False
 
     @property

@@ -239,3 +239,21 @@ def test_unreachable_broker_is_one_clear_error_in_bounded_time() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "cannot reach Kafka at 127.0.0.1:1" in lines[0]
+
+
+def test_partitions_option_creates_the_topic_with_that_many(broker: EmbeddedBroker) -> None:
+    topic = fresh_topic()
+    result = subprocess.run(
+        producer_command(broker, "--count", "600", "--rate", "max", "--topic", topic, "--partitions", "3"),
+        capture_output=True, text=True, timeout=120, env=child_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"p-{uuid.uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions]
+    finally:
+        consumer.close()
+    assert sorted(partitions) == [0, 1, 2]
+    # Keyed by account: all 600 arrive, spread over the three partitions.
+    assert sum(ends) == 600 and all(end > 0 for end in ends)

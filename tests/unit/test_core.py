@@ -86,3 +86,18 @@ def test_cluster_ids_are_valid_for_the_storage_tool() -> None:
     ids = [new_cluster_id() for _ in range(2000)]
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_partitions_option_defaults_to_one_and_names_itself(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parser().parse_args([]).partitions == 1
+    assert parser().parse_args(["--partitions", "3"]).partitions == 3
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--partitions", "0"])
+    assert "--partitions" in capsys.readouterr().err
+
+
+def test_monitor_passes_partitions_to_its_pipeline() -> None:
+    from txmon_tui import cli
+
+    assert cli.pipeline_config(cli.build_parser().parse_args(["--partitions", "3"])).partitions == 3
+    assert cli.pipeline_config(cli.build_parser().parse_args([])).partitions == 1
