@@ -26,7 +26,7 @@ def java_version() -> str:
 
 
 def load() -> list[float]:
-    """The 1, 5 and 15 minute load averages: other engineers' work shares these cores."""
+    """The 1, 5 and 15 minute load averages: other work may share these cores."""
     return [round(value, 2) for value in os.getloadavg()]
 
 
