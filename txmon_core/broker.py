@@ -20,13 +20,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from txmon_core import jars
-from txmon_core.lifetime import die_with_parent
+from txmon_core.lifetime import Running, die_with_parent
 from txmon_core.options import add_version, positive_int
 from txmon_core.paths import default_data_dir
 from txmon_core.secure import BrokerSecurity, redact_text, write_private
@@ -178,7 +177,7 @@ def format_storage(
         raise BrokerError(f"formatting Kafka storage failed:\n{output}")
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(Running):
     """One Kafka broker process with its data in `data_dir`; a restart on the same folder keeps the data."""
 
     def __init__(
@@ -332,20 +331,6 @@ class EmbeddedBroker:
         """Let a paused broker run again (SIGCONT)."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGCONT)
-
-    def __enter__(self) -> EmbeddedBroker:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _on_signals(handler: Callable[[int], None]) -> None:

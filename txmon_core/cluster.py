@@ -11,17 +11,17 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from txmon_core.broker import QUIET, BrokerError, EmbeddedBroker, Quorum, Voter, free_port, new_cluster_id
+from txmon_core.lifetime import Running
 
 DEFAULT_NODES = 3
 
 
-class KafkaCluster:
+class KafkaCluster(Running):
     """`nodes` Kafka nodes on loopback forming one cluster; data in `data_dir`, kept across restarts."""
 
     def __init__(self, data_dir: Path, nodes: int = DEFAULT_NODES, ports: Sequence[int] = ()) -> None:
@@ -132,18 +132,4 @@ class KafkaCluster:
         node.stop()
         node.start()
         return self.wait_ready(timeout, expect=[node_id])
-
-    def __enter__(self) -> KafkaCluster:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 

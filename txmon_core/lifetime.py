@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import signal
 from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
 
 PR_SET_PDEATHSIG = 1
 # Resolved once, in the parent: loading a library in the forked child could deadlock on a loader lock
@@ -23,3 +25,40 @@ def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
         _prctl(PR_SET_PDEATHSIG, int(sig))
 
     return set_death_signal
+
+
+R = TypeVar("R", bound="Running")
+
+
+class Running:
+    """`with thing:` starts it and waits until it is ready, and stops it however the block ends.
+
+    For the processes txmon starts (the broker, a cluster, a Spark master and worker): a start that
+    fails while waiting stops what it had started before the error goes on.
+    """
+
+    def start(self) -> Any:
+        """Start the process(es); returns at once."""
+        raise NotImplementedError
+
+    def wait_ready(self) -> Any:
+        """Block until ready, or raise."""
+        raise NotImplementedError
+
+    def stop(self) -> Any:
+        """Stop cleanly, forcibly after a timeout."""
+        raise NotImplementedError
+
+    def __enter__(self: R) -> R:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

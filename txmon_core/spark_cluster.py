@@ -16,11 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 from txmon_core import jars
 from txmon_core.broker import HOST, free_port
-from txmon_core.lifetime import die_with_parent
+from txmon_core.lifetime import Running, die_with_parent
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -40,7 +39,7 @@ def spark_home() -> Path:
     return Path(spec.origin).parent
 
 
-class SparkStandalone:
+class SparkStandalone(Running):
     """One standalone master and one worker on loopback; logs and the worker's scratch in `work_dir`."""
 
     def __init__(self, work_dir: Path, cores: int = 1, memory: str = "1g") -> None:
@@ -154,20 +153,6 @@ class SparkStandalone:
             _signal_group(process, signal.SIGKILL)
             if process.poll() is None:
                 process.wait()
-
-    def __enter__(self) -> SparkStandalone:
-        self.start()
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
