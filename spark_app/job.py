@@ -28,7 +28,7 @@ from py4j.protocol import Py4JError  # noqa: E402
 from pyspark import StorageLevel  # noqa: E402
 from pyspark.errors import PySparkException  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
-from pyspark.sql.streaming import StreamingQuery  # noqa: E402
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery  # noqa: E402
 from pyspark.sql.streaming.listener import QueryProgressEvent  # noqa: E402
 
 from spark_app import formats, transforms  # noqa: E402
@@ -231,13 +231,10 @@ def start_alerts_query(
     )
 
 
-def start_native_alerts_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
-    """Kafka → Kafka in micro-batches through Spark's own Kafka sink: no console lines, less per batch.
+def kafka_alerts_writer(source: DataFrame, config: JobConfig) -> DataStreamWriter:
+    """The alerts query up to its trigger, for Spark's own Kafka sink.
 
-    Without foreachBatch no batch waits on a Python callback, a cached copy and a second Spark job,
-    and asynchronous progress tracking takes the offset and commit log writes off the batch's path.
-    The cost: after a crash up to a second of batches is written again (the sink is at-least-once
-    anyway; readers drop repeats by tx_id).
+    Flagged rows go to `alerts`, bad rows to `transactions.dlq`; per-batch counts feed the metrics.
     """
     classified = transforms.classify(
         transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
@@ -250,6 +247,19 @@ def start_native_alerts_query(spark: SparkSession, source: DataFrame, config: Jo
         .format("kafka")
         .options(**java_client_options(config.client_config))
         .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
+    )
+
+
+def start_native_alerts_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
+    """Kafka → Kafka in micro-batches through Spark's own Kafka sink: no console lines, less per batch.
+
+    Without foreachBatch no batch waits on a Python callback, a cached copy and a second Spark job,
+    and asynchronous progress tracking takes the offset and commit log writes off the batch's path.
+    The cost: after a crash up to a second of batches is written again (the sink is at-least-once
+    anyway; readers drop repeats by tx_id).
+    """
+    return (
+        kafka_alerts_writer(source, config)
         .option("asyncProgressTrackingEnabled", "true")
         .trigger(processingTime="0 seconds")
         .start()
@@ -262,17 +272,8 @@ def start_realtime_alerts_query(spark: SparkSession, source: DataFrame, config: 
     Real-time Mode takes only stateless plans with a Kafka sink and update output: no foreachBatch, so
     no console ALERT lines (the monitor reads the `alerts` topic); observe() still counts per batch.
     """
-    classified = transforms.classify(
-        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
-    )
     return (
-        transforms.kafka_records(
-            classified.observe("counts", *transforms.batch_counts()), topics.ALERTS, topics.DEAD_LETTERS
-        )
-        .writeStream.queryName(formats.QUERY_ALERTS)
-        .format("kafka")
-        .options(**java_client_options(config.client_config))
-        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
+        kafka_alerts_writer(source, config)
         .outputMode("update")
         # The batch length bounds checkpointing and progress reports, not latency: records flow
         # through a long-running task that holds one core per Kafka partition.
