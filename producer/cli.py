@@ -16,9 +16,11 @@ from typing import Any, BinaryIO
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from producer.control import CommandReader, Injector
 from producer.generator import DEFAULT_MAX_CENTS, DEFAULT_MIN_CENTS, TransactionGenerator
 from producer.publish import delivery_settings, publish
 from producer.transaction import TOPIC, format_cents
+from spark_app.formats import DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import (
     add_kafka_options,
     add_version,
@@ -26,9 +28,21 @@ from txmon_core.options import (
     positive_float,
     positive_int,
 )
+from txmon_core.rules import rule_settings
+from txmon_core.settings import SettingsError, add_settings_option, resolve, section
 from txmon_core.topics import KafkaAccessError, ensure_topics
 
 DEFAULT_RATE = 100.0
+COMMANDS_HELP = """\
+commands (with --commands, one a line on stdin; each answered by one line on stdout):
+  burst [N]   N transactions above the large threshold on one account, at once
+              (default: twice velocity_count of [rules] in the settings file)
+              → burst account=IBAN count=N first_tx=ID last_tx=ID
+  cardtest    a transaction under small_amount of [rules], then one above the large
+              threshold, on one account
+              → cardtest account=IBAN small_tx=ID small=RON large_tx=ID large=RON
+  anything else → error WHY
+"""
 RATE_MAX = "max"
 FLUSH_TIMEOUT = 30.0
 DEFAULT_STARTUP_TIMEOUT = 15.0
@@ -74,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="txmon-producer",
         description="Publish generated card transactions (JSON) to Kafka at a steady rate.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=COMMANDS_HELP,
     )
     parser.add_argument(
         "--rate",
@@ -119,6 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give up when the broker does not answer within this time (default: %(default)s)",
     )
+    parser.add_argument(
+        "--commands",
+        action="store_true",
+        help="read commands from stdin while producing (see below); off by default, so that a producer "
+        "started in the background of a shell never waits for the terminal",
+    )
+    parser.add_argument(
+        "--large-threshold",
+        type=amount_cents,
+        default=round(DEFAULT_LARGE_THRESHOLD * 100),
+        metavar="RON",
+        help="injected large transactions are strictly above this "
+        f"(default: {DEFAULT_LARGE_THRESHOLD:g}, the Spark job's default)",
+    )
+    add_settings_option(parser)
     add_kafka_options(parser, required=True)
     add_version(parser)
     return parser
@@ -191,6 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.min_amount > args.max_amount:
         parser.error("argument --min-amount: must not be larger than --max-amount")
+    try:
+        rules = rule_settings(section(resolve(args.settings), "rules"))
+    except SettingsError as exc:
+        parser.error(str(exc))
 
     config = producer_config(client_config(args), ack_log=args.ack_log is not None)
     servers = config["bootstrap.servers"]
@@ -224,6 +259,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"cannot reach Kafka at {servers} within {args.startup_timeout:g}s: {_text(exc)}")
 
         generator = TransactionGenerator(args.seed, min_cents=args.min_amount, max_cents=args.max_amount)
+        commands = None
+        if args.commands:
+            injector = Injector(generator, large_threshold_cents=args.large_threshold,
+                                small_amount_cents=round(rules.small_amount * 100),
+                                burst_size=2 * rules.velocity_count)
+            commands = CommandReader(sys.stdin, injector).start().take
         rate_text = RATE_MAX if args.rate is None else f"{args.rate:g}"
         print(f"producing to {servers} topic {args.topic} at {rate_text} tx/s", flush=True)
         result = publish(
@@ -236,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ack_log=ack_log,
             flush_timeout=FLUSH_TIMEOUT,
             force=signals.force,
+            injections=commands,
         )
     print(result.summary(), flush=True)
     if result.counts.failed:

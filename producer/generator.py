@@ -229,6 +229,17 @@ class TransactionGenerator:
         self._ts = ts
         return [keys[a] for a in accounts], values
 
+    def record(self, account: str, cents: int, merchant: str) -> tuple[bytes, bytes]:
+        """One record for `account` of exactly `cents`, time now, next in the sequence (injected patterns).
+
+        The seeded draws are untouched, so a seeded run makes the same accounts, merchants and amounts
+        with or without injections in between.
+        """
+        self._sequence += 1
+        tx = Transaction(f"{self.run_id}-{self._sequence:012d}", account, merchant, cents / 100, CURRENCY,
+                         format_ts(self._clock_ns() // 1_000_000))
+        return tx.key, tx.encode()
+
     def transactions(self, n: int) -> list[Transaction]:
         """The next `n` records decoded (for tests and tools; the producer uses `batch`)."""
         return [decode(value) for value in self.batch(n)[1]]

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, Protocol
 
 from confluent_kafka import KafkaError, Message
 
+from producer.control import Injection
 from producer.generator import TransactionGenerator
 
 # At most this many records between two looks at the clock, the stop flag and the delivery reports:
@@ -129,12 +130,15 @@ def publish(
     flush_timeout: float = 30.0,
     force: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    injections: Callable[[], list[Injection]] | None = None,
 ) -> RunResult:
     """Produce at `rate` records/s (None: as fast as possible) until `count` or `stop`, then flush.
 
     Pacing follows an absolute schedule (record i is due at start + i / rate), so a late wake-up is
     made up by the next batch instead of lowering the rate. After `stop`, the flush waits at most
     `flush_timeout` seconds, or until `force` is set; records still undelivered then count as failed.
+    `injections`, when given, is asked once per loop for extra records (producer.control): they are
+    produced at once, outside the schedule and `count`, and each injection's reply printed on stdout.
     """
     counts = DeliveryCounts()
     on_delivery = delivery_callback(counts, ack_log)
@@ -142,8 +146,10 @@ def publish(
     poll = producer.poll
     start = clock()
     last_ack_flush = start
-    sent = 0
+    sent = injected = 0
     while not stop.is_set() and (count is None or sent < count):
+        if injections is not None:
+            injected += _inject(producer, topic, injections(), on_delivery, stop)
         now = clock()
         if rate is None:
             n = MAX_BATCH
@@ -164,17 +170,39 @@ def publish(
                 if not _retry_until_queued(producer, topic, key, value, on_delivery, stop):
                     break  # stopped while the queue stayed full: this record was never handed over
             sent += 1
-        counts.produced = sent
+        counts.produced = sent + injected
         poll(0)
         if ack_log is not None and now - last_ack_flush >= ACK_LOG_FLUSH_INTERVAL:
             ack_log.flush()
             last_ack_flush = now
+    counts.produced = sent + injected  # the last injections may have come after the last batch
     elapsed = clock() - start
     stopped = stop.is_set()
     _flush(producer, counts, deadline=clock() + flush_timeout if stopped else None, force=force, clock=clock)
     if ack_log is not None:
         ack_log.flush()
     return RunResult(counts=counts, elapsed=elapsed, stopped=stopped)
+
+
+def _inject(
+    producer: KafkaProducer,
+    topic: str,
+    pending: list[Injection],
+    on_delivery: Callable[[KafkaError | None, Message], None],
+    stop: threading.Event,
+) -> int:
+    """Produce each injection's records, then print its reply; return how many records were handed over."""
+    handed = 0
+    for injection in pending:
+        for key, value in injection.records:
+            try:
+                producer.produce(topic, value, key, on_delivery=on_delivery)
+            except BufferError:
+                if not _retry_until_queued(producer, topic, key, value, on_delivery, stop):
+                    return handed
+            handed += 1
+        print(injection.reply, flush=True)
+    return handed
 
 
 def _retry_until_queued(

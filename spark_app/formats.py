@@ -17,7 +17,13 @@ DEFAULT_ALERT_THRESHOLD = 900.0
 # threshold; "alert" is above the alert threshold. Both comparisons are strict.
 LEVEL_LARGE = "large"
 LEVEL_ALERT = "alert"
-LEVELS = (LEVEL_LARGE, LEVEL_ALERT)
+TRANSACTION_LEVELS = (LEVEL_LARGE, LEVEL_ALERT)
+# Levels of an account rule's alert (txmon_core.rules): `velocity` is too many flagged transactions in
+# a window, `pattern` a small transaction followed by a large one (card testing).
+LEVEL_VELOCITY = "velocity"
+LEVEL_PATTERN = "pattern"
+RULE_LEVELS = (LEVEL_VELOCITY, LEVEL_PATTERN)
+LEVELS = TRANSACTION_LEVELS + RULE_LEVELS
 
 # Why a record went to the dead-letter topic. One reason per record: the first rule it breaks, in this order.
 REASON_NULL_VALUE = "null value"
@@ -76,14 +82,21 @@ PARQUET_COLUMNS = (
     PARQUET_PARTITION_COLUMN,
 )
 
-# Names of the two streaming queries, as they appear in metrics.
+# Names of the streaming queries, as they appear in metrics.
 QUERY_ALERTS = "alerts"
 QUERY_PARQUET = "parquet"
+QUERY_RULES = "rules"
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A flagged transaction as written to the `alerts` topic (key = tx_id)."""
+    """A flagged transaction or an account rule's alert, as written to the `alerts` topic (key = tx_id).
+
+    A rule alert (level velocity | pattern) carries the fields of the transaction that completed the
+    rule, except `tx_id`, which is the alert's own id (rule_alert_id) so that the key still equals
+    `tx_id` and readers that drop repeats by `tx_id` keep every alert; `tx_ids` lists the transactions
+    that make up the match, oldest first. A flagged transaction has no `tx_ids` (empty).
+    """
 
     tx_id: str
     account_id: str
@@ -94,6 +107,16 @@ class Alert:
     level: str
     rule: str
     detected_at: str
+    tx_ids: tuple[str, ...] = ()
+
+
+def rule_alert_id(level: str, tx_id: str) -> str:
+    """The id (and key) of a rule alert: its level, then the tx_id of the transaction that completed it.
+
+    Stable, so a re-delivered alert has the same id; the level comes first, so no rule alert's id
+    starts like a transaction's.
+    """
+    return f"{level}:{tx_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +143,7 @@ class BatchMetrics:
     Built from Spark's StreamingQueryProgress. `end_offsets` maps partition → next offset to read from
     `transactions` once the batch is done, so a reader can compute the backlog against the topic's end.
     `large`, `alerts` and `dead_letters` count the batch's records (zero where the query does not route
-    that kind).
+    that kind); for the rules query, `alerts` counts the rule alerts the batch raised.
     """
 
     query: str
@@ -138,6 +161,8 @@ class BatchMetrics:
 
 # Alert fields the job always fills (the others may be null: the job validates only tx_id, amount, ts).
 _ALERT_REQUIRED_TEXT = ("tx_id", "ts", "level")
+# Alert fields that records written before they existed lack: they decode to the field's default.
+_ALERT_OPTIONAL = ("tx_ids",)
 
 
 def decode_alert(value: bytes) -> Alert:
@@ -147,9 +172,18 @@ def decode_alert(value: bytes) -> Alert:
     monitor instead of breaking its counters.
     """
     data = orjson.loads(value)
-    alert = Alert(**{name: data[name] for name in Alert.__slots__})
+    if not isinstance(data, dict):
+        raise TypeError("alert is not a JSON object")
+    tx_ids = data.get("tx_ids")
+    tx_ids = [] if tx_ids is None else tx_ids
+    if not isinstance(tx_ids, list) or not all(isinstance(t, str) for t in tx_ids):
+        raise TypeError("alert tx_ids is not a list of strings")
+    alert = Alert(**{name: data[name] for name in Alert.__slots__ if name not in _ALERT_OPTIONAL},
+                  tx_ids=tuple(tx_ids))
     for name in Alert.__slots__:
         field_value = getattr(alert, name)
+        if name in _ALERT_OPTIONAL:
+            continue
         if name == "amount":
             if isinstance(field_value, bool) or not isinstance(field_value, int | float):
                 raise TypeError("alert amount is not a number")

@@ -1,0 +1,158 @@
+"""The account rules' settings: velocity and small-then-large, from txmon.toml's [rules] and flags.
+
+One dataclass owns the settings and their defaults; the Spark job applies them, the producer sizes its
+injected patterns by them and the monitor can show them. No pyspark and no Textual here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from txmon_core.options import positive_float, positive_int
+from txmon_core.settings import SettingsError
+
+SECTION = "rules"
+
+
+def format_number(value: float) -> str:
+    """A setting as rule text shows it: 60.0 → "60", 0.5 → "0.5"."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """What the account rules look for; every field is a key of the [rules] table.
+
+    Velocity: `velocity_count` or more flagged transactions (above the large threshold) of one account
+    whose event times lie within `velocity_window` seconds raise one `velocity` alert; the account
+    raises no other until `velocity_window` seconds of event time have passed.
+    Small-then-large: a transaction under `small_amount` RON followed within `pattern_window` seconds
+    by one above the large threshold on the same account raises a `pattern` alert.
+    Transactions more than `lateness` seconds behind the newest event time seen are too late for the
+    rules (Spark's watermark); state of an account ends `lateness` + the longer window after its
+    last transaction that matters.
+    """
+
+    enabled: bool = True
+    velocity_count: int = 3
+    velocity_window: float = 60.0
+    small_amount: float = 1.0
+    pattern_window: float = 60.0
+    lateness: float = 30.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if isinstance(self.velocity_count, bool) or not isinstance(self.velocity_count, int):
+            problems.append("velocity_count must be a whole number")
+        elif self.velocity_count < 1:
+            problems.append("velocity_count must be at least 1")
+        for name in ("velocity_window", "small_amount", "pattern_window"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 < value < math.inf:
+                problems.append(f"{name} must be a number > 0")
+        if not _is_number(self.lateness) or not 0 <= self.lateness < math.inf:
+            problems.append("lateness must be a number >= 0")
+        if not isinstance(self.enabled, bool):
+            problems.append("enabled must be true or false")
+        if problems:
+            raise SettingsError(f"[{SECTION}]: " + "; ".join(problems))
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> RuleSettings:
+        """The settings of a [rules] table (missing keys keep their defaults); SettingsError if bad."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise SettingsError(f"[{SECTION}]: unknown key(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(sorted(known))}")
+        values = dict(table)
+        for name in ("velocity_window", "small_amount", "pattern_window", "lateness"):
+            if name in values and _is_number(values[name]):
+                values[name] = float(values[name])  # TOML writes 60 as an integer
+        return cls(**values)
+
+    @property
+    def longest_window(self) -> float:
+        """The longer of the two windows, in seconds: how long an account's state can matter."""
+        return max(self.velocity_window, self.pattern_window)
+
+    def velocity_rule(self, large_threshold: float) -> str:
+        """The `rule` text of a velocity alert, e.g. "count(amount>500)>=3 in 60s"."""
+        return (f"count(amount>{format_number(large_threshold)})>={self.velocity_count} "
+                f"in {format_number(self.velocity_window)}s")
+
+    def pattern_rule(self, large_threshold: float) -> str:
+        """The `rule` text of a pattern alert, e.g. "amount<1 then amount>500 in 60s"."""
+        return (f"amount<{format_number(self.small_amount)} then amount>{format_number(large_threshold)} "
+                f"in {format_number(self.pattern_window)}s")
+
+    def describe(self, large_threshold: float) -> str:
+        """One line for logs and the monitor: both rules, or that they are off."""
+        if not self.enabled:
+            return "rules off"
+        return (f"rules: velocity {self.velocity_rule(large_threshold)}; "
+                f"pattern {self.pattern_rule(large_threshold)}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type for a number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def add_rule_options(parser: argparse.ArgumentParser) -> None:
+    """Add the flags that override [rules]: --rules/--no-rules, --velocity-count, --velocity-window, …"""
+    group = parser.add_argument_group(
+        "account rules", "override the [rules] table of the settings file (defaults in parentheses)"
+    )
+    defaults = RuleSettings()
+    group.add_argument("--rules", dest="rules_enabled", action=argparse.BooleanOptionalAction, default=None,
+                       help="run the velocity and small-then-large rules (default: on)")
+    group.add_argument("--velocity-count", type=positive_int, default=None, metavar="N",
+                       help=f"flagged transactions of one account that raise a velocity alert "
+                       f"({defaults.velocity_count})")
+    group.add_argument("--velocity-window", type=positive_float, default=None, metavar="SECONDS",
+                       help=f"event-time window of the velocity rule ({defaults.velocity_window:g})")
+    group.add_argument("--small-amount", type=positive_float, default=None, metavar="RON",
+                       help=f"amounts strictly under this start a small-then-large pattern "
+                       f"({defaults.small_amount:g})")
+    group.add_argument("--pattern-window", type=positive_float, default=None, metavar="SECONDS",
+                       help=f"how soon the large transaction must follow the small one "
+                       f"({defaults.pattern_window:g})")
+    group.add_argument("--rules-lateness", type=non_negative_float, default=None, metavar="SECONDS",
+                       help=f"transactions this far behind the newest event time are ignored by the "
+                       f"rules ({defaults.lateness:g})")
+
+
+# Flag destination → RuleSettings field.
+_FLAGS = {
+    "rules_enabled": "enabled",
+    "velocity_count": "velocity_count",
+    "velocity_window": "velocity_window",
+    "small_amount": "small_amount",
+    "pattern_window": "pattern_window",
+    "rules_lateness": "lateness",
+}
+
+
+def rule_settings(table: Mapping[str, Any], args: argparse.Namespace | None = None) -> RuleSettings:
+    """The [rules] table's settings, then every flag that was given on top."""
+    settings = RuleSettings.from_table(table)
+    if args is None:
+        return settings
+    given = {name: getattr(args, dest) for dest, name in _FLAGS.items()
+             if getattr(args, dest, None) is not None}
+    return replace(settings, **given)
