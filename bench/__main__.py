@@ -6,6 +6,7 @@ report    latency percentiles against offered rate, from bench/results (plotext)
 producer  our producer against Kafka's ProducerPerformance (bench/producer.py)
 consumer  the monitor's tail against Kafka's ConsumerPerformance (bench/consumer.py)
 floor     Spark's micro-batch floor: rate source → noop sink (bench/floor.py)
+transforms  JVM CPU per record of the job's transforms on an in-memory batch (bench/transforms.py)
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def options_from(args: argparse.Namespace, rate: float, duration: float) -> Opti
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a command."""
     argv = sys.argv[1:] if argv is None else argv
-    commands = ("pipeline", "sustain", "report", "producer", "consumer", "floor", "tail-delay", "monitor")
+    commands = ("pipeline", "sustain", "report", "producer", "consumer", "floor", "tail-delay", "monitor",
+                "transforms")
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
@@ -146,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import monitor
 
         return monitor.main(rest)
+    if command == "transforms":
+        from bench import transforms
+
+        return transforms.main(rest)
     if command == "tail-delay":
         from bench import taildelay
 

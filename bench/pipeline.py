@@ -16,6 +16,7 @@ is measured in a fresh process (bench.floor) as the reference for latency.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -162,6 +163,30 @@ def progress_phases(path: Path, since_ms: float) -> dict[str, Any]:
         }
         for q, p in phases.items()
     }
+
+
+# The job's own startup lines on stderr (spark_app.job.run), in seconds since its run() began.
+STARTUP_MARKS = {
+    "spark_session_s": re.compile(r"Spark session up in ([\d.]+) s"),
+    "spark_queries_started_s": re.compile(r"queries started ([\d.]+) s after launch"),
+}
+
+
+def spark_startup_marks(stderr: Path, progress_log: Path) -> dict[str, Any]:
+    """Where the job's startup went: session, queries started, and the first batch of each query."""
+    text = stderr.read_text(errors="replace") if stderr.exists() else ""
+    marks: dict[str, Any] = {}
+    for name, pattern in STARTUP_MARKS.items():
+        found = pattern.search(text)
+        marks[name] = float(found.group(1)) if found else None
+    lines = progress_log.read_text().splitlines() if progress_log.exists() else []
+    for line in lines:
+        batch = orjson.loads(line)
+        key = f"first_{batch.get('name')}_batch_ms"
+        if batch.get("numInputRows") and key not in marks:
+            # The first batch with rows plans and compiles the query: its phases show where that went.
+            marks[key] = batch.get("durationMs", {})
+    return marks
 
 
 def spark_figures(metrics: list[dict[str, Any]], since: float, until: float) -> dict[str, Any]:
@@ -388,6 +413,8 @@ def run(options: Options) -> dict[str, Any]:
             drained = False
             progress(str(exc))
         drained_wall = time.time()
+        # Read late: the listener logs a batch's progress after its rows have reached the tail.
+        result["startup"].update(spark_startup_marks(spark.stderr_path, folder / "progress.jsonl"))
         time.sleep(1.0)  # the last alerts of the last batch: written before its metrics, read a poll later
         r.sampler.sample_now()
         window_s = drained_wall - window_start

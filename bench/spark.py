@@ -125,7 +125,7 @@ def broker_for(bootstrap: str | None, folder: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def quiet_stdout() -> Iterator[None]:
-    """Send the job's ALERT lines to /dev/null, so stdout carries only the JSON result."""
+    """Send anything the job prints to /dev/null, so stdout carries only the JSON result."""
     real = sys.stdout
     with open(os.devnull, "w") as devnull:
         sys.stdout = devnull
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         with quiet_stdout():
             begun = time.monotonic()
             queries = [
-                job.start_alerts_query(spark, job.read_transactions(spark, config), config, stop),
+                job.start_native_alerts_query(spark, job.read_transactions(spark, config), config),
                 job.start_parquet_query(spark, job.read_transactions(spark, config), config),
             ]
             start_s = time.monotonic() - begun

@@ -5,7 +5,8 @@ must then be on the driver's classpath from the start):
 
     spark-submit --jars "$(txmon-spark --print-jars)" spark_app/job.py -b HOST:PORT
 
-Spark's own logs go to stderr; stdout carries only the ready line and one line per alert.
+Spark's own logs go to stderr; stdout carries only the ready line (and, with --alert-lines, one line
+per alert).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +34,12 @@ from pyspark.sql.streaming import DataStreamWriter, StreamingQuery  # noqa: E402
 from pyspark.sql.streaming.listener import QueryProgressEvent  # noqa: E402
 
 from spark_app import formats, transforms  # noqa: E402
+from spark_app.checkpoints import damaged_checkpoint  # noqa: E402
 from spark_app.modes import MODE_MICROBATCH, MODE_REALTIME, REALTIME_BATCH  # noqa: E402
 from spark_app.progress import MetricsPublisher  # noqa: E402
+from spark_app.rules import start_rules_query  # noqa: E402
 from txmon_core import topics  # noqa: E402
+from txmon_core.rules import RuleSettings  # noqa: E402
 
 READY_LINE = f"spark job running: queries {formats.QUERY_ALERTS}, {formats.QUERY_PARQUET}"
 LOOPBACK = "127.0.0.1"
@@ -62,7 +67,9 @@ class JobConfig:
     jars: tuple[Path, ...] = field(default_factory=tuple)
     mode: str = MODE_MICROBATCH  # how the alerts query runs (spark_app.modes)
     progress_log: Path | None = None  # where to append every batch's full progress JSON, if anywhere
-    alert_lines: bool = True  # print one console line per alert (micro-batch mode only)
+    # Print one console line per alert (micro-batch mode only): off by default, as it costs each batch
+    # of the alerts query a foreachBatch round trip instead of Spark's own Kafka sink.
+    alert_lines: bool = False
     partitions: int = 1  # of the topics the job creates when they are missing
 
     @property
@@ -107,6 +114,8 @@ def build_session(config: JobConfig) -> SparkSession:
     if master is not None and master.startswith("local"):
         # Otherwise Spark binds, and warns about, the machine's outward-facing address.
         os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
+        # Python workers (the account rules) need this interpreter's packages, not whatever python3 is.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config("spark.driver.host", LOOPBACK).config("spark.driver.bindAddress", LOOPBACK)
     if config.jars:
         builder = builder.config("spark.jars", ",".join(str(jar) for jar in config.jars))
@@ -128,6 +137,20 @@ def build_session(config: JobConfig) -> SparkSession:
     )
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def start_session(config: JobConfig) -> SparkSession:
+    """The SparkSession, with the topics created meanwhile: the admin calls need no JVM, so they overlap."""
+    with ThreadPoolExecutor(1, thread_name_prefix="txmon-topics") as pool:
+        creating = pool.submit(topics.ensure_topics, config.client_config, topics.ALL,
+                               partitions=config.partitions)
+        spark = build_session(config)
+        try:
+            creating.result()
+        except BaseException:
+            spark.stop()
+            raise
+    return spark
 
 
 def read_transactions(spark: SparkSession, config: JobConfig) -> DataFrame:
@@ -322,9 +345,14 @@ def orphaned_parquet_table(config: JobConfig) -> str | None:
     return None
 
 
-def run(config: JobConfig, stop_requested: threading.Event | None = None) -> int:
-    """Run both queries until `stop_requested` is set (SIGTERM/SIGINT) or a query fails."""
-    if problem := orphaned_parquet_table(config):
+def run(config: JobConfig, stop_requested: threading.Event | None = None,
+        rules: RuleSettings | None = None) -> int:
+    """Run the queries until `stop_requested` is set (SIGTERM/SIGINT) or a query fails.
+
+    `rules` adds the account rules query (spark_app.rules) when given and enabled.
+    """
+    folders = [config.checkpoint(name) for name in (formats.QUERY_ALERTS, formats.QUERY_PARQUET)]
+    if problem := orphaned_parquet_table(config) or damaged_checkpoint(folders, config.parquet_dir):
         print(f"txmon-spark: error: {problem}", file=sys.stderr, flush=True)
         return 1
     stop_requested = stop_requested or threading.Event()
@@ -332,8 +360,7 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None) -> int
     if in_main_thread:
         install_stop_handlers(stop_requested)
     started = time.monotonic()
-    topics.ensure_topics(config.client_config, topics.ALL, partitions=config.partitions)
-    spark = build_session(config)
+    spark = start_session(config)
     if in_main_thread:
         install_stop_handlers(stop_requested)  # SparkContext installs its own SIGINT handler: replace it
     print(f"txmon-spark: Spark session up in {time.monotonic() - started:.1f} s", file=sys.stderr)
@@ -356,6 +383,10 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None) -> int
             else:
                 queries.append(start_alerts_query(spark, alerts_source, config, stop_requested))
             queries.append(start_parquet_query(spark, parquet_source, config))
+            if rules is not None and rules.enabled:
+                queries.append(start_rules_query(read_transactions(spark, config), config, rules,
+                                                 java_client_options(config.client_config)))
+                print(f"txmon-spark: {rules.describe(config.large_threshold)}", file=sys.stderr)
             print(READY_LINE, flush=True)
             print(f"txmon-spark: queries started {time.monotonic() - started:.1f} s after launch",
                   file=sys.stderr)

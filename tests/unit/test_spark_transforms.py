@@ -8,9 +8,12 @@ import re
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.testing import assertDataFrameEqual
 
+from producer.generator import TransactionGenerator
 from spark_app import formats, transforms
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
@@ -149,8 +152,8 @@ def test_alert_records_decode_as_formats_alert(spark: SparkSession) -> None:
         "RO49RZBR0000060012345678", "Mega Image", "RON", TS)
     assert ISO_UTC_MS.match(alert.detected_at), alert.detected_at
     assert alerts["l-1"].level == "large" and alerts["l-1"].rule == "amount>500"
-    # Exactly the format's fields, no more: readers may be strict.
-    assert set(orjson.loads(records[0].value)) == set(formats.Alert.__slots__)
+    # Exactly the format's fields, no more: readers may be strict (`tx_ids` belongs to rule alerts only).
+    assert set(orjson.loads(records[0].value)) == set(formats.Alert.__slots__) - {"tx_ids"}
 
 
 def test_alert_keeps_null_fields(spark: SparkSession) -> None:
@@ -213,6 +216,88 @@ def test_batch_counts(spark: SparkSession) -> None:
               tx("k-4", amount=10)]
     (row,) = classified(spark, values).agg(*transforms.batch_counts()).collect()
     assert (row.large, row.alerts, row.dead_letters) == (1, 2, 2)
+
+
+def plain(tx_id: str = "f-1", amount: str = "742.15", merchant: str = '"Mega Image"', ts: str = f'"{TS}"',
+          account_id: str = '"RO49"', currency: str = '"RON"') -> bytes:
+    """A record in the producers' own layout (no spaces), each field given as its raw JSON text."""
+    return (f'{{"tx_id":"{tx_id}","account_id":{account_id},"merchant":{merchant},"amount":{amount},'
+            f'"currency":{currency},"ts":{ts}}}').encode()
+
+
+# Records that look like the producers' layout but are not plainly valid (or not quite that layout):
+# the typed read must not vouch for them, and the exact path decides.
+NEAR_PLAIN: list[bytes] = [
+    plain(amount='"600"'),  # a string amount
+    plain(amount="007"), plain(amount="+5"), plain(amount=".5"), plain(amount="5."),  # not JSON numbers
+    plain(amount="NaN"), plain(amount="Infinity"), plain(amount="-1"), plain(amount="0"),
+    plain(amount="1e999"), plain(amount="1" + "0" * 40), plain(amount="true"), plain(amount="[600]"),
+    plain(amount='600,"amount":700'),  # a duplicate key
+    plain().replace(b"}", b',"x":1,"x":2}'),  # a duplicate extra key
+    plain().replace(b"}", b',"x":{"a":1,"a":2}}'),  # a duplicate key deeper down
+    plain(tx_id="  "), plain(tx_id=r"t\u0031"), plain(merchant=r'"Caf\u00e9"'), plain(merchant=r'"a\"b"'),
+    plain(merchant="null"), plain(merchant="42"), plain(account_id="1.0e2"), plain(currency="{}"),
+    plain(ts='"yesterday"'), plain(ts="1764072000"), plain(ts="null"),
+    plain().replace(b'"tx_id":"f-1"', b'"tx_id":12'),
+    plain() + b" ", plain() + b"\n", plain() + b"x", b" " + plain(), plain().replace(b"{", b"{ ", 1),
+    plain().replace(b'"', b"'"),  # single quotes
+    plain(merchant='"Mega\x01Image"'),  # a raw control character
+    plain().replace(b"Mega", b"Me\xffga"), plain().replace(b"Mega", b"Meg\xc3"),  # not UTF-8
+]
+
+
+def vouched(spark: SparkSession, values: list[bytes | None]) -> list[bool]:
+    """Whether the typed read vouches for each value, in order."""
+    rows = transforms.typed_fields(source(spark, values)).select("offset", "_vouched").collect()
+    return [row._vouched for row in sorted(rows, key=lambda row: row.offset)]
+
+
+def parse(frame: DataFrame, fast_path: bool) -> DataFrame:
+    """parse_transactions, through the typed read or through the exact path alone."""
+    return transforms.parse_transactions(frame, fast_path=fast_path)
+
+
+def both_paths(spark: SparkSession, values: list[bytes | None]) -> tuple[dict[int, tuple], dict[int, tuple]]:
+    """The parsed rows of `values` by offset, through the typed read and through the exact path alone."""
+    frame = source(spark, values)
+    fast, exact = ({row.offset: tuple(row) for row in parse(frame, on).collect()}
+                   for on in (True, False))
+    return fast, exact
+
+
+def test_the_typed_read_vouches_for_the_producers_records(spark: SparkSession) -> None:
+    generator = TransactionGenerator(seed=3)
+    values = generator.batch(300)[1] + [tx("o-1", amount=950.5), tx("o-2", merchant="Café ☕ 東京")]
+    values += [plain(amount="5E2"), plain(amount="1.00"), plain(amount="999999999.99")]
+    assert all(vouched(spark, values))
+
+
+def test_the_typed_read_vouches_for_nothing_unplain(spark: SparkSession) -> None:
+    values = NEAR_PLAIN + [value for value, _ in BAD_RECORDS]
+    flags = vouched(spark, values)
+    assert not any(flags), [values[i] for i, flag in enumerate(flags) if flag]
+
+
+def test_typed_read_and_exact_path_agree(spark: SparkSession) -> None:
+    generator = TransactionGenerator(seed=4)
+    values = NEAR_PLAIN + [value for value, _ in BAD_RECORDS] + generator.batch(50)[1]
+    values += [tx("r-1"), plain(amount="5E2"), plain(amount="123.456789012345678901234567890123456789")]
+    fast, exact = both_paths(spark, values)
+    assert len(fast) == len(values)
+    assert {o: (values[o], fast[o]) for o in fast if fast[o] != exact[o]} == {}
+
+
+json_texts = st.sampled_from(['"x"', '" "', '""', "null", "0", "-0.0", "600", "950.5", "1e3", "1E+2", "true",
+                              "[]", "{}", '"950"', f'"{TS}"', '"2026-11-25"', "1e999", r'"\u0041"', "NaN"])
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.builds(plain, tx_id=st.sampled_from(["a", " ", "", "a\\", 'a"', "é"]), amount=json_texts,
+                          merchant=json_texts, ts=json_texts, account_id=json_texts, currency=json_texts),
+                min_size=1, max_size=40))
+def test_typed_read_and_exact_path_agree_on_any_field_texts(spark: SparkSession, values: list[bytes]) -> None:
+    fast, exact = both_paths(spark, list(values))
+    assert fast == exact
 
 
 @pytest.mark.parametrize(("value", "text"), [(900.0, "900"), (500, "500"), (250.5, "250.5"), (0.1, "0.1")])
