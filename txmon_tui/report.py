@@ -8,11 +8,17 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import plotext as plt
 
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD, PARQUET_DIR_NAME
+from txmon_core.settings import SettingsError, resolve
+from txmon_sinks.config import storage_config
+from txmon_sinks.store import AlertStore, StoreError, safe_url, sqlite_path
 from txmon_tui.history import History, HistoryError, HistoryReader
 from txmon_tui.stats import AmountBins
 
@@ -94,3 +100,68 @@ def main(data_dir: Path) -> int:
         return 2
     sys.stdout.write(text)
     return 0 if not text.startswith("no committed Parquet data") else 1
+
+
+# ---- `txmon-tui report --alerts`: the alerts stored by alert delivery ([storage]) -------------------
+
+def alerts_text(store: AlertStore, where: str, account: str | None = None, level: str | None = None,
+                since: float | None = None, until: float | None = None, limit: int = 50) -> str:
+    """Counts per level, then the newest matching alerts, one a line."""
+    counts = store.counts_per_level(account=account, since=since, until=until)
+    if level is not None:
+        counts = {name: n for name, n in counts.items() if name == level}
+    filters = [f"{name}={value}" for name, value in (("account", account), ("level", level)) if value]
+    filters += [f"{name} {_utc(value)}" for name, value in (("from", since), ("before", until)) if value]
+    lines = [f"alerts in {where}" + (f" ({', '.join(filters)})" if filters else "")]
+    lines += [f"  {name:<10} {count:>10,}" for name, count in sorted(counts.items())]
+    lines.append(f"  {'total':<10} {sum(counts.values()):>10,}")
+    rows = store.alerts(account=account, level=level, since=since, until=until, limit=limit)
+    if rows:
+        lines.append(f"newest {len(rows):,}:")
+        lines.append(f"  {'event time (UTC)':<19}  {'level':<8} {'amount':>10}  {'account':<24}  "
+                     f"{'merchant':<16}  tx id")
+        lines += [f"  {_utc(row.event_time):<19}  {row.level:<8} {_amount(row.amount):>10}  "
+                  f"{row.account_id or '-':<24}  {(row.merchant or '-')[:16]:<16}  {row.tx_id}"
+                  for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _utc(epoch: float | None) -> str:
+    return "-" if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _amount(amount: float | None) -> str:
+    return "-" if amount is None else f"{amount:,.2f}"
+
+
+def alerts_main(data_dir: Path, settings: Mapping[str, Any] | None, account: str | None = None,
+                level: str | None = None, since: float | None = None, until: float | None = None,
+                limit: int = 50) -> int:
+    """Print the stored alerts; 0 when there are some, 1 when none are stored, 2 when unreadable.
+
+    `settings`: what --settings read, or None for the default txmon.toml when present.
+    """
+    try:
+        storage = storage_config(resolve(settings), Path(data_dir))
+    except SettingsError as exc:
+        print(f"txmon-tui report: {exc}", file=sys.stderr)
+        return 2
+    if storage is None:
+        print("txmon-tui report: alert storage is off ([storage] enabled = false)", file=sys.stderr)
+        return 2
+    database = sqlite_path(storage.url)
+    if database is not None and not database.exists():
+        sys.stdout.write(f"no alerts stored yet: {database} does not exist\n")
+        return 1
+    try:
+        store = AlertStore(storage.url)
+        try:
+            text = alerts_text(store, safe_url(storage.url), account, level, since, until, limit)
+            stored = sum(store.counts_per_level().values())
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"txmon-tui report: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0 if stored else 1

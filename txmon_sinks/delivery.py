@@ -1,0 +1,269 @@
+"""Alert delivery: takes the monitor's alert batches without blocking, keeps each distinct alert once
+in the durable outbox, and runs one worker per sink (JSONL, webhook, email, database)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from spark_app.formats import Alert
+from txmon_sinks.config import DeliveryConfig, Retry, delivery_config
+from txmon_sinks.health import HealthTracker, SinkHealth
+from txmon_sinks.identity import epoch, id_of, payload
+from txmon_sinks.jsonl import JsonlSink
+from txmon_sinks.latency import HistogramCounts, LatencyHistogram
+from txmon_sinks.mail import EmailSink
+from txmon_sinks.outbox import Outbox
+from txmon_sinks.sink import Sink
+from txmon_sinks.store import DatabaseSink
+from txmon_sinks.webhook import WebhookSink
+from txmon_sinks.worker import LOG, SinkWorker
+
+PRUNE_EVERY = 60.0  # seconds between two clean-ups of delivered alerts from the outbox
+INTAKE_RETRY = 1.0  # seconds between attempts to write a batch to an outbox that failed
+
+
+class DeliveryBusy(RuntimeError):
+    """Another process delivers alerts from the same data dir; the message names it."""
+
+
+def _lock(path: Path) -> TextIO:
+    """Hold an exclusive lock on `path` while the returned file is open: one deliverer per outbox,
+    or two monitors on one data dir would each send every alert."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # kept open: closing it releases the lock
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DeliveryBusy(f"alerts from {path.parent} are already delivered by {holder}") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A sink with its limits, as the configuration describes it."""
+
+    sink: Sink
+    max_per_minute: int
+    size_max: int  # alerts per digest (webhook, email) or per batch (file, database)
+    retry: Retry
+
+
+def _specs(config: DeliveryConfig) -> list[_Spec]:
+    specs = []
+    if config.storage is not None:
+        specs.append(_Spec(DatabaseSink(config.storage), 0, config.storage.batch_max, config.storage.retry))
+    if config.jsonl is not None:
+        specs.append(_Spec(JsonlSink(config.jsonl), config.jsonl.max_per_minute, config.jsonl.batch_max,
+                           config.jsonl.retry))
+    if config.webhook is not None:
+        specs.append(_Spec(WebhookSink(config.webhook), config.webhook.max_per_minute,
+                           config.webhook.digest_max, config.webhook.retry))
+    if config.email is not None:
+        specs.append(_Spec(EmailSink(config.email), config.email.max_per_minute, config.email.digest_max,
+                           config.email.retry))
+    return specs
+
+
+class Delivery:
+    """Every configured sink behind one outbox: start(), offer(alerts), health(), close()."""
+
+    def __init__(self, config: DeliveryConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+        self._specs = _specs(config)
+        self._trackers = {spec.sink.name: HealthTracker(spec.sink.name, spec.retry.down_after)
+                          for spec in self._specs}
+        self._workers: list[SinkWorker] = []
+        self._queue: queue.Queue[tuple[list[Alert], float] | None] = queue.Queue()
+        self._intake: threading.Thread | None = None
+        self._outbox: Outbox | None = None
+        self._latency = LatencyHistogram()
+        self._lock = threading.Lock()
+        self._duplicates = 0
+        self._levels: Counter[str] = Counter()
+        self._closed = False
+        self._lock_file: TextIO | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], data_dir: Path) -> Delivery:
+        """Delivery as txmon.toml describes it (raises SettingsError on a bad table)."""
+        return cls(delivery_config(settings, data_dir))
+
+    @property
+    def sink_names(self) -> list[str]:
+        """The sinks that are on, in a stable order (database first)."""
+        return [spec.sink.name for spec in self._specs]
+
+    def start(self) -> None:
+        """Open the outbox, resume each sink where it stopped, start the threads.
+
+        With no sink and no storage there is no outbox, but alerts are still taken for the latency
+        histogram and the per-level counts of the metrics endpoint.
+        """
+        if self._intake is not None:
+            return
+        if self._specs:
+            self._lock_file = _lock(self.config.outbox_path.with_suffix(".lock"))
+            try:
+                self._outbox = Outbox(self.config.outbox_path)
+            except BaseException:
+                self._lock_file.close()
+                self._lock_file = None
+                raise
+            self._workers = [self._resume(spec, self._outbox) for spec in self._specs]
+        self._intake = threading.Thread(target=self._take, name="txmon-delivery-intake", daemon=True)
+        self._intake.start()
+        for worker in self._workers:
+            worker.start()
+
+    def _resume(self, spec: _Spec, outbox: Outbox) -> SinkWorker:
+        """The sink's worker, starting after what the sink delivered before."""
+        # Registered before any alert is taken, so a sink new to this outbox misses none of this run.
+        cursor = outbox.register(spec.sink.name)
+        tracker = self._trackers[spec.sink.name]
+        tracker.set_pending(outbox.count_after(cursor))
+        return SinkWorker(spec.sink, self.config.outbox_path, cursor, tracker, spec.retry.backoff,
+                          spec.max_per_minute, spec.size_max, clock=self._clock)
+
+    def offer(self, alerts: Sequence[Alert], received_at: float | None = None) -> None:
+        """Hand over a batch of alerts (repeats included: they are dropped here); never blocks."""
+        if alerts and self._intake is not None and not self._closed:
+            self._queue.put((list(alerts), self._clock() if received_at is None else received_at))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every offered batch is in the outbox; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def health(self) -> list[SinkHealth]:
+        """Each sink's state and counts now; safe to call from any thread."""
+        now = self._clock()
+        with self._lock:
+            duplicates = self._duplicates
+        return [self._trackers[spec.sink.name].snapshot(duplicates, now) for spec in self._specs]
+
+    def latency(self) -> HistogramCounts:
+        """Detection latency of every distinct alert taken since start."""
+        return self._latency.counts()
+
+    def distinct_by_level(self) -> dict[str, int]:
+        """Distinct alerts taken since start, per level."""
+        with self._lock:
+            return dict(self._levels)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what was offered into the outbox, stop the sinks; what is undelivered waits for next time."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._intake is not None:
+            self._queue.put(None)
+            self._intake.join(timeout)
+        for worker in self._workers:
+            worker.stop()  # all at once: a hung receiver delays the exit by one timeout, not one each
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            worker.join(max(deadline - time.monotonic(), 0.0))
+        if self._outbox is not None:
+            self._outbox.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+
+    def __enter__(self) -> Delivery:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    # ---- the intake thread ----------------------------------------------------------------------
+
+    def _take(self) -> None:
+        """Move offered batches into the outbox (several at once when they queue up), then wake the sinks."""
+        next_prune = self._clock() + PRUNE_EVERY
+        while True:
+            try:
+                batches = [self._queue.get(timeout=PRUNE_EVERY)]
+            except queue.Empty:
+                batches = []
+            while True:
+                try:
+                    batches.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            taken = [batch for batch in batches if batch is not None]
+            if taken:
+                self._store(taken)
+            for _ in batches:
+                self._queue.task_done()
+            if self._clock() >= next_prune:
+                next_prune = self._clock() + PRUNE_EVERY
+                self._prune()
+            if None in batches:
+                return
+
+    def _store(self, batches: Iterable[tuple[list[Alert], float]]) -> None:
+        alerts: list[Alert] = []
+        arrivals: list[float] = []
+        for batch, received_at in batches:
+            alerts.extend(batch)
+            arrivals.extend([received_at] * len(batch))
+        if self._outbox is None:
+            first = {id_of(alert): index for index, alert in reversed(list(enumerate(alerts)))}
+            self._account(alerts, arrivals, sorted(first.values()))
+            return
+        items = [(id_of(alert), payload(alert)) for alert in alerts]
+        while True:
+            try:
+                fresh = self._outbox.add(items, self._clock())
+                break
+            except (sqlite3.Error, OSError) as exc:  # e.g. a full disk: keep the batch and try again
+                if self._closed:
+                    LOG.error("outbox: %s; %d alerts offered at exit were not stored", exc, len(items))
+                    return
+                for tracker in self._trackers.values():
+                    tracker.failed(self._clock(), f"outbox: {exc}", self._clock() + INTAKE_RETRY)
+                time.sleep(INTAKE_RETRY)
+        self._account(alerts, arrivals, fresh)
+        if fresh:
+            for tracker in self._trackers.values():
+                tracker.add_pending(len(fresh))
+            for worker in self._workers:
+                worker.wake()
+
+    def _account(self, alerts: list[Alert], arrivals: list[float], fresh: list[int]) -> None:
+        """Count repeats, levels and the latency of the alerts taken as new."""
+        with self._lock:
+            self._duplicates += len(alerts) - len(fresh)
+            self._levels.update(alerts[i].level for i in fresh)
+        self._latency.observe(
+            arrivals[i] - sent for i in fresh if (sent := epoch(alerts[i].ts)) is not None
+        )
+
+    def _prune(self) -> None:
+        if self._outbox is not None:
+            self._outbox.prune(self.sink_names, self._clock() - self.config.remember_seconds,
+                               self.config.remember_max)

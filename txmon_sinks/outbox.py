@@ -1,0 +1,112 @@
+"""The durable outbox in SQLite: each distinct alert once, and how far each sink has delivered.
+
+An alert id (tx_id:level) enters at most once while it is remembered, so a repeat from the alerts topic
+is dropped before any sink sees it. Each sink delivers in outbox order and keeps a cursor: everything
+up to it is delivered, everything after it is pending, across restarts. One Outbox per thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id TEXT NOT NULL UNIQUE,
+    payload BLOB NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, delivered INTEGER NOT NULL);
+"""
+_IN_CHUNK = 500  # ids per IN (...) query: below SQLite's host-parameter limit everywhere
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One alert waiting in the outbox."""
+
+    seq: int
+    alert_id: str
+    payload: bytes
+
+
+class Outbox:
+    """A connection to the outbox file (created with its folder on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit, so a batch commits (or not) as one.
+        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")  # readers (sinks) do not block the writer (intake)
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def add(self, items: Sequence[tuple[str, bytes]], now: float) -> list[int]:
+        """Store the alerts not seen before; return the indexes in `items` of those that were new."""
+        first: dict[str, int] = {}
+        for index, (alert_id, _payload) in enumerate(items):
+            first.setdefault(alert_id, index)
+        ids = list(first)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            known: set[str] = set()
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start:start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                known.update(row[0] for row in self._db.execute(
+                    f"SELECT alert_id FROM outbox WHERE alert_id IN ({marks})", chunk))
+            fresh = [index for alert_id, index in first.items() if alert_id not in known]
+            self._db.executemany("INSERT INTO outbox (alert_id, payload, added_at) VALUES (?, ?, ?)",
+                                 [(items[i][0], items[i][1], now) for i in fresh])
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return fresh
+
+    def register(self, sink: str) -> int:
+        """The sink's cursor; a sink seen for the first time starts after what is already there."""
+        self._db.execute("INSERT OR IGNORE INTO cursors (sink, delivered) "
+                         "SELECT ?, COALESCE(MAX(seq), 0) FROM outbox", (sink,))
+        return self.cursor(sink)
+
+    def cursor(self, sink: str) -> int:
+        """The last outbox seq the sink has delivered."""
+        row = self._db.execute("SELECT delivered FROM cursors WHERE sink = ?", (sink,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def pending(self, after: int, limit: int) -> list[OutboxItem]:
+        """Up to `limit` alerts after seq `after`, oldest first."""
+        rows = self._db.execute(
+            "SELECT seq, alert_id, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [OutboxItem(int(seq), alert_id, bytes(data)) for seq, alert_id, data in rows]
+
+    def count_after(self, after: int) -> int:
+        """How many alerts wait after seq `after`."""
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox WHERE seq > ?", (after,)).fetchone()[0])
+
+    def advance(self, sink: str, seq: int) -> None:
+        """Record that the sink delivered everything up to `seq` (committed before the call returns)."""
+        self._db.execute("UPDATE cursors SET delivered = MAX(delivered, ?) WHERE sink = ?", (seq, sink))
+
+    def prune(self, sinks: Iterable[str], older_than: float, keep: int) -> int:
+        """Forget alerts every listed sink delivered that are older than `older_than` or beyond the newest
+        `keep`; return how many. A forgotten id would be taken as new again, so keep enough."""
+        names = list(sinks)
+        if not names:
+            return 0
+        marks = ",".join("?" * len(names))
+        query = f"SELECT MIN(delivered) FROM cursors WHERE sink IN ({marks})"
+        row = self._db.execute(query, names).fetchone()
+        delivered = int(row[0] or 0)
+        newest = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0])
+        cursor = self._db.execute("DELETE FROM outbox WHERE seq <= ? AND (added_at < ? OR seq <= ?)",
+                                  (delivered, older_than, newest - keep))
+        return cursor.rowcount
