@@ -10,30 +10,44 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Static, Tab, Tabs
+from textual.widgets import ContentSwitcher, Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
+from producer.control import BURST, CARD_TEST
 from spark_app.formats import PARQUET_DIR_NAME
 from txmon_core.topics import TRANSACTIONS
+from txmon_tui.export import (
+    EXPORT_DIR_NAME,
+    FEED_FIELDS,
+    GROUP_FIELDS,
+    export_path,
+    feed_records,
+    group_records,
+    write_export,
+)
 from txmon_tui.history import HistoryError, HistoryReader
 from txmon_tui.messages import (
+    ExportWritten,
     HistoryLoaded,
     LogLoaded,
     PipelineStopped,
     ProducedCounted,
     RecordsReceived,
+    ReplayFinished,
     TailStarted,
 )
 from txmon_tui.model import MonitorModel
 from txmon_tui.pipeline import Pipeline, PipelineConfig
+from txmon_tui.recording import Player, Recorder, Replay, play, recording_name, speed_text
 from txmon_tui.stats import AmountBins
-from txmon_tui.tail import OffsetWatcher, Tail
+from txmon_tui.tail import Deliveries, OffsetWatcher, Tail
 from txmon_tui.widgets import (
     AlertFeed,
     AmountsPlot,
@@ -48,7 +62,11 @@ from txmon_tui.widgets import (
     ThroughputPanel,
     present,
 )
-from txmon_tui.widgets.feed import MAX_RENDERED_ROWS
+from txmon_tui.widgets.feed import MAX_RENDERED_ROWS, FeedTable
+from txmon_tui.widgets.groups import GroupTable
+
+if TYPE_CHECKING:
+    from txmon_sinks.outlets import Outlets
 
 REPAINT_SECONDS = 0.5  # the screen reflects new data at least twice a second
 REPLOT_SECONDS = 1.0  # a plotext redraw costs ~30 ms: at most once a second, and only when data changed
@@ -58,9 +76,14 @@ POLL_SECONDS = 0.5  # child states and startup steps
 OFFSETS_SECONDS = 0.5
 BROKERS_EVERY = 4  # offsets samples between two reads of the broker count (a metadata request)
 HISTORY_SECONDS = 15.0  # the Parquet history changes only when Spark commits a batch
-TAIL_POLL_SECONDS = 0.2
+TAIL_POLL_SECONDS = 0.5  # poll() returns at the first record: this only bounds how soon a halt is seen
+DELIVER_SECONDS = 0.1  # batches reach the model at most 10 times a second (the screen repaints at 2)
 STOP_WAIT_SECONDS = 120.0  # longer than the pipeline's graceful-then-forced stop of all three children
 PANELS = ("feed", "throughput", "histograms", "health", "processes")
+RECORDINGS_DIR_NAME = "recordings"  # under the data dir, for recordings started with r
+EXPORT_LIMIT = 100_000  # rows per export: more than the model keeps (its feed and groups are bounded)
+# Keys that act on the live pipeline: a replay has none (the replay's own keys act only during one).
+LIVE_ONLY_ACTIONS = {"toggle_producer", "change_rate", "toggle_spark", "logs", "toggle_recording", "inject"}
 
 
 class MonitorApp(App[int]):
@@ -68,6 +91,9 @@ class MonitorApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "txmon"
+    # Alert delivery and the metrics endpoint (txmon_sinks), set by the CLI before run(); None in tests and
+    # replays. Sink health for a panel: self.outlets.health() -> list[SinkHealth], callable from any thread.
+    outlets: Outlets | None = None
     # Below 120x36 the panels do not fit side by side: one panel at a time (app.tcss), by tab or 1-5.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -78,6 +104,10 @@ class MonitorApp(App[int]):
         Binding("minus", "change_rate(0.5)", "Rate-", key_display="-", show=False,
                 tooltip="Halve the producer's rate"),
         Binding("s", "toggle_spark", "Spark", tooltip="Stop or start the Spark job"),
+        Binding("b", f"inject('{BURST}')", "Burst", show=False,
+                tooltip="Producer: a burst of large transactions on one account"),
+        Binding("t", f"inject('{CARD_TEST}')", "Card test", show=False,
+                tooltip="Producer: a card test (a small, then a large payment)"),
         Binding("space", "toggle_pause", "Pause", tooltip="Pause the feed; resume at the newest"),
         Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter the feed"),
         Binding("enter", "details", "Details", show=False, tooltip="Details of the selected alert"),
@@ -85,6 +115,18 @@ class MonitorApp(App[int]):
                 tooltip="Histogram of the last minute or of all Parquet history"),
         Binding("l", "logs", "Logs", show=False, tooltip="Full log of each process"),
         Binding("c", "clear", "Clear", show=False, tooltip="Clear counters, rates, latency and histogram"),
+        Binding("g", "toggle_grouped", "Group", show=False,
+                tooltip="Group the feed by account and rule, or list it again"),
+        Binding("e", "export", "Export", show=False,
+                tooltip="Export the feed as shown to a file in the data dir"),
+        Binding("r", "toggle_recording", "Record", show=False,
+                tooltip="Start or stop recording alerts and metrics to a file"),
+        Binding("k", "replay_pause", "Play/pause", tooltip="Replay: pause or resume playback"),
+        Binding("full_stop", "replay_step", "Step", key_display=".",
+                tooltip="Replay: pause, then one more batch per press"),
+        Binding("less_than_sign", "replay_speed(-1)", "Slower", key_display="<", tooltip="Replay: slower"),
+        Binding("greater_than_sign", "replay_speed(1)", "Faster", key_display=">",
+                tooltip="Replay: faster (up to max)"),
         Binding("1", "show_panel('feed')", "Feed panel", show=False),
         Binding("2", "show_panel('throughput')", "Throughput panel", show=False),
         Binding("3", "show_panel('histograms')", "Histogram panel", show=False),
@@ -104,9 +146,19 @@ class MonitorApp(App[int]):
         thresholds: tuple[float, float],
         clock: Callable[[], float] = time.time,
         handle_signals: bool = False,
+        data_dir: Path | None = None,
+        export_format: str = "csv",
+        record_to: Path | None = None,
+        replay: Replay | None = None,
     ) -> None:
         super().__init__()
         self.model = model
+        self.data_dir = data_dir if data_dir is not None else Path(".")
+        self.export_format = export_format
+        self.replay = replay
+        self.recorder: Recorder | None = None
+        self._record_to = record_to
+        self.grouped = False
         self.pipeline = pipeline
         self.thresholds = thresholds
         self.clock = clock
@@ -117,6 +169,12 @@ class MonitorApp(App[int]):
         self._workers_started = False
         self._stopping = False
         self._halt = threading.Event()  # tells thread workers to finish their loop
+        self._records_since_repaint = False
+        self._skipped_tick = False
+        # The Parquet history (and pyarrow, ~45 MB) is read only once, and only while, its view is shown.
+        self._history_started = False
+        self._history_shown = False
+        self._history_wake = threading.Event()  # the view was shown, or the app ends
         self._children_stopped = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -150,13 +208,19 @@ class MonitorApp(App[int]):
         if self.pipeline is not None:
             self.pipeline.start()
             self.set_interval(POLL_SECONDS, self._poll_pipeline, name="poll")
-        self.set_interval(REPAINT_SECONDS, self.repaint, name="repaint")
+        self.set_interval(REPAINT_SECONDS, self._repaint_tick, name="repaint")
         self.set_interval(REPLOT_SECONDS, self.replot, name="replot")
+        if self._record_to is not None:
+            self._start_recording(self._record_to)
+        if self.replay is not None:
+            self._replay(self.replay)
         self.repaint()
 
     def on_unmount(self) -> None:
         """However the app ends (tests included), the workers finish and the children are stopped."""
         self._halt.set()
+        self._history_wake.set()
+        self._stop_recording()
         if self.pipeline is not None:
             self.pipeline.stop()  # idempotent: a no-op after q
 
@@ -173,23 +237,41 @@ class MonitorApp(App[int]):
             config = self.pipeline.client_config
             self._tail(config)
             self._count_produced(config)
-            self._read_history(self.pipeline.data_dir, self.model.snapshot(self.clock()).bin_edges)
+
+    def _repaint_tick(self) -> None:
+        """The repaint clock: twice a second while records arrive, once a second while none do."""
+        if not self.is_running:
+            return  # shutting down: the panels are being removed while the clock still ticks
+        if not self._records_since_repaint and not self._skipped_tick:
+            self._skipped_tick = True  # only clocks move (rates decay, uptimes): a second is soon enough
+            return
+        self.repaint()
 
     def repaint(self) -> None:
         """Repaint every visible panel from one model snapshot (twice a second, whatever the arrival rate)."""
+        self._records_since_repaint = self._skipped_tick = False
         snap = self.model.snapshot(self.clock())
+        if self.outlets is not None:
+            self.outlets.publish(snap)  # the totals the Prometheus endpoint serves
         pipeline = self.pipeline
         views = pipeline.processes if pipeline is not None else []  # read once: it reads the broker's log
         status = present.status_line(snap, pipeline, views, self.tailing, self._stopping)
+        if self.replay is not None:
+            status = f"txmon · {self.replay.describe()}"
+        elif self.recorder is not None:
+            status += f" · ● rec {self.recorder.path.name}"
         if status != self._status:  # an unchanged update would still cost a repaint
             self._status = status
-            self.query_one("#status", Static).update(status)
+            self.query_one("#status", Static).update(status, layout=False)  # one line, always
         startup = self.query_one(StartupView)
         startup.display = present.starting(pipeline, snap)
         if startup.display:
             startup.show(present.steps(pipeline))
         feed = self.query_one(AlertFeed)
-        if feed.display:
+        if feed.display and self.grouped:
+            feed.show_groups(self.model.groups(MAX_RENDERED_ROWS),
+                             present.feed_status(snap, self.model.filter))
+        elif feed.display:
             feed.show(present.feed_lines(self.model, MAX_RENDERED_ROWS),
                       present.feed_status(snap, self.model.filter))
         throughput = self.query_one(ThroughputPanel)
@@ -197,8 +279,10 @@ class MonitorApp(App[int]):
             throughput.show(present.gauges(snap))
         health = self.query_one(HealthPanel)
         if health.display:
+            outlets = self.outlets
+            sinks = present.sink_lines(outlets.health(), self.clock()) if outlets is not None else []
             health.show((snap.latency_p50, snap.latency_p99), present.funnel(snap),
-                        present.warnings(snap, pipeline))
+                        present.warnings(snap, pipeline), sinks)
         processes = self.query_one(ProcessesPanel)
         if processes.display:
             steps = pipeline.steps if pipeline is not None else []
@@ -211,6 +295,8 @@ class MonitorApp(App[int]):
 
         The costly part, plotext's build, runs in render(), which Textual skips while the panel is hidden.
         """
+        if not self.is_running:
+            return  # shutting down: the panels are being removed while the clock still ticks
         switcher = self.query_one(ContentSwitcher)
         if switcher.current:
             self.query_one(f"#{switcher.current}", AmountsPlot).replot()
@@ -221,12 +307,22 @@ class MonitorApp(App[int]):
     def _tail(self, client_config: dict[str, str]) -> None:
         """Read `alerts` and `metrics` in batches and post them."""
         tail = Tail(client_config)
+        deliveries = Deliveries(DELIVER_SECONDS)
         self.post_message(TailStarted())
         try:
             while not self._halt.is_set():
-                batch = tail.poll(TAIL_POLL_SECONDS)
+                batch = tail.poll(deliveries.wait(TAIL_POLL_SECONDS))
+                if (outlets := self.outlets) is not None:
+                    outlets.take(batch)  # alert delivery: queued, returns at once
+                recorder = self.recorder
                 if batch:
-                    self.post_message(RecordsReceived([batch]))
+                    deliveries.add(batch)
+                    if recorder is not None:
+                        recorder.add(batch)
+                if batches := deliveries.take():
+                    self.post_message(RecordsReceived(batches))
+                if recorder is not None:
+                    recorder.flush_if_due()  # here, off the event loop: one write a second
         finally:
             tail.close()
 
@@ -240,7 +336,10 @@ class MonitorApp(App[int]):
                 brokers = watcher.broker_count() if sample % BROKERS_EVERY == 0 else None
                 sample += 1
                 total = watcher.end_offset_total(TRANSACTIONS)
-                self.post_message(ProducedCounted(total, self.clock(), brokers))
+                at = self.clock()
+                self.post_message(ProducedCounted(total, at, brokers))
+                if (recorder := self.recorder) is not None:
+                    recorder.add_produced(total, at)
         finally:
             watcher.close()
 
@@ -250,19 +349,38 @@ class MonitorApp(App[int]):
         bins = AmountBins(edges[0], edges[-1], len(edges) - 1)  # the live histogram's bins: shapes compare
         reader = HistoryReader(data_dir / PARQUET_DIR_NAME, bins)
         while True:
-            try:
-                history = reader.refresh()
-                note = f"{history.summary.rows:,} rows in Parquet"
-                self.post_message(HistoryLoaded(history.edges, history.counts, note))
-            except (HistoryError, OSError) as exc:  # e.g. a file removed while read: try again later
-                self.post_message(HistoryLoaded([], [], f"unreadable: {exc}"))
-            if self._halt.wait(HISTORY_SECONDS):
+            if self._history_shown:
+                try:
+                    history = reader.refresh()
+                    note = f"{history.summary.rows:,} rows in Parquet"
+                    self.post_message(HistoryLoaded(history.edges, history.counts, note))
+                except (HistoryError, OSError) as exc:  # e.g. a file removed while read: try again later
+                    self.post_message(HistoryLoaded([], [], f"unreadable: {exc}"))
+            # While the live view is up, sleep until the history is shown again (or the app ends).
+            self._history_wake.wait(HISTORY_SECONDS if self._history_shown else None)
+            self._history_wake.clear()
+            if self._halt.is_set():
                 return
 
     @work(thread=True, group="logs", exit_on_error=False)
     def _read_log(self, name: str) -> None:
         """Read the end of one child's log file."""
         self.post_message(LogLoaded(name, present.read_log(self.pipeline, name)))
+
+    @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
+    def _replay(self, replay: Replay) -> None:
+        """Deliver a recorded session's records on its own clock, as the tail and offsets workers would."""
+        player = Player(replay.recording)
+        if play(player, replay.control, self._halt, lambda batch: self.post_message(RecordsReceived([batch])),
+                lambda total, at: self.post_message(ProducedCounted(total, at))):
+            self.post_message(ReplayFinished(player.skipped))
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _write_export(self, view: str, records: list[dict[str, object]], fields: tuple[str, ...]) -> None:
+        """Write an export file and say where."""
+        path = export_path(self.data_dir / EXPORT_DIR_NAME, view, self.export_format, time.time())
+        write_export(path, records, fields, self.export_format)
+        self.post_message(ExportWritten(str(path), len(records)))
 
     @work(thread=True, exclusive=True, group="stop", exit_on_error=False)
     def _stop_pipeline(self) -> None:
@@ -280,6 +398,7 @@ class MonitorApp(App[int]):
 
     def on_records_received(self, message: RecordsReceived) -> None:
         """Aggregate on arrival; the screen catches up on the next repaint."""
+        self._records_since_repaint = True
         for batch in message.batches:
             self.model.apply(batch)
 
@@ -304,6 +423,16 @@ class MonitorApp(App[int]):
         if isinstance(self.screen, LogScreen):
             self.screen.show_log(message.name, message.text)
 
+    def on_export_written(self, message: ExportWritten) -> None:
+        """Say where the export went."""
+        self.notify(f"Exported {message.rows:,} rows to {message.path}", title="Export", timeout=10)
+
+    def on_replay_finished(self, message: ReplayFinished) -> None:
+        """Say that the recording was shown to its end."""
+        skipped = f" ({message.skipped:,} damaged lines skipped)" if message.skipped else ""
+        self.notify(f"Replay finished{skipped}", severity="warning" if message.skipped else "information")
+        self.repaint()
+
     def on_pipeline_stopped(self, message: PipelineStopped) -> None:
         """Exit once the children are gone."""
         self.exit(1 if message.errors else 0, message="\n".join(message.errors) or None)
@@ -317,7 +446,8 @@ class MonitorApp(App[int]):
             if event.worker.group == "stop":
                 self.exit(1, message=str(error))
 
-    @on(DataTable.RowSelected, "#feed-table")
+    @on(FeedTable.RowSelected, "#feed-table")
+    @on(GroupTable.RowSelected, "#groups-table")
     def _row_selected(self) -> None:
         self.action_details()
 
@@ -350,6 +480,13 @@ class MonitorApp(App[int]):
             self.pipeline.set_rate(rate)
             self.notify(f"Producer rate {rate:g} tx/s", timeout=3)
 
+    def action_inject(self, command: str) -> None:
+        """Ask the running producer to inject a pattern the account rules look for."""
+        if self.pipeline is not None and self.pipeline.inject(command):
+            self.notify(f"Producer: {command} injected (its reply is in the Processes panel)", timeout=4)
+        else:
+            self.notify("No producer running to inject into", severity="warning", timeout=3)
+
     def action_toggle_spark(self) -> None:
         """Stop or start the Spark job (restarts a failed one)."""
         if self.pipeline is not None:
@@ -374,7 +511,8 @@ class MonitorApp(App[int]):
 
     def action_details(self) -> None:
         """Open the selected alert with that account's recent flagged transactions."""
-        tx_id = self.query_one(AlertFeed).selected_tx_id()
+        feed = self.query_one(AlertFeed)
+        tx_id = (feed.query_one(GroupTable) if self.grouped else feed).selected_tx_id()
         row = next((r for r in self.model.feed() if r.alert.tx_id == tx_id), None) if tx_id else None
         if row is None:
             self.notify("No alert selected", timeout=2)
@@ -387,6 +525,12 @@ class MonitorApp(App[int]):
         switcher = self.query_one(ContentSwitcher)
         switcher.current = "hist-history" if switcher.current == "hist-live" else "hist-live"
         self.query_one(f"#{switcher.current}", AmountsPlot).replot()
+        self._history_shown = switcher.current == "hist-history"
+        if self._history_shown and self.pipeline is not None:
+            if not self._history_started:
+                self._history_started = True
+                self._read_history(self.pipeline.data_dir, self.model.snapshot(self.clock()).bin_edges)
+            self._history_wake.set()
 
     def action_logs(self) -> None:
         """Open the full log view of the child processes."""
@@ -409,6 +553,71 @@ class MonitorApp(App[int]):
         self.model.clear(self.clock())
         self.repaint()
         self.notify("Counters cleared", timeout=2)
+
+    def action_toggle_grouped(self) -> None:
+        """Switch the feed between its newest rows and one row per account and rule."""
+        self.grouped = not self.grouped
+        feed = self.query_one(AlertFeed)
+        feed.set_class(self.grouped, "-grouped")
+        feed.border_title = "Alert feed · by account and rule" if self.grouped else "Alert feed"
+        self.repaint()
+
+    def action_export(self) -> None:
+        """Export the feed as shown (filtered, frozen while paused; grouped in the grouped view)."""
+        if self.grouped:
+            self._write_export("groups", group_records(self.model.groups(EXPORT_LIMIT)), GROUP_FIELDS)
+        else:
+            self._write_export("feed", feed_records(self.model.feed(EXPORT_LIMIT)), FEED_FIELDS)
+
+    def action_toggle_recording(self) -> None:
+        """Start recording to a new file under the data dir, or stop and say where it went."""
+        if self.recorder is not None:
+            path = self._stop_recording()
+            self.notify(f"Recording saved to {path}", title="Recording", timeout=10)
+        else:
+            self._start_recording(self.data_dir / RECORDINGS_DIR_NAME / recording_name(time.time()))
+        self.repaint()
+
+    def _start_recording(self, path: Path) -> None:
+        try:
+            # The tail stamps batches with the wall clock: offsets are counted from it.
+            self.recorder = Recorder(path, started_at=time.time())
+        except OSError as exc:
+            self.notify(f"Cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=15)
+            return
+        self.notify(f"Recording to {path}", title="Recording", timeout=5)
+
+    def _stop_recording(self) -> Path | None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return None
+        recorder.close()  # writes at most the last second's lines
+        return recorder.path
+
+    def action_replay_pause(self) -> None:
+        """Pause or resume the replay."""
+        if self.replay is not None:
+            self.replay.control.toggle_pause()
+            self.repaint()
+
+    def action_replay_step(self) -> None:
+        """Pause the replay and deliver one more batch."""
+        if self.replay is not None:
+            self.replay.control.step()
+            self.repaint()
+
+    def action_replay_speed(self, steps: int) -> None:
+        """Replay faster (positive steps) or slower."""
+        if self.replay is not None:
+            speed = self.replay.control.change_speed(steps)
+            self.notify(f"Replay speed {speed_text(speed)}", timeout=2)
+            self.repaint()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Replay keys only in a replay; keys that act on the live pipeline only outside one."""
+        if action.startswith("replay_"):
+            return self.replay is not None
+        return not (self.replay is not None and action in LIVE_ONLY_ACTIONS)
 
     def action_help(self) -> None:
         """Show every key, read from the bindings."""
@@ -464,6 +673,8 @@ class MonitorApp(App[int]):
             assert isinstance(binding, Binding)
             if binding.action in seen or binding.action == "quit":
                 continue
+            if not self.check_action(binding.action.partition("(")[0], ()):
+                continue  # e.g. the replay's keys outside a replay
             seen.add(binding.action)
             action = binding.action
             yield SystemCommand(binding.description, binding.tooltip or binding.description,
@@ -476,14 +687,21 @@ def create_app(
     supervise: bool = True,
     clock: Callable[[], float] = time.time,
     handle_signals: bool = False,
+    export_format: str = "csv",
+    record_to: Path | None = None,
+    replay: Replay | None = None,
 ) -> MonitorApp:
     """Build the monitor, for the CLI and for tests alike.
 
     `config.bootstrap` names a running broker (None starts the embedded one); `config.run_producer` and
     `config.run_spark` choose the children. `supervise=False` builds the screen with no pipeline and no
     Kafka workers (snapshot tests post it messages); `clock` (wall seconds) makes screens deterministic.
+    `record_to` records the session from the start; `replay` shows a recording instead of any pipeline.
     """
+    if replay is not None:  # a recorded session: no broker, no children, its own clock
+        supervise, clock = False, replay.control.now
     model = MonitorModel(config.large_threshold, config.alert_threshold, now=clock())
     pipeline = Pipeline(config) if supervise else None
     return MonitorApp(model, pipeline, thresholds=(config.large_threshold, config.alert_threshold),
-                      clock=clock, handle_signals=handle_signals)
+                      clock=clock, handle_signals=handle_signals, data_dir=config.data_dir,
+                      export_format=export_format, record_to=record_to, replay=replay)

@@ -14,12 +14,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from txmon_core.topics import TRANSACTIONS
 from txmon_tui.model import MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState, describe_steps
 from txmon_tui.tail import OffsetWatcher, Tail
+
+if TYPE_CHECKING:
+    from txmon_sinks.outlets import Outlets
 
 EXIT_OK, EXIT_STALLED, EXIT_NOT_STARTED = 0, 1, 2
 STARTUP_TIMEOUT = 900.0  # a first run may fetch jars; each step has its own, shorter deadline too
@@ -69,6 +72,7 @@ def summary(snapshot: Snapshot, pipeline: Pipeline, config: PipelineConfig, **ex
         "alerts": snapshot.alerts,
         "alerts_large": snapshot.alerts_large,
         "alerts_alert": snapshot.alerts_alert,
+        "alerts_rule": snapshot.alerts_rule,
         "dead_letters": snapshot.dead_letters,
         "parquet_rows": snapshot.parquet_rows,
         "duplicates_dropped": snapshot.duplicates,
@@ -82,16 +86,21 @@ def summary(snapshot: Snapshot, pipeline: Pipeline, config: PipelineConfig, **ex
         "stalled_because": reasons,
         "steps": {step.name: {"state": step.state.value, "seconds": _round(step.elapsed, 1)}
                   for step in pipeline.steps},
+        "restarts": pipeline.restarts,
         **extra,
     }
 
 
-def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the pipeline for `duration` s once it is up, print the JSON summary, return the exit status."""
+def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err: TextIO | None = None,
+        outlets: Outlets | None = None) -> int:
+    """Run the pipeline for `duration` s once it is up, print the JSON summary, return the exit status.
+
+    `outlets` (started by the caller, closed here): alert delivery and the metrics endpoint.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
     stop = threading.Event()
-    pipeline = Pipeline(config)
+    pipeline = Pipeline(config, on_restart=lambda news: print(f"txmon-tui: {news}", file=err, flush=True))
     model = MonitorModel(config.large_threshold, config.alert_threshold)
     tail: Tail | None = None
     watcher: OffsetWatcher | None = None
@@ -122,7 +131,10 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                 if tail is None:
                     stop.wait(0.2)
                     continue
-                model.apply(tail.poll(0.2))
+                batch = tail.poll(0.2)
+                model.apply(batch)
+                if outlets is not None:
+                    outlets.take(batch)  # returns at once: delivery has its own threads
                 now = time.monotonic()
                 if now >= next_offsets and watcher is not None:
                     next_offsets = now + OFFSETS_EVERY
@@ -130,7 +142,10 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                     model.apply_processes(pipeline.processes, time.time())
                 if now >= next_snapshot:
                     next_snapshot = now + SNAPSHOT_EVERY
-                    for warning in model.snapshot().warnings:
+                    snapshot = model.snapshot()
+                    if outlets is not None:
+                        outlets.publish(snapshot)
+                    for warning in snapshot.warnings:
                         if warning.split(" for ")[0] not in (w.split(" for ")[0] for w in warnings_seen):
                             warnings_seen.append(warning)
                             print(f"txmon-tui: warning: {warning}", file=err, flush=True)
@@ -145,6 +160,8 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
         if watcher is not None:
             watcher.close()
         pipeline.stop()
+        if outlets is not None:
+            outlets.close()
     not_started = running_since is None
     error = pipeline.error or ("startup did not finish" if not_started and not stop.is_set() else None)
     report = summary(
@@ -154,10 +171,13 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
         interrupted=stop.is_set(),
         warnings_seen=warnings_seen,
         error=error,
+        **({"delivery": outlets.summary()} if outlets is not None else {}),
     )
     if not_started:
         report["stalled"] = True
     print(json.dumps(report, indent=2), file=out, flush=True)
+    if error:
+        print(f"txmon-tui: error: {error}", file=err, flush=True)  # the one line a person reads
     if not_started or any(s["state"] == StepState.FAILED.value for s in report["steps"].values()):
         return EXIT_NOT_STARTED
     return EXIT_STALLED if report["stalled"] else EXIT_OK

@@ -11,16 +11,16 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urlparse
 
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from spark_app.formats import PARQUET_DIR_NAME, PARQUET_PARTITION_COLUMN
 from txmon_tui.stats import AmountBins
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 METADATA_DIR = "_spark_metadata"
 LOG_FILE = re.compile(r"^(\d+)(\.compact)?$")
@@ -145,6 +145,11 @@ class HistoryReader:
             return History(self.bins.edges, list(self._counts), summary)
 
     def _add_file(self, path: Path) -> None:
+        # pyarrow costs ~45 MB of memory: loaded only once a committed file is read, never at start.
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         summary = self._summary
         try:
             table = pq.read_table(path, columns=["amount", "ts"])
@@ -178,6 +183,9 @@ class HistoryReader:
 
     def _bin(self, amounts: pa.ChunkedArray) -> None:
         """Bin with pyarrow: no Python work per row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         spec = self.bins
         scaled = pc.floor(pc.multiply(pc.subtract(amounts, spec.low), spec.bins / (spec.high - spec.low)))
         index = pc.min_element_wise(pc.max_element_wise(scaled, 0.0), float(spec.bins - 1)).cast(pa.int64())

@@ -71,3 +71,18 @@ class PipelineStopped(Message):
     """The children were stopped (on quit); the app may exit now."""
 
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExportWritten(Message):
+    """The feed (or its grouped view) was written to a file."""
+
+    path: str
+    rows: int
+
+
+@dataclass
+class ReplayFinished(Message):
+    """A replay delivered every record of its recording (`skipped`: lines that did not decode)."""
+
+    skipped: int = 0

@@ -20,12 +20,16 @@ from spark_app.formats import (
     DEFAULT_LARGE_THRESHOLD,
     LEVEL_ALERT,
     LEVEL_LARGE,
+    LEVEL_PATTERN,
+    LEVEL_VELOCITY,
     QUERY_ALERTS,
     QUERY_PARQUET,
+    RULE_LEVELS,
     Alert,
     BatchMetrics,
 )
 from txmon_tui import health
+from txmon_tui.grouping import AlertGroup, AlertGroups
 from txmon_tui.health import FunnelStage, HealthInputs, HealthRules, ProcessHealth
 from txmon_tui.stats import (
     AmountBins,
@@ -101,6 +105,7 @@ class Snapshot:
     alerts: int
     alerts_large: int
     alerts_alert: int
+    alerts_rule: int  # velocity and pattern alerts of the account rules
     dead_letters: int
     parquet_rows: int
     duplicates: int
@@ -159,6 +164,10 @@ class MonitorModel:
         self._filter = FeedFilter()
         self._filtered: deque[tuple[Alert, float | None, float]] = deque(maxlen=feed_size)
         self._paused_rows: list[FeedRow] | None = None
+        # The grouped view (g): every fresh alert, and those matching the filter while one is set.
+        self._groups = AlertGroups()
+        self._filtered_groups = AlertGroups()
+        self._paused_groups: list[AlertGroup] | None = None
         self.new_while_paused = 0
         self._produced = TotalRate()
         self._processes: dict[str, ProcessView] = {}
@@ -171,7 +180,7 @@ class MonitorModel:
         """Zero every counter and window (the feed and the dedupe memory stay)."""
         self.watching_since = now
         self.processed = self.flagged = self.dead_letters = self.parquet_rows = 0
-        self.alerts = self.alerts_large = self.alerts_alert = 0
+        self.alerts = self.alerts_large = self.alerts_alert = self.alerts_rule = 0
         self.duplicates = self.undecodable = self.batches = 0
         latest = self._produced.latest
         self._produced_baseline: int | None = latest
@@ -221,12 +230,19 @@ class MonitorModel:
         self.alerts_alert += levels[LEVEL_ALERT]
         self._alerts_meter.add(len(fresh), at)
         self._latency.add([value for value in latencies if value is not None], at)
-        self.histogram.add(map(_AMOUNT, fresh), at)
+        # A rule alert repeats the amount of the transaction that completed it, which arrives as a
+        # large/alert of its own: the histogram counts each transaction once.
+        rules = levels[LEVEL_VELOCITY] + levels[LEVEL_PATTERN]
+        self.alerts_rule += rules
+        self.histogram.add(map(_AMOUNT, fresh if not rules else
+                               (a for a in fresh if a.level not in RULE_LEVELS)), at)
         rows = list(zip(fresh, latencies, repeat(at)))  # plain tuples; FeedRow only for rows read
         self._recent.extend(rows)
+        self._groups.add(fresh)
         if self._filter.active:
             rows = [row for row in rows if self._filter.matches(row)]
             self._filtered.extend(rows)
+            self._filtered_groups.add(row[0] for row in rows)
         if self._paused_rows is not None:
             self.new_while_paused += len(rows)
 
@@ -304,10 +320,13 @@ class MonitorModel:
         """Filter the feed (None or an empty filter shows everything); rebuilt from recent rows."""
         self._filter = feed_filter or FeedFilter()
         if self._filter.active:
-            matching = (row for row in self._recent if self._filter.matches(row))
+            matching = [row for row in self._recent if self._filter.matches(row)]
             self._filtered = deque(matching, maxlen=self.feed_size)
+            # Grouped from the recent rows the filter keeps, then counted on as matching ones arrive.
+            self._filtered_groups = AlertGroups.of(row[0] for row in matching)
         else:
             self._filtered.clear()
+            self._filtered_groups.clear()
         if self._paused_rows is not None:
             self.pause(refreeze=True)
 
@@ -320,11 +339,13 @@ class MonitorModel:
         """Freeze the feed as it is now; new rows are only counted (+N new)."""
         if self._paused_rows is None or refreeze:
             self._paused_rows = self._live_rows(self.feed_size)
+            self._paused_groups = self._live_groups(self.feed_size)
             self.new_while_paused = 0
 
     def resume(self) -> None:
         """Unfreeze the feed, back at the newest rows."""
         self._paused_rows = None
+        self._paused_groups = None
         self.new_while_paused = 0
 
     def toggle_pause(self) -> bool:
@@ -345,6 +366,16 @@ class MonitorModel:
         if self._paused_rows is not None:
             return self._paused_rows[:limit]
         return self._live_rows(limit)
+
+    def _live_groups(self, limit: int) -> list[AlertGroup]:
+        return (self._filtered_groups if self._filter.active else self._groups).newest(limit)
+
+    def groups(self, limit: int | None = None) -> list[AlertGroup]:
+        """The feed by (account, level, rule), latest updated first (frozen while paused, filtered)."""
+        limit = self.feed_size if limit is None else limit
+        if self._paused_groups is not None:
+            return self._paused_groups[:limit]
+        return self._live_groups(limit)
 
     def account_rows(self, account_id: str, limit: int = 20) -> list[FeedRow]:
         """That account's recent flagged transactions, newest first (from the last `recent_size`)."""
@@ -435,6 +466,7 @@ class MonitorModel:
             alerts=self.alerts,
             alerts_large=self.alerts_large,
             alerts_alert=self.alerts_alert,
+            alerts_rule=self.alerts_rule,
             dead_letters=self.dead_letters,
             parquet_rows=self.parquet_rows,
             duplicates=self.duplicates,

@@ -3,11 +3,13 @@
 Nothing here blocks the caller. Every process is started from one long-lived launcher thread owned by
 the pipeline: the slow steps (formatting the broker's storage, waiting for readiness) run there, and
 PR_SET_PDEATHSIG, which is tied to the thread that forked, fires only when that thread (so the whole
-monitor) is gone. The caller only reads states; `poll()` refreshes them.
+monitor) is gone. The caller only reads states; `poll()` refreshes them, and restarts (on the
+launcher, after a backoff) a Spark job or producer that died on its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import signal
@@ -26,16 +28,21 @@ from txmon_core import jars, topics
 from txmon_core.broker import BrokerError, EmbeddedBroker
 from txmon_core.paths import default_data_dir
 from txmon_core.secure import write_client_config
-from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState
+from txmon_tui.restarts import Backoff, RestartPlan
+from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState, describe_exit
 from txmon_tui.tail import OffsetWatcher
 
 BROKER, PRODUCER, SPARK = "broker", "producer", "spark"
 PRODUCER_READY = "producing to"
 SPARK_READY = "spark job running"
-BROKER_TIMEOUT = 90.0
+BROKER_TIMEOUT = 90.0  # the embedded broker, which we start ourselves
+# A broker named with -b is already up, or should be: say so quickly rather than wait for it.
+NAMED_BROKER_TIMEOUT = 7.0
 SPARK_TIMEOUT = 600.0  # the first run may fetch the connector jars from Maven Central
 PRODUCER_TIMEOUT = 60.0
 STOP_TIMEOUTS = {PRODUCER: 10.0, SPARK: 45.0, BROKER: 30.0}  # Spark's own query stop timeout is 30 s
+
+
 class StepFailed(RuntimeError):
     """A startup step could not be completed; the message says why in plain words."""
 
@@ -81,6 +88,8 @@ class PipelineConfig:
     run_spark: bool = True
     seed: int | None = None
     partitions: int = 1  # of the topics created when missing
+    auto_restart: bool = True  # restart a Spark job or producer that dies on its own
+    restart_backoff: Backoff = field(default_factory=Backoff)
 
 
 class _StepClock:
@@ -122,8 +131,9 @@ def _tail_lines(path: Path, n: int, max_bytes: int = 32_768) -> list[str]:
 class Pipeline:
     """Starts, watches and stops the broker, the Spark job and the producer."""
 
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, on_restart: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self._on_restart = on_restart  # told one line per automatic restart scheduled (headless logs it)
         self.data_dir = Path(config.data_dir)
         self._broker: EmbeddedBroker | None = None
         self._broker_stopping = False
@@ -136,6 +146,9 @@ class Pipeline:
         self._stopped = False
         self._error: str | None = None
         self._lock = threading.Lock()
+        self._restarts = {name: RestartPlan(config.restart_backoff) for name in (SPARK, PRODUCER)}
+        self._restart_lock = threading.Lock()  # the UI clock polls, key handlers reset
+        self._handled_runs: dict[str, int] = {}  # per child, the run whose failure was already planned for
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -168,6 +181,11 @@ class Pipeline:
                    for name, s in self._steps.items() if name != "first batch")
 
     @property
+    def restarts(self) -> dict[str, int]:
+        """Automatic restarts done so far, by process name."""
+        return {name: plan.total for name, plan in self._restarts.items()}
+
+    @property
     def error(self) -> str | None:
         """Why startup failed, or None."""
         return self._error
@@ -181,7 +199,9 @@ class Pipeline:
         for name in (SPARK, PRODUCER):
             child = self._children.get(name)
             if child is not None:
-                views.append(child.view())
+                view = child.view()
+                pending = self._restarts[name].view()
+                views.append(dataclasses.replace(view, restart=pending) if pending else view)
             elif (name == SPARK and self.config.run_spark) or (name == PRODUCER and self.config.run_producer):
                 views.append(ProcessView(name, ProcState.STOPPED, None, None, None, None, [], None))
         return views
@@ -282,7 +302,8 @@ class Pipeline:
         """Until an admin client lists topics; interruptible by stop()."""
         settings = {**self.config.client_settings, "bootstrap.servers": bootstrap}
         admin, fatal = topics.access_admin({**settings, "logger": _QUIET})
-        deadline = time.monotonic() + BROKER_TIMEOUT
+        timeout = BROKER_TIMEOUT if self._broker is not None else NAMED_BROKER_TIMEOUT
+        deadline = time.monotonic() + timeout
         while not self._stopping.is_set():
             broker = self._broker
             if broker is not None and broker.process is not None and broker.process.poll() is not None:
@@ -296,7 +317,8 @@ class Pipeline:
                 if fatal:
                     raise StepFailed(topics.describe_fatal(fatal[0], settings)) from None
             if time.monotonic() > deadline:
-                raise StepFailed(f"no Kafka broker answered at {bootstrap} within {BROKER_TIMEOUT:.0f} s")
+                hint = "" if self._broker is not None else ": is it running, and is -b right?"
+                raise StepFailed(f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s{hint}")
             self._stopping.wait(0.1)
         raise StepFailed("stopped")
 
@@ -319,8 +341,9 @@ class Pipeline:
         assert self._bootstrap is not None
         if name == PRODUCER:
             seed = ["--seed", str(config.seed)] if config.seed is not None else []
+            # --commands: the monitor's keys inject the patterns the account rules look for (inject()).
             return [sys.executable, "-m", "producer", "-b", self._bootstrap, "--rate", f"{config.rate:g}",
-                    *seed, *settings]
+                    "--commands", "--large-threshold", f"{config.large_threshold:g}", *seed, *settings]
         return [sys.executable, "-m", "spark_app", "-b", self._bootstrap, "--data-dir", str(self.data_dir),
                 "--large-threshold", f"{config.large_threshold:g}",
                 "--alert-threshold", f"{config.alert_threshold:g}", *settings]
@@ -338,6 +361,7 @@ class Pipeline:
                 # If the monitor is killed, these must be gone within 10 s: no graceful path then (the
                 # Spark JVM exits by itself once its driver's stdin pipe closes, measured ~2 s).
                 death_signal=signal.SIGKILL,
+                commands=name == PRODUCER,
             )
             self._children[name] = child
         child.argv = self._argv(name)  # the rate may have changed
@@ -403,9 +427,45 @@ class Pipeline:
     # --- running ----------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """Refresh the children's states (call ~2 Hz); escalates stops that overran their timeout."""
-        for child in list(self._children.values()):
-            child.poll()
+        """Refresh the children's states (call ~2 Hz); escalates overrun stops, restarts failed children."""
+        for name, child in list(self._children.items()):
+            state = child.poll()
+            if self.config.auto_restart and name in self._restarts:
+                self._plan_restart(name, child, state)
+
+    def _plan_restart(self, name: str, child: Child, state: ProcState) -> None:
+        """Schedule a restart of a child that died on its own; start it once the backoff has passed.
+
+        Only a child that once became ready counts (one that never did is a startup failure, shown as
+        such); one the user or shutdown stopped is STOPPED, never FAILED, so it is left alone.
+        """
+        if self._stopping.is_set() or not child.ever_ready:
+            return
+        news = None
+        with self._restart_lock:
+            plan = self._restarts[name]
+            if state is ProcState.FAILED and self._handled_runs.get(name) != child.runs:
+                self._handled_runs[name] = child.runs
+                delay = plan.failed(child.ran_for())
+                news = (f"{name} exited on its own ({describe_exit(child.exit_code)}): "
+                        f"{child.last_error() or 'no output'}; restart {plan.attempts} in {delay:g} s")
+            due = plan.take_due()
+        if news is not None and self._on_restart is not None:
+            self._on_restart(news)
+        if due:
+            self._submit(lambda: self._restart_failed(name))
+
+    def _restart_failed(self, name: str) -> None:
+        """On the launcher: start the child again, unless it was started or stopped meanwhile."""
+        child = self._child(name)
+        if not self._stopping.is_set() and child.poll() is ProcState.FAILED:
+            child.start()
+
+    def _user_takes_over(self, name: str) -> None:
+        """A key or call started, stopped or restarted this child: no automatic restart is pending."""
+        if name in self._restarts:
+            with self._restart_lock:
+                self._restarts[name].reset()
 
     def _running(self, name: str) -> bool:
         child = self._children.get(name)
@@ -420,6 +480,7 @@ class Pipeline:
         return self._toggle(SPARK)
 
     def _toggle(self, name: str) -> bool:
+        self._user_takes_over(name)
         child = self._children.get(name)
         if child is not None and child.poll() is ProcState.STOPPING:
             return False  # a second press while it stops must not start it again behind the user's back
@@ -431,12 +492,18 @@ class Pipeline:
         self._submit(lambda: self._child(name).start())
         return True
 
+    def inject(self, command: str) -> bool:
+        """Send a pattern command (producer.control: burst, cardtest) to the producer; False if none runs."""
+        child = self._children.get(PRODUCER)
+        return child is not None and self._running(PRODUCER) and child.send(command)
+
     def set_rate(self, rate: float) -> None:
         """Change the producer's rate; a running producer is restarted with it."""
         if not rate > 0:
             raise ValueError(f"rate must be > 0, got {rate}")
         self.config.rate = rate
         if self._running(PRODUCER):
+            self._user_takes_over(PRODUCER)
             self._submit(lambda: self._restart_child(PRODUCER))
 
     def restart(self, name: str) -> None:
@@ -444,6 +511,7 @@ class Pipeline:
         if name == BROKER:
             self._submit(self._restart_broker)
         elif name in (SPARK, PRODUCER):
+            self._user_takes_over(name)
             if self._bootstrap is not None and self.topics_ready:
                 self._submit(lambda: self._restart_child(name))
         else:

@@ -7,12 +7,14 @@ clock of its own (callers pass the time), no Textual.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TypeVar
 
 T = TypeVar("T")
+_HASH_MASK = (1 << 60) - 1  # 60 bits: a CPython int of two digits, 32 bytes
 
 
 class RateMeter:
@@ -216,42 +218,82 @@ class AmountHistogram:
 
 
 class Dedupe:
-    """Remembers the last `capacity` keys (FIFO), so repeats within that horizon are recognised."""
+    """Remembers the last `capacity` keys (FIFO), so repeats within that horizon are recognised.
+
+    Keys are kept as 60-bit hashes in a set and a ring of machine integers: ~60 bytes a key whatever its
+    size (a `tx_id` string kept as is costs ~150). Two different keys share a hash with odds of about
+    capacity / 2**60 per key: 2e-13 at 200,000.
+    """
 
     def __init__(self, capacity: int = 200_000) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity = capacity
-        self._seen: set[Hashable] = set()
-        self._order: deque[Hashable] = deque()
+        self._seen: set[int] = set()
+        self._ring = array("q", bytes(8 * capacity))  # the remembered hashes, oldest first from _next - _size
+        self._next = 0  # where the next fresh hash goes
+        self._size = 0
 
     def first_time(self, key: Hashable) -> bool:
         """True the first time `key` is offered (and remember it); False for a repeat."""
-        if key in self._seen:
+        digest = hash(key) & _HASH_MASK
+        if digest in self._seen:
             return False
-        self._seen.add(key)
-        self._order.append(key)
-        if len(self._order) > self.capacity:
-            self._seen.discard(self._order.popleft())
+        self._remember([digest])
         return True
 
     def fresh(self, items: Iterable[T], key: Callable[[T], Hashable]) -> list[T]:
         """The items whose key is offered for the first time (repeats within `items` too), in order."""
-        seen = self._seen
-        remember = seen.add
+        items = list(items)
+        digests = [hash(k) & _HASH_MASK for k in map(key, items)]
+        distinct = set(digests)
+        if len(distinct) == len(digests) and self._seen.isdisjoint(distinct):
+            self._remember(digests)  # the usual batch: all new, and no Python work per record beyond hashing
+            return items
+        known, batch = self._seen, set()
         kept: list[T] = []
-        keep = kept.append
-        for item in items:
-            k = key(item)
-            if k not in seen:
-                remember(k)
-                keep(item)
-        self._order.extend(map(key, kept))
-        forget, oldest = seen.discard, self._order.popleft
-        for _ in range(len(self._order) - self.capacity):
-            forget(oldest())
+        fresh: list[int] = []
+        for item, digest in zip(items, digests, strict=True):
+            if digest not in known and digest not in batch:
+                batch.add(digest)
+                kept.append(item)
+                fresh.append(digest)
+        self._remember(fresh)
         return kept
 
+    def _remember(self, digests: list[int]) -> None:
+        """Add hashes not yet remembered, forgetting the oldest beyond `capacity` (slices, not a loop)."""
+        capacity = self.capacity
+        if len(digests) >= capacity:
+            kept = digests[-capacity:]
+            self._seen = set(kept)
+            self._ring = array("q", kept)
+            self._next, self._size = 0, capacity
+            return
+        free = capacity - self._size
+        if len(digests) > free:  # overwrite the oldest: forget them first
+            self._seen.difference_update(self._take((self._next + free) % capacity, len(digests) - free))
+        self._put(self._next, array("q", digests))
+        self._seen.update(digests)
+        self._next = (self._next + len(digests)) % capacity
+        self._size = min(capacity, self._size + len(digests))
+
+    def _take(self, start: int, count: int) -> array[int]:
+        end = start + count
+        if end <= self.capacity:
+            return self._ring[start:end]
+        return self._ring[start:] + self._ring[: end - self.capacity]
+
+    def _put(self, start: int, values: array[int]) -> None:
+        split = self.capacity - start
+        if len(values) <= split:
+            self._ring[start : start + len(values)] = values
+        else:
+            self._ring[start:] = values[:split]
+            self._ring[: len(values) - split] = values[split:]
+
     def __len__(self) -> int:
-        return len(self._order)
+        return self._size
 
 
 class Series:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from txmon_core.lifetime import die_with_parent
+from txmon_tui.restarts import PendingRestart
 
 LINE_LIMIT = 2000  # characters kept per line in the ring; the log file keeps everything
 LOG_ROTATE_BYTES = 64 << 20  # a chatty child (one line per alert) must not fill the disk
@@ -50,6 +51,7 @@ class ProcessView:
     last_error: str | None
     last_lines: list[str]
     log_path: Path | None
+    restart: PendingRestart | None = None  # an automatic restart scheduled after a failure
 
 
 def describe_exit(code: int | None) -> str:
@@ -78,8 +80,10 @@ class Child:
         terminate_group: bool = True,
         cwd: Path | None = None,
         death_signal: signal.Signals = signal.SIGTERM,
+        commands: bool = False,
     ) -> None:
         self.name = name
+        self.commands = commands  # its stdin is a pipe that send() writes command lines to
         self.argv = list(argv)
         self.log_path = Path(log_path)
         self.env = dict(env or {})
@@ -103,27 +107,39 @@ class Child:
         self._started_at: float | None = None
         self._ended_at: float | None = None
         self._state = ProcState.STOPPED
+        self.runs = 0  # start() calls that launched (or tried to launch) a run: tells failures apart
+        self.ever_ready = False  # some run printed its ready line (or, without one, was seen running)
 
     # --- life cycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the command (no-op while it runs); returns at once."""
+        # Under the poll lock: a poll() between resetting this run's fields and replacing the process
+        # would judge the previous, dead process again and report a failure that never happened.
+        with self._poll_lock:
+            self._start()
+
+    def _start(self) -> None:
         if self._process is not None and self._process.poll() is None:
             return
+        if self._process is not None and self._process.stdin is not None:
+            self._process.stdin.close()  # the previous run's command pipe
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._ring.clear()
         self._ready.clear()
         self._stop_requested = False
         self._kill_at = None
+        self._started_at = None
         self._ended_at = None
+        self.runs += 1
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned and closed by the reader thread
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(self.argv)}\n".encode())
         try:
             self._process = subprocess.Popen(
                 self.argv,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if self.commands else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -156,6 +172,7 @@ class Child:
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if self.ready_marker and not self._ready.is_set() and self.ready_marker in line:
                     self._ready.set()
+                    self.ever_ready = True
                 self._remember(line[:LINE_LIMIT])
         finally:
             stream.close()
@@ -169,6 +186,18 @@ class Child:
     def _remember(self, line: str) -> None:
         with self._lock:
             self._ring.append(line)
+
+    def send(self, line: str) -> bool:
+        """Write one command line to a running child started with `commands`; False if it cannot take it."""
+        process = self._process
+        if process is None or process.stdin is None or process.poll() is not None:
+            return False
+        try:
+            process.stdin.write(line.encode() + b"\n")
+            process.stdin.flush()
+        except (BrokenPipeError, ValueError):  # it exited meanwhile, or the pipe was closed
+            return False
+        return True
 
     def begin_stop(self, timeout: float = 10.0) -> None:
         """Ask the child to stop (SIGTERM) and return; poll() sends SIGKILL once `timeout` has passed."""
@@ -249,6 +278,7 @@ class Child:
                     self._signal(signal.SIGKILL, group=True)
             elif self._ready.is_set() or self.ready_marker is None:
                 self._state = ProcState.RUNNING
+                self.ever_ready = True
             return self._state
         if self._ended_at is None:
             self._ended_at = time.monotonic()
@@ -278,6 +308,12 @@ class Child:
     def exit_code(self) -> int | None:
         """The last exit code (negative: killed by that signal), None while running or never run."""
         return None if self._process is None else self._process.returncode
+
+    def ran_for(self) -> float | None:
+        """How long the last run lasted, once it ended (None while running or if it never started)."""
+        if self._started_at is None or self._ended_at is None:
+            return None
+        return self._ended_at - self._started_at
 
     def uptime(self) -> float | None:
         """Seconds since start while it runs."""

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -112,6 +112,84 @@ def test_external_broker_and_nothing_to_run(broker: EmbeddedBroker, tmp_path: Pa
         assert pipeline.client_config == {"bootstrap.servers": broker.bootstrap}
         assert [s.state for s in pipeline.steps][:4] == [StepState.DONE, StepState.DONE, StepState.SKIPPED,
                                                          StepState.SKIPPED]
+    finally:
+        pipeline.stop()
+
+
+def hold(check: Callable[[], bool], seconds: float, what: str) -> None:
+    """Fail if `check` turns false at any time during `seconds` (for what must not happen)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert check(), what
+        time.sleep(0.1)
+
+
+def test_a_producer_that_dies_is_restarted_by_itself_with_backoff(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    told: list[str] = []
+    config = PipelineConfig(bootstrap=broker.bootstrap, data_dir=tmp_path, rate=200, run_spark=False)
+    pipeline = Pipeline(config, on_restart=told.append)
+    watcher = OffsetWatcher({"bootstrap.servers": broker.bootstrap})
+    model = MonitorModel()
+
+    def produced_rate() -> float:
+        now = time.time()
+        model.apply_produced(watcher.end_offset_total(TRANSACTIONS), now)
+        pipeline.poll()
+        return model.snapshot(now).produced_rate
+
+    def running_pid() -> int | None:
+        view = pipeline.process("producer")
+        return view.pid if state(pipeline, "producer") is ProcState.RUNNING and view is not None else None
+
+    try:
+        pipeline.start()
+        wait_until(lambda: (pipeline.poll(), pipeline.started)[1] or pipeline.error, 60, "the pipeline")
+        assert pipeline.error is None
+        first = wait_until(running_pid, 30, "the producer running")
+        for attempt, delay in ((1, 2), (2, 4)):  # each run lasts far less than a minute: backing off
+            pid = wait_until(running_pid, 60, "the producer running")
+            wait_until(lambda: produced_rate() > 100, 30, "transactions flowing", interval=0.25)
+            os.kill(pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            view = wait_until(lambda: (pipeline.poll(), v := pipeline.process("producer")) and v and v.restart
+                              and v, 10, "a restart scheduled")
+            assert view.state is ProcState.FAILED and view.exit_code == -signal.SIGKILL
+            assert view.restart.attempt == attempt and view.restart.text().startswith(f"restart {attempt} in")
+            assert told[-1].startswith("producer exited on its own (killed by SIGKILL)")
+            assert told[-1].endswith(f"restart {attempt} in {delay} s")
+            again = wait_until(running_pid, 60, "the producer restarted by itself")
+            assert again != pid and time.monotonic() - killed_at >= delay - 0.5
+            wait_until(lambda: produced_rate() > 100, 30, "transactions flowing again", interval=0.25)
+        assert pipeline.restarts["producer"] == 2 and first is not None
+
+        # Stopped by the user: stays stopped.
+        assert pipeline.toggle_producer() is False
+        wait_until(lambda: state(pipeline, "producer") is ProcState.STOPPED, 15, "the producer stopped")
+        hold(lambda: state(pipeline, "producer") is ProcState.STOPPED, 5.0,
+             "a producer the user stopped was started again")
+        assert pipeline.restarts["producer"] == 2 and len(told) == 2
+    finally:
+        watcher.close()
+        pipeline.stop()
+    assert state(pipeline, "producer") is ProcState.STOPPED and pipeline.restarts["producer"] == 2
+
+
+def test_no_restart_leaves_a_dead_producer_failed(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    pipeline = Pipeline(PipelineConfig(bootstrap=broker.bootstrap, data_dir=tmp_path, rate=50,
+                                       run_spark=False, auto_restart=False))
+    try:
+        pipeline.start()
+        wait_until(lambda: (pipeline.poll(), pipeline.started)[1] or pipeline.error, 60, "the pipeline")
+        view = pipeline.process("producer")
+        assert view is not None and view.pid is not None
+        os.kill(view.pid, signal.SIGKILL)
+        wait_until(lambda: state(pipeline, "producer") is ProcState.FAILED, 10, "the producer marked failed")
+        # With restarts on, the first would come after 2 s.
+        hold(lambda: state(pipeline, "producer") is ProcState.FAILED, 5.0,
+             "a producer was restarted with auto_restart off")
+        assert pipeline.process("producer").restart is None  # type: ignore[union-attr]
     finally:
         pipeline.stop()
 

@@ -14,7 +14,7 @@ from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
 from txmon_tui.model import MonitorModel
-from txmon_tui.tail import OffsetWatcher, Tail, TailBatch
+from txmon_tui.tail import Deliveries, OffsetWatcher, Tail, TailBatch
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +107,22 @@ def test_offset_watcher_reports_an_unreachable_broker() -> None:
         assert watcher.end_offset_total(TRANSACTIONS, timeout=1.0) is None
     finally:
         watcher.close()
+
+
+def test_deliveries_hand_over_batches_at_most_once_an_interval() -> None:
+    now = [100.0]
+    deliveries = Deliveries(0.1, clock=lambda: now[0])
+    assert deliveries.take() == [] and deliveries.wait(0.5) == 0.5  # nothing held: poll as long as allowed
+    first, second, third = (TailBatch(alerts=[sample_alert(n)], received_at=now[0]) for n in range(3))
+    deliveries.add(first)
+    assert deliveries.take() == [first]  # the first batch goes at once
+    now[0] += 0.03
+    deliveries.add(second)
+    assert deliveries.take() == []  # held: the last delivery was 30 ms ago
+    assert deliveries.wait(0.5) == pytest.approx(0.07)  # the next poll wakes up when it is due
+    now[0] += 0.04
+    deliveries.add(third)
+    now[0] += 0.03
+    assert deliveries.wait(0.5) == 0.0
+    assert deliveries.take() == [second, third]  # together, each with its own receive time
+    assert deliveries.take() == []

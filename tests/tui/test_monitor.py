@@ -13,6 +13,7 @@ from txmon_tui.app import PANELS, MonitorApp, create_app
 from txmon_tui.pipeline import PipelineConfig
 from txmon_tui.supervisor import ProcState
 from txmon_tui.widgets import AmountsPlot, HealthPanel, ThroughputPanel
+from txmon_tui.widgets.feed import FeedTable
 from txmon_tui.widgets.screens import DetailsScreen, FilterScreen, HelpScreen, LogScreen
 
 pytestmark = pytest.mark.tui
@@ -28,8 +29,7 @@ def ids(prefix: str, n: int) -> list[str]:
 
 def feed_ids(app: MonitorApp) -> list[str]:
     """The tx ids of the feed's rows, top to bottom."""
-    table = app.query_one("#feed-table", DataTable)
-    return [str(row.key.value) for row in table.ordered_rows]
+    return app.query_one("#feed-table", FeedTable).row_keys
 
 
 def feed_status(app: MonitorApp) -> str:
@@ -47,10 +47,10 @@ async def test_feed_shows_each_alert_once_newest_first(app: MonitorApp, records:
         await pilot.pause(0.6)  # one more repaint: the repeat must not add a row
         assert feed_ids(app) == [third, second, first]
         assert app.model.snapshot().duplicates == 1
-        table = app.query_one("#feed-table", DataTable)
-        levels = [str(table.get_row_at(i)[0]) for i in range(3)]
+        table = app.query_one("#feed-table", FeedTable)
+        levels = [table.row_text(i)[0] for i in range(3)]
         assert levels == ["large", "ALERT", "large"]  # told apart by a word, not only by colour
-        assert str(table.get_row_at(1)[5]) == "950.00"
+        assert table.row_text(1)[5] == "950.00"
 
 
 async def test_counters_come_from_metrics(app: MonitorApp, records: Records) -> None:
@@ -148,6 +148,26 @@ async def test_details_show_the_accounts_recent_flagged_ones(app: MonitorApp, re
         assert recent.row_count == 2  # this account's two, not the other account's
         fields = plain(app.screen.query_one("#details-fields", Static))
         assert c in fields and account in fields and "Altex" in fields and "amount>900" in fields
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "the details closed")
+
+
+async def test_feed_cursor_follows_its_transaction_as_rows_arrive(app: MonitorApp, records: Records) -> None:
+    a, b, c, d = ids("cursor", 4)
+    async with app.run_test(size=WIDE) as pilot:
+        await tailing(pilot, app)
+        records.alerts([make_alert(a, 610.0), make_alert(b, 620.0), make_alert(c, 930.0)])
+        await until(pilot, lambda: feed_ids(app) == [c, b, a], "three rows")
+        table = app.query_one("#feed-table", FeedTable)
+        table.focus()
+        await pilot.press("home", "down")  # from the top: the cursor may have followed a row as they came
+        assert table.cursor_key == b
+        records.alerts([make_alert(d, 640.0)])
+        await until(pilot, lambda: feed_ids(app) == [d, c, b, a], "the new row on top")
+        assert table.cursor_key == b and table.cursor_row == 2  # moved down with its row
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details view")
+        assert b in plain(app.screen.query_one("#details-fields", Static))
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "the details closed")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import time
 
 import psutil
@@ -11,7 +13,9 @@ import pytest
 from tests.tui.conftest import tailing, until
 from txmon_tui.app import create_app
 from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.restarts import Backoff
 from txmon_tui.supervisor import ProcState
+from txmon_tui.widgets import ProcessesPanel
 
 pytestmark = pytest.mark.tui
 
@@ -82,4 +86,35 @@ async def test_s_stops_and_restarts_the_spark_job(config: PipelineConfig) -> Non
         await pilot.press("s")
         second = await until(pilot, spark_pid, "the Spark job running again", timeout=300)
         assert second != first
+    assert group_gone(second), "the Spark job outlived the monitor"
+
+
+@pytest.mark.timeout(1200)
+async def test_a_killed_spark_job_restarts_by_itself_and_alerts_flow_again(config: PipelineConfig) -> None:
+    # 5 s before the first restart: wide enough to read the countdown on 2 busy cores.
+    app = create_app(dataclasses.replace(config, run_spark=True, run_producer=True, rate=200.0,
+                                         restart_backoff=Backoff(first=5.0)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.pipeline is not None
+        pipeline = app.pipeline
+
+        def spark_pid() -> int | None:
+            view = pipeline.process("spark")
+            return view.pid if view is not None and view.state is ProcState.RUNNING else None
+
+        await tailing(pilot, app)
+        first = await until(pilot, spark_pid, "the Spark job running", timeout=300)
+        await until(pilot, lambda: app.model.snapshot().alerts > 0, "alerts from the first job", timeout=300)
+        os.killpg(first, signal.SIGKILL)  # the driver and its JVM at once, as a crash would
+        panel = app.query_one(ProcessesPanel)
+        await until(pilot, lambda: "spark    failed · restart 1 in" in panel.text(),
+                    "the failure and its restart countdown on the Processes panel", timeout=20)
+        await until(pilot, lambda: any("Spark job exited (killed by SIGKILL)" in warning
+                                       for warning in app.model.snapshot().warnings), "the health warning")
+        second = await until(pilot, spark_pid, "the Spark job restarted by itself", timeout=300)
+        assert second != first and group_gone(first)
+        before = app.model.snapshot().alerts
+        await until(pilot, lambda: app.model.snapshot().alerts > before, "alerts from the restarted job",
+                    timeout=300)
+        assert pipeline.restarts == {"spark": 1, "producer": 0}
     assert group_gone(second), "the Spark job outlived the monitor"

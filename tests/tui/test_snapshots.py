@@ -68,3 +68,12 @@ def test_histogram_panel_at_80x24(snap_compare: object, tmp_path: Path) -> None:
 
 def test_help_at_80x24(snap_compare: object, tmp_path: Path) -> None:
     assert snap_compare(steady_app(tmp_path), terminal_size=(80, 24), press=["h"])  # type: ignore[operator]
+
+
+def test_grouped_feed_at_80x24(snap_compare: object, tmp_path: Path) -> None:
+    async def grouped(pilot: Pilot[object]) -> None:
+        await feed_known_records(pilot)
+        await pilot.press("g")
+        await pilot.pause()
+
+    assert snap_compare(steady_app(tmp_path), terminal_size=(80, 24), run_before=grouped)  # type: ignore[operator]

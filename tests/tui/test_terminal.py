@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -29,7 +30,9 @@ pytestmark = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 ALERT_ROW = re.compile(r"(ALERT|large)\s+\d\d:\d\d:\d\d\s+…?\S+")
+FLAGGED_COUNTER = re.compile(r"([\d,]+) ALERT · ([\d,]+) large")
 STARTUP_TIMEOUT = 240.0  # embedded broker + Spark session + first batch, on 2 busy cores
+RESUME_STARTUP_TIMEOUT = 480.0  # the same, twice in one test, on a machine other test runs load too
 STOP_TIMEOUT = 100.0  # producer 10 s, Spark 45 s, broker 30 s at worst, one after the other
 
 
@@ -70,7 +73,14 @@ class Terminal:
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[tuple[Terminal, set[int]]]:
     """The monitor in a fresh tmux session on a clean data dir; everything it started is gone after."""
-    command = [sys.executable, "-m", "txmon_tui", "--data-dir", str(tmp_path / "data"), "--rate", "200"]
+    with monitor_in_terminal(tmp_path / "data") as running:
+        yield running
+
+
+@contextmanager
+def monitor_in_terminal(data_dir: Path) -> Iterator[tuple[Terminal, set[int]]]:
+    """The monitor in a fresh tmux session on `data_dir`; everything it started is gone after."""
+    command = [sys.executable, "-m", "txmon_tui", "--data-dir", str(data_dir), "--rate", "200"]
     term = Terminal(command)
     tree: set[int] = set()
     try:
@@ -127,16 +137,26 @@ def wait_gone(pids: set[int], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def start_and_see_alerts(term: Terminal, tree: set[int]) -> int:
-    """Wait for an alert row on screen; record the process tree; press p and see the producer stop."""
+def see_alerts(term: Terminal, tree: set[int], timeout: float = STARTUP_TIMEOUT) -> int:
+    """Wait for an alert row on screen and record the monitor's whole process tree; return its pid."""
     pid = monitor_pid(term)
-    wait_until(lambda: ALERT_ROW.search(term.screen()), STARTUP_TIMEOUT, "an alert row on the screen",
-               interval=0.5)
+    try:
+        wait_until(lambda: ALERT_ROW.search(term.screen()), timeout, "an alert row on the screen",
+                   interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{term.screen()}") from None
+
     def whole_tree() -> set[int] | None:
         found = running_tree(pid)
         return found if len(found) >= 5 else None
 
     tree |= wait_until(whole_tree, 30, "monitor, broker, producer, Spark driver and JVM")
+    return pid
+
+
+def start_and_see_alerts(term: Terminal, tree: set[int]) -> int:
+    """Wait for an alert row on screen; record the process tree; press p and see the producer stop."""
+    pid = see_alerts(term, tree)
     term.press("p")
     wait_until(lambda: "producer stopped" in term.screen(), 20, "the producer shown stopped")
     return pid
@@ -182,3 +202,29 @@ def test_children_die_with_a_killed_monitor(terminal: tuple[Terminal, set[int]])
     pid = start_and_see_alerts(term, tree)
     os.kill(pid, signal.SIGKILL)
     wait_gone(tree, 10, "the children of a SIGKILLed monitor")
+
+
+def flagged_on_screen(term: Terminal) -> int | None:
+    """The feed's `N ALERT · M large` counter as N + M, or None while it is not on screen."""
+    found = FLAGGED_COUNTER.search(term.screen())
+    return None if found is None else sum(int(group.replace(",", "")) for group in found.groups())
+
+
+@pytest.mark.timeout(1200)
+def test_a_killed_monitor_started_again_on_its_data_dir_resumes(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with monitor_in_terminal(data_dir) as (term, tree):
+        pid = see_alerts(term, tree, RESUME_STARTUP_TIMEOUT)
+        os.kill(pid, signal.SIGKILL)
+        wait_gone(tree, 10, "the children of a SIGKILLed monitor")
+    # Same data dir: the embedded broker's storage and port, the Spark checkpoints and the Parquet table.
+    with monitor_in_terminal(data_dir) as (term, tree):
+        # Rows of alerts made after this monitor started: the pipeline runs again.
+        pid = see_alerts(term, tree, RESUME_STARTUP_TIMEOUT)
+        first = wait_until(lambda: flagged_on_screen(term), 30, "the flagged counter", interval=0.5)
+        wait_until(lambda: (flagged_on_screen(term) or 0) > first, 60, "the flagged counter to move",
+                   interval=0.5)
+        assert "startup failed" not in term.screen()
+        term.press("q")
+        wait_until(lambda: "MONITOR-EXITED 0" in term.screen(), STOP_TIMEOUT, "the monitor to exit with 0")
+        wait_gone(tree, 5, "the restarted monitor's tree after it exited")

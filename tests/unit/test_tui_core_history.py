@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -124,3 +126,13 @@ def test_report_text_has_histogram_thresholds_and_summary(table: tuple[Path, lis
 def test_report_main_without_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report.main(tmp_path) == 1
     assert "no committed Parquet data" in capsys.readouterr().out
+
+
+def test_the_monitor_loads_pyarrow_only_once_history_is_read(tmp_path: Path) -> None:
+    # pyarrow is ~45 MB of the monitor's memory: the screen and the history module start without it.
+    code = ("import sys; import txmon_tui.app, txmon_tui.history; "
+            "assert 'pyarrow' not in sys.modules, 'pyarrow loaded at start'; "
+            f"from txmon_tui.history import read_history; read_history({str(tmp_path)!r}); "
+            "assert 'pyarrow' not in sys.modules, 'pyarrow loaded without a committed file'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -95,6 +95,27 @@ def test_dedupe_recognises_repeats_within_its_capacity() -> None:
     assert dedupe.first_time("d") is False
 
 
+def test_dedupe_in_batches_keeps_exactly_the_last_capacity_keys_across_the_ring_wrap() -> None:
+    dedupe = Dedupe(capacity=5)
+    assert dedupe.fresh(["a", "b", "c"], str) == ["a", "b", "c"]
+    assert dedupe.fresh(["c", "d", "d", "e", "f"], str) == ["d", "e", "f"]  # repeats across and within
+    assert len(dedupe) == 5  # b c d e f: "a" was forgotten when the ring wrapped
+    assert dedupe.fresh(["a", "b", "f"], str) == ["a"]
+    assert dedupe.fresh(["g", "h", "i", "j", "k", "l", "m"], str) == ["g", "h", "i", "j", "k", "l", "m"]
+    assert len(dedupe) == 5
+    assert dedupe.fresh(["h", "i", "j"], str) == ["h"]  # only i..m remained of the oversized batch
+    assert all(dedupe.first_time(k) is False for k in "jklmh")  # "i", the oldest, made room for "h"
+    assert dedupe.first_time("i") is True
+
+
+def test_dedupe_keeps_hashes_not_keys() -> None:
+    dedupe = Dedupe(capacity=1000)
+    key = "p7f3a-000000000042" * 4
+    dedupe.fresh([key], str)
+    assert not any(isinstance(item, str) for item in dedupe._seen)  # 60-bit ints: memory per key is fixed
+    assert dedupe.fresh([key[:]], str) == []
+
+
 def test_series_keeps_one_sample_per_second_and_fills_gaps() -> None:
     series = Series(length=5)
     series.record(1.0, 10.2)

@@ -108,6 +108,28 @@ def test_a_child_that_dies_on_its_own_is_failed_with_its_error_and_can_restart(
     assert child.last_lines() == ["starting up", "ready now"]
 
 
+def test_each_run_is_counted_with_how_long_it_lasted_and_whether_it_got_ready(
+    children: list[Child], tmp_path: Path
+) -> None:
+    child = make(children, tmp_path, DIES, ready_marker="ready now")
+    assert child.runs == 0 and child.ran_for() is None and not child.ever_ready
+    child.start()
+    wait_until(lambda: child.poll() is ProcState.FAILED, 10, "the child to fail")
+    assert child.runs == 1 and not child.ever_ready  # died before its ready line: a startup failure
+    assert 0 < (child.ran_for() or 0) < 10
+    child.argv = [sys.executable, "-c", READY_THEN_WAIT]
+    child.start()
+    assert child.runs == 2 and child.ran_for() is None  # running: not over yet
+    wait_until(lambda: child.poll() is ProcState.RUNNING, 10, "the second run to get ready")
+    assert child.ever_ready
+    pid = child.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: child.poll() is ProcState.FAILED, 10, "the killed run marked failed")
+    assert child.exit_code == -signal.SIGKILL and child.ever_ready and child.runs == 2
+    assert child.ran_for() is not None
+
+
 def test_a_missing_program_is_failed_not_raised(children: list[Child], tmp_path: Path) -> None:
     child = Child("ghost", ["/nonexistent/program"], log_path=tmp_path / "ghost.log")
     children.append(child)

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
-from spark_app.formats import LEVEL_ALERT
+from spark_app.formats import LEVEL_ALERT, LEVEL_LARGE, LEVEL_PATTERN, LEVEL_VELOCITY
+from txmon_tui.grouping import AlertGroup
 from txmon_tui.widgets import formatting as fmt
+from txmon_tui.widgets.groups import GroupTable
+from txmon_tui.widgets.linetable import LineTable
 
 # Only this many rows are ever built into the table: more than any terminal shows at once.
 MAX_RENDERED_ROWS = 40
@@ -31,14 +34,23 @@ class FeedLine:
     latency: float | None
 
 
+# Each level has a word of at most 5 cells (reads without colour) and a colour of its own; account
+# rules' alerts (velocity, pattern) are in capitals like ALERT, as they call for a look too.
+LEVEL_MARKERS = {
+    LEVEL_ALERT: ("ALERT", "bold red"),
+    LEVEL_LARGE: ("large", "yellow"),
+    LEVEL_VELOCITY: ("VELOC", "bold magenta"),
+    LEVEL_PATTERN: ("PATRN", "bold cyan"),
+}
+
+
 def level_marker(level: str) -> Text:
-    """Alert or large, told apart by a word (reads without colour) and by colour."""
-    if level == LEVEL_ALERT:
-        return Text("ALERT", style="bold red")
-    return Text("large", style="yellow")
+    """The level told apart by a word (reads without colour) and by colour."""
+    word, style = LEVEL_MARKERS.get(level, (level[:5], ""))
+    return Text(word, style=style)
 
 
-class FeedTable(DataTable[Text | str]):
+class FeedTable(LineTable):
     """The table of the feed; row keys are tx ids so the cursor follows its transaction."""
 
 
@@ -54,7 +66,8 @@ class AlertFeed(Vertical):
     def compose(self) -> ComposeResult:
         """The status line and the table."""
         yield Static("", id="feed-status")
-        yield FeedTable(id="feed-table", cursor_type="row", zebra_stripes=False)
+        yield FeedTable(id="feed-table")
+        yield GroupTable(id="groups-table")  # shown instead of the feed's table in the grouped view (g)
 
     def on_mount(self) -> None:
         """Name the panel."""
@@ -67,35 +80,30 @@ class AlertFeed(Vertical):
 
     def selected_tx_id(self) -> str | None:
         """The tx id of the row under the cursor, if any."""
-        table = self.table
-        if table.row_count == 0:
-            return None
-        key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return key.value
+        return self.table.cursor_key
 
     def show(self, lines: Sequence[FeedLine], status: str) -> None:
         """Repaint the newest rows (newest first) and the status line; skipped when nothing changed."""
         if status != self._status:  # an unchanged update would still cost a repaint
             self._status = status
-            self.query_one("#feed-status", Static).update(status)
+            self.query_one("#feed-status", Static).update(status, layout=False)  # one line, always
         lines = lines[:MAX_RENDERED_ROWS]
         widths = column_widths(self.table.size.width)
         shown = tuple(line.tx_id for line in lines)
         if shown == self._shown and widths == self._widths:
             return
         table = self.table
-        selected = self.selected_tx_id()
         if widths != self._widths:
-            table.clear(columns=True)
-            for (label, key), width in zip(COLUMNS, widths, strict=True):
-                table.add_column(label, key=key, width=width)
-        else:
-            table.clear()
-        for line in lines:
-            table.add_row(*cells(line, widths), key=line.tx_id)
-        if selected is not None and selected in shown:
-            table.move_cursor(row=shown.index(selected), animate=False)
+            table.set_columns([label for label, _ in COLUMNS], widths)
+        table.set_rows([(line.tx_id, cells(line, widths)) for line in lines])
         self._shown, self._widths = shown, widths
+
+    def show_groups(self, groups: Sequence[AlertGroup], status: str) -> None:
+        """Repaint the grouped view and the status line (the grouped view is shown instead of the rows)."""
+        if status != self._status:
+            self._status = status
+            self.query_one("#feed-status", Static).update(status, layout=False)  # one line, always
+        self.query_one(GroupTable).show(groups[:MAX_RENDERED_ROWS])
 
 
 COLUMNS: tuple[tuple[str | Text, str], ...] = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from txmon_sinks.health import SinkHealth
 from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState
 from txmon_tui.supervisor import ProcessView
@@ -36,6 +37,8 @@ def feed_lines(model: MonitorModel, limit: int) -> list[FeedLine]:
 def feed_status(snap: Snapshot, feed_filter: FeedFilter) -> str:
     """The line above the feed: paused with +N new, the filter, totals by level."""
     parts = [f"{snap.alerts_alert:,} ALERT · {snap.alerts_large:,} large"]
+    if snap.alerts_rule:
+        parts.append(f"{snap.alerts_rule:,} rule")
     if snap.duplicates:
         parts.append(f"{snap.duplicates:,} repeats dropped")
     if feed_filter.active:
@@ -91,6 +94,11 @@ def gauges(snap: Snapshot) -> list[Gauge]:
     ]
 
 
+def sink_lines(healths: Sequence[SinkHealth], now: float) -> list[tuple[str, str]]:
+    """Each alert sink's state and one line about it (sent, pending, the last error), for the health panel."""
+    return [(health.state, health.describe(now)) for health in healths]
+
+
 def funnel(snap: Snapshot) -> list[tuple[str, int | None]]:
     """The funnel's stages, produced → Parquet rows."""
     return [(stage.name, stage.count) for stage in snap.funnel]
@@ -123,7 +131,8 @@ def process_line(view: ProcessView, steps: Sequence[Step]) -> ProcessLine:
     lines = list(view.last_lines)
     if view.last_error:
         lines = [*lines[-1:], f"error: {view.last_error}"]
-    return ProcessLine(view.name, process_state(view, steps), view.pid, view.uptime, lines)
+    note = view.restart.text() if view.restart is not None else ""
+    return ProcessLine(view.name, process_state(view, steps), view.pid, view.uptime, lines, note)
 
 
 def steps(pipeline: Pipeline | None) -> list[StepLine]:

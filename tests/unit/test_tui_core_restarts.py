@@ -1,0 +1,80 @@
+"""The restart backoff: 2, 4, 8 … capped at 60 s, a new streak after a stable run, the text shown."""
+
+from __future__ import annotations
+
+from txmon_tui.restarts import Backoff, PendingRestart, RestartPlan
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_delays_double_from_two_seconds_up_to_a_minute() -> None:
+    backoff = Backoff()
+    assert [backoff.delay(n) for n in range(1, 9)] == [2, 4, 8, 16, 32, 60, 60, 60]
+
+
+def test_a_restart_is_due_only_once_its_delay_has_passed() -> None:
+    clock = Clock()
+    plan = RestartPlan(clock=clock)
+    assert not plan.pending and not plan.take_due() and plan.view() is None
+    assert plan.failed(ran_for=3.0) == 2.0
+    assert plan.pending and plan.view() == PendingRestart(1, 2.0)
+    clock.now += 1.9
+    assert not plan.take_due()
+    clock.now += 0.1
+    assert plan.take_due()
+    assert not plan.take_due(), "a restart is handed out once"
+    assert not plan.pending and plan.total == 1
+
+
+def test_quick_failures_back_off_and_a_stable_run_starts_a_new_streak() -> None:
+    clock = Clock()
+    plan = RestartPlan(clock=clock)
+    delays = []
+    for _ in range(4):
+        delays.append(plan.failed(ran_for=5.0))
+        clock.now += delays[-1]
+        assert plan.take_due()
+    assert delays == [2, 4, 8, 16] and plan.attempts == 4
+    assert plan.failed(ran_for=59.0) == 32.0  # not quite stable
+    clock.now += 32
+    assert plan.take_due()
+    assert plan.failed(ran_for=60.0) == 2.0 and plan.attempts == 1  # up a minute: forgiven
+    assert plan.total == 5
+
+
+def test_a_process_that_never_started_counts_as_a_quick_failure() -> None:
+    plan = RestartPlan(clock=Clock())
+    plan.failed(ran_for=None)
+    assert plan.failed(ran_for=None) == 4.0
+
+
+def test_the_user_taking_over_drops_the_schedule_and_the_streak() -> None:
+    clock = Clock()
+    plan = RestartPlan(clock=clock)
+    plan.failed(ran_for=1.0)
+    plan.failed(ran_for=1.0)
+    plan.reset()
+    clock.now += 100
+    assert not plan.take_due() and plan.view() is None
+    assert plan.failed(ran_for=1.0) == 2.0
+
+
+def test_a_custom_backoff() -> None:
+    clock = Clock()
+    plan = RestartPlan(Backoff(first=0.5, factor=3.0, cap=2.0, stable_after=10.0), clock=clock)
+    assert [plan.failed(ran_for=1.0) for _ in range(4)] == [0.5, 1.5, 2.0, 2.0]
+    assert plan.failed(ran_for=10.0) == 0.5
+
+
+def test_the_pending_restart_reads_as_a_countdown() -> None:
+    assert PendingRestart(3, 7.2).text() == "restart 3 in 8 s"
+    assert PendingRestart(1, 2.0).text() == "restart 1 in 2 s"
+    assert PendingRestart(2, 0.0).text() == "restart 2 now"
