@@ -5,6 +5,10 @@ runs `txmon-tui --no-producer --no-spark` in a real terminal (tmux, 120x40), fee
 (plus one `metrics` record per second per query) from a separate feeder process at each rate, and
 samples the monitor's CPU (cpu_times delta over the window, after a warm-up) and peak RSS with psutil.
 It also checks that the screen changes within 0.5 s while data flows. Results go to bench/results/.
+
+`--soak 600 [--soak-rate 5000]` then feeds one rate for that long after a warm-up of SOAK_WARMUP_S,
+samples RSS every SOAK_SAMPLE_S and reports the least-squares slope (MB per minute): memory is flat when
+the slope is near zero.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ TICK_S = 0.01
 SAMPLE_S = 0.5
 CPU_GOALS_PCT = {0: 0.5, 1000: 15.0, 5000: 25.0}  # issue 3, % of one core
 RSS_GOAL_MB = 120.0
+SOAK_WARMUP_S = 60.0  # the de-duplication window (200,000 tx ids) fills in 40 s at 5,000/s
+SOAK_SAMPLE_S = 5.0
+SOAK_FLAT_MB_PER_MIN = 0.2  # 2 MB over 10 minutes: flat, within the allocator's noise
 ACCOUNTS = [f"ACC{n:05d}" for n in range(2000)]
 MERCHANTS = ["Acme Stores", "Globex", "Initech", "Umbrella", "Hooli", "Stark Retail", "Wayne Fuel", "Soylent"]
 
@@ -219,6 +226,72 @@ def measure(socket: str, monitor: psutil.Process, consumer: Consumer, bootstrap:
     }
 
 
+def slope_per_minute(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) samples, in MB per minute."""
+    n = len(samples)
+    if n < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in samples) / n
+    mean_v = sum(v for _, v in samples) / n
+    var = sum((t - mean_t) ** 2 for t, _ in samples)
+    cov = sum((t - mean_t) * (v - mean_v) for t, v in samples)
+    return 60.0 * cov / var if var else 0.0
+
+
+def soak(socket: str, monitor: psutil.Process, consumer: Consumer, bootstrap: str,
+         rate: int, seconds: float) -> dict[str, Any]:
+    """One long run at one rate: RSS every SOAK_SAMPLE_S after SOAK_WARMUP_S, its slope, CPU, screen."""
+    feeder = subprocess.Popen(
+        [sys.executable, "-m", "bench.monitor", "--feed", str(rate), "--bootstrap", bootstrap],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, preexec_fn=die_with_parent())
+    try:
+        time.sleep(SOAK_WARMUP_S)
+        offset0 = alerts_end(consumer)
+        t0 = time.monotonic()
+        cpu0 = monitor.cpu_times()
+        samples: list[tuple[float, float]] = []
+        screens: list[bool] = []
+        while (elapsed := time.monotonic() - t0) < seconds:
+            samples.append((elapsed, monitor.memory_info().rss / 2**20))
+            if len(samples) % 12 == 0:  # once a minute: does the screen still move?
+                screens.append(screen_changes(socket)["changed"])
+            time.sleep(SOAK_SAMPLE_S)
+        samples.append((time.monotonic() - t0, monitor.memory_info().rss / 2**20))
+        cpu1 = monitor.cpu_times()
+        window = time.monotonic() - t0
+        offset1 = alerts_end(consumer)
+        load = os.getloadavg()
+    finally:
+        feeder.terminate()
+        try:
+            feeder.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            feeder.kill()
+            feeder.communicate()
+    rss = [mb for _, mb in samples]
+    half = len(samples) // 2
+    slope = slope_per_minute(samples)
+    cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    return {
+        "rate": rate,
+        "achieved_alerts_per_s": round((offset1 - offset0) / window, 1),
+        "warmup_s": SOAK_WARMUP_S,
+        "window_s": round(window, 1),
+        "cpu_pct_of_core": round(100.0 * cpu_s / window, 2),
+        "rss_first_mb": round(rss[0], 1),
+        "rss_last_mb": round(rss[-1], 1),
+        "rss_min_mb": round(min(rss), 1),
+        "rss_peak_mb": round(max(rss), 1),
+        "rss_slope_mb_per_min": round(slope, 3),
+        "rss_slope_second_half_mb_per_min": round(slope_per_minute(samples[half:]), 3),
+        "rss_flat": abs(slope) <= SOAK_FLAT_MB_PER_MIN,
+        "rss_ok": max(rss) <= RSS_GOAL_MB,
+        "screen_changed_every_minute": all(screens) if screens else None,
+        "loadavg": [round(x, 2) for x in load],
+        "samples": [(round(t, 1), round(mb, 2)) for t, mb in samples],
+    }
+
+
 def stop_monitor(socket: str, monitor: psutil.Process | None) -> dict[str, Any]:
     """Kill the tmux server (SIGHUP to the monitor), then make sure its whole tree is gone."""
     tree: list[psutil.Process] = []
@@ -239,10 +312,12 @@ def stop_monitor(socket: str, monitor: psutil.Process | None) -> dict[str, Any]:
     return {"exited_on_sighup": not alive, "killed": [p.pid for p in alive], "left": [p.pid for p in still]}
 
 
-def run(rates: list[int], seconds: float) -> dict[str, Any]:
+def run(rates: list[int], seconds: float, soak_seconds: float = 0.0, soak_rate: int = 5000,
+        settings: Path | None = None) -> dict[str, Any]:
     """The whole benchmark: broker, monitor in tmux, every rate; everything stopped at the end."""
     socket = f"txmon-bench-monitor-{os.getpid()}"
     results: list[dict[str, Any]] = []
+    soaked: dict[str, Any] | None = None
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="txmon-bench-monitor-") as tmp:
         tmpdir = Path(tmp)
@@ -257,6 +332,8 @@ def run(rates: list[int], seconds: float) -> dict[str, Any]:
                 # No redirection: Textual draws on stderr.
                 command = (f"{sys.executable} -m txmon_tui -b {bootstrap} --no-producer --no-spark "
                            f"--data-dir {tmpdir / 'data'}")
+                if settings is not None:
+                    command += f" --settings {settings}"
                 created = tmux(socket, "new-session", "-d", "-s", "bench",
                                "-x", str(WIDTH), "-y", str(HEIGHT), command)
                 if created.returncode != 0:
@@ -267,6 +344,8 @@ def run(rates: list[int], seconds: float) -> dict[str, Any]:
                     raise RuntimeError("the monitor exited at start")
                 for rate in rates:
                     results.append(measure(socket, monitor, consumer, bootstrap, rate, seconds))
+                if soak_seconds > 0:
+                    soaked = soak(socket, monitor, consumer, bootstrap, soak_rate, soak_seconds)
                 screen = capture(socket)
             finally:
                 consumer.close()
@@ -275,13 +354,15 @@ def run(rates: list[int], seconds: float) -> dict[str, Any]:
         "benchmark": "monitor",
         "started": started.isoformat(timespec="seconds"),
         "terminal": f"tmux {WIDTH}x{HEIGHT}",
+        "settings": None if settings is None else {"path": str(settings), "text": settings.read_text()},
         "cpu_count": os.cpu_count(),
         "warmup_s": WARMUP_S,
         "seconds": seconds,
         "monitor_pid": monitor.pid if monitor else None,
         "results": results,
+        "soak": soaked,
         "all_ok": all(r["cpu_ok"] is not False and r["rss_ok"] and r["screen_ok"] is not False
-                      for r in results),
+                      for r in results) and (soaked is None or (soaked["rss_flat"] and soaked["rss_ok"])),
         "stop": stop,
         "final_screen": screen,
     }
@@ -294,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="alerts/s, comma-separated (default %(default)s)")
     parser.add_argument("--seconds", type=float, default=60.0, 
                         help="measured seconds per rate (default %(default)s)")
+    parser.add_argument("--soak", type=float, default=0.0, metavar="S",
+                        help="then feed --soak-rate for S seconds and report the RSS slope (default: none)")
+    parser.add_argument("--soak-rate", type=int, default=5000,
+                        help="alerts/s of the soak (default %(default)s)")
+    parser.add_argument("--settings", type=Path, default=None, metavar="FILE",
+                        help="txmon.toml for the monitor, e.g. '[storage]\\nenabled = false' to measure it "
+                             "without storing alerts (default: none, whatever $TXMON_SETTINGS names)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     parser.add_argument("--feed", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", default=None, help=argparse.SUPPRESS)
@@ -301,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.feed is not None:
         return feed(args.bootstrap, args.feed)
     rates = [int(r) for r in args.rates.split(",") if r.strip()]
-    result = run(rates, args.seconds)
+    result = run(rates, args.seconds, args.soak, args.soak_rate, args.settings)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-monitor.json"
     path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
@@ -313,6 +401,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"cpu {r['cpu_pct_of_core']:6.2f}% "
                   f"(goal {r['cpu_goal_pct']})  rss {r['rss_peak_mb']:6.1f} MB  screen changed "
                   f"{r['screen_changed']}  load {r['loadavg'][0]}")
+        if (s := result["soak"]) is not None:
+            print(f"soak {s['rate']}/s for {s['window_s']:.0f} s after {s['warmup_s']:.0f} s: cpu "
+                  f"{s['cpu_pct_of_core']:.2f}%  rss {s['rss_first_mb']} → {s['rss_last_mb']} MB (peak "
+                  f"{s['rss_peak_mb']})  slope {s['rss_slope_mb_per_min']:+.3f} MB/min  "
+                  f"load {s['loadavg'][0]}")
     print(f"written {path}", file=sys.stderr)
     return 0 if result["all_ok"] else 1
 
