@@ -10,10 +10,11 @@ import argparse
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from txmon_core.options import positive_float, positive_int
-from txmon_core.settings import SettingsError
+from txmon_core.settings import SettingsError, load, section
 
 SECTION = "rules"
 
@@ -156,3 +157,8 @@ def rule_settings(table: Mapping[str, Any], args: argparse.Namespace | None = No
     given = {name: getattr(args, dest) for dest, name in _FLAGS.items()
              if getattr(args, dest, None) is not None}
     return replace(settings, **given)
+
+
+def configured_rules(path: Path | None = None) -> RuleSettings:
+    """The rules a settings file sets (the default file when `path` is None; defaults without one)."""
+    return RuleSettings.from_table(section(load(path), SECTION))

@@ -19,6 +19,14 @@ SETTINGS_ENV = "TXMON_SETTINGS"
 FILE_NAME = "txmon.toml"
 
 
+class Settings(dict[str, Any]):
+    """The tables of one settings file, and the file they came from (for child processes)."""
+
+    def __init__(self, tables: Mapping[str, Any], path: Path | None = None) -> None:
+        super().__init__(tables)
+        self.path = path
+
+
 class SettingsError(ValueError):
     """The settings file cannot be read or says something txmon cannot use; the message says where."""
 
@@ -31,15 +39,15 @@ def default_settings_path() -> Path:
     return Path(base) / "txmon" / FILE_NAME
 
 
-def load(path: Path | None = None) -> dict[str, Any]:
-    """The file's tables as a dict; {} when no path is given and the default file does not exist."""
+def load(path: Path | None = None) -> Settings:
+    """The file's tables; empty when no path is given and the default file does not exist."""
     explicit = path is not None
     path = path if path is not None else default_settings_path()
     if not explicit and not path.exists():
-        return {}
+        return Settings({})
     try:
         with open(path, "rb") as file:
-            return tomllib.load(file)
+            return Settings(tomllib.load(file), path)
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:

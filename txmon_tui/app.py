@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from producer.control import BURST, CARD_TEST
 from spark_app.formats import PARQUET_DIR_NAME
+from txmon_core.rules import configured_rules
 from txmon_core.topics import TRANSACTIONS
 from txmon_tui.export import (
     EXPORT_DIR_NAME,
@@ -150,9 +151,11 @@ class MonitorApp(App[int]):
         export_format: str = "csv",
         record_to: Path | None = None,
         replay: Replay | None = None,
+        rules_text: str = "",
     ) -> None:
         super().__init__()
         self.model = model
+        self.rules_text = rules_text  # the account rules in force, for the help screen
         self.data_dir = data_dir if data_dir is not None else Path(".")
         self.export_format = export_format
         self.replay = replay
@@ -249,6 +252,9 @@ class MonitorApp(App[int]):
 
     def repaint(self) -> None:
         """Repaint every visible panel from one model snapshot (twice a second, whatever the arrival rate)."""
+        if self._exit or not self.is_running:
+            # Exiting: Textual removes the screens while queued messages may still ask for a repaint.
+            return
         self._records_since_repaint = self._skipped_tick = False
         snap = self.model.snapshot(self.clock())
         if self.outlets is not None:
@@ -621,7 +627,7 @@ class MonitorApp(App[int]):
 
     def action_help(self) -> None:
         """Show every key, read from the bindings."""
-        self.push_screen(HelpScreen(list(self.key_help())))
+        self.push_screen(HelpScreen(list(self.key_help()), [self.rules_text] if self.rules_text else []))
 
     async def action_quit(self) -> None:
         """Stop the children (gracefully, then forcibly), then exit."""
@@ -704,4 +710,5 @@ def create_app(
     pipeline = Pipeline(config) if supervise else None
     return MonitorApp(model, pipeline, thresholds=(config.large_threshold, config.alert_threshold),
                       clock=clock, handle_signals=handle_signals, data_dir=config.data_dir,
-                      export_format=export_format, record_to=record_to, replay=replay)
+                      export_format=export_format, record_to=record_to, replay=replay,
+                      rules_text=configured_rules(config.settings_path).describe(config.large_threshold))

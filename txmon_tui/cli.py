@@ -88,6 +88,7 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         seed=args.seed,
         partitions=args.partitions,
         auto_restart=args.auto_restart,
+        settings_path=getattr(getattr(args, "settings", None), "path", None),
     )
 
 

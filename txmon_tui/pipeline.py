@@ -89,6 +89,7 @@ class PipelineConfig:
     seed: int | None = None
     partitions: int = 1  # of the topics created when missing
     auto_restart: bool = True  # restart a Spark job or producer that dies on its own
+    settings_path: Path | None = None  # txmon.toml named on the command line, passed to the children
     restart_backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -338,6 +339,9 @@ class Pipeline:
             # the settings may hold a SASL password.
             write_client_config(self._client_settings_file, config.client_settings)
             settings = ["--config", str(self._client_settings_file)]
+        if config.settings_path is not None:
+            # Rules size the producer's injected patterns and drive the Spark job's rules query.
+            settings += ["--settings", str(config.settings_path)]
         assert self._bootstrap is not None
         if name == PRODUCER:
             seed = ["--seed", str(config.seed)] if config.seed is not None else []

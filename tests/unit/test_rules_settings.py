@@ -9,7 +9,7 @@ import pytest
 
 from spark_app import cli as spark_cli
 from txmon_core import settings
-from txmon_core.rules import RuleSettings, add_rule_options, rule_settings
+from txmon_core.rules import RuleSettings, add_rule_options, configured_rules, rule_settings
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -97,3 +97,18 @@ def test_the_spark_job_refuses_a_small_amount_above_the_large_threshold(
     with pytest.raises(SystemExit):
         spark_cli.main(["-b", "127.0.0.1:1", "--small-amount", "600", "--settings", "/dev/null"])
     assert "must not be above --large-threshold" in capsys.readouterr().err
+
+
+def test_the_monitor_shows_the_rules_its_file_sets_and_hands_the_file_to_its_children(tmp_path: Path) -> None:
+    from txmon_tui import cli as tui_cli
+    from txmon_tui.pipeline import Pipeline
+
+    path = write(tmp_path, "[rules]\nvelocity_count = 5\nvelocity_window = 120\n")
+    args = tui_cli.build_parser().parse_args(["-b", "127.0.0.1:9", "--settings", str(path)])
+    config = tui_cli.pipeline_config(args)
+    assert config.settings_path == path
+    assert "count(amount>500)>=5 in 120s" in configured_rules(config.settings_path).describe(500)
+    pipeline = Pipeline(config)
+    for child in ("producer", "spark"):
+        argv = pipeline._argv(child)
+        assert argv[argv.index("--settings") + 1] == str(path), child

@@ -26,9 +26,10 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [CLOSE, Binding("h,question_mark,f1,q", "dismiss", "Close", show=False)]
 
-    def __init__(self, bindings: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, bindings: Sequence[tuple[str, str]], notes: Sequence[str] = ()) -> None:
         super().__init__()
         self._keys = bindings
+        self._notes = notes  # lines under the keys, e.g. the account rules in force
 
     def compose(self) -> ComposeResult:
         """A table of keys and what they do."""
@@ -37,6 +38,9 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for keys, description in self._keys:
             table.add_row(keys, description)
+        for note in self._notes:
+            table.add_row("", "")
+            table.add_row("", note)
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys"
             box.border_subtitle = "esc close"
