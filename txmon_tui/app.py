@@ -69,7 +69,7 @@ from txmon_tui.widgets.groups import GroupTable
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets
 
-REPAINT_SECONDS = 0.5  # the screen reflects new data at least twice a second
+REPAINT_SECONDS = 0.4  # the screen reflects new data at least twice a second, with room for a late tick
 REPLOT_SECONDS = 1.0  # a plotext redraw costs ~30 ms: at most once a second, and only when data changed
 POLL_SECONDS = 0.5  # child states and startup steps
 # Produced tx/s from the end offsets of `transactions`: sampled twice a second, so a stopped producer

@@ -154,8 +154,9 @@ class ProcessesPanel(Panel):
                 pid = f"pid {proc.pid}" if proc.pid else ""
                 up = f"up {fmt.uptime(proc.uptime)}" if proc.uptime is not None else ""
                 note = (f" · {proc.note}", "yellow") if proc.note else ""
+                # One line whatever the pid's width: a wrapped uptime would push the output lines down.
                 parts.append(Text.assemble((f"{proc.name:<9}", "bold"), fmt.state_text(proc.state), note,
-                                           f"  {pid}  {up}".rstrip()))
+                                           f"  {pid} {up}".rstrip(), no_wrap=True, overflow="ellipsis"))
                 for line in proc.last_lines[-self.LAST_LINES:]:
                     parts.append(Text(f"  {line}", style="dim", no_wrap=True, overflow="ellipsis"))
             if not parts:
