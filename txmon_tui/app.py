@@ -242,9 +242,7 @@ class MonitorApp(App[int]):
             self._count_produced(config)
 
     def _repaint_tick(self) -> None:
-        """The repaint clock: twice a second while records arrive, once a second while none do."""
-        if not self.is_running:
-            return  # shutting down: the panels are being removed while the clock still ticks
+        """The repaint clock: every tick while records arrive, every other tick while none do."""
         if not self._records_since_repaint and not self._skipped_tick:
             self._skipped_tick = True  # only clocks move (rates decay, uptimes): a second is soon enough
             return
@@ -318,10 +316,10 @@ class MonitorApp(App[int]):
         try:
             while not self._halt.is_set():
                 batch = tail.poll(deliveries.wait(TAIL_POLL_SECONDS))
-                if (outlets := self.outlets) is not None:
-                    outlets.take(batch)  # alert delivery: queued, returns at once
                 recorder = self.recorder
                 if batch:
+                    if (outlets := self.outlets) is not None:
+                        outlets.take(batch)  # alert delivery: queued, returns at once
                     deliveries.add(batch)
                     if recorder is not None:
                         recorder.add(batch)

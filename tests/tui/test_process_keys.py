@@ -6,13 +6,14 @@ import dataclasses
 import os
 import signal
 import time
+from functools import partial
 
 import psutil
 import pytest
 
 from tests.tui.conftest import tailing, until
 from txmon_tui.app import create_app
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.pipeline import Pipeline, PipelineConfig
 from txmon_tui.restarts import Backoff
 from txmon_tui.supervisor import ProcState
 from txmon_tui.widgets import ProcessesPanel
@@ -26,6 +27,12 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def running_pid(pipeline: Pipeline, name: str) -> int | None:
+    """The pid of the named child while it runs, else None."""
+    view = pipeline.process(name)
+    return view.pid if view is not None and view.state is ProcState.RUNNING else None
 
 
 def group_gone(pgid: int) -> bool:
@@ -44,10 +51,7 @@ async def test_p_stops_and_restarts_the_producer(config: PipelineConfig) -> None
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.pipeline is not None
         pipeline = app.pipeline
-
-        def producer_pid() -> int | None:
-            view = pipeline.process("producer")
-            return view.pid if view is not None and view.state is ProcState.RUNNING else None
+        producer_pid = partial(running_pid, pipeline, "producer")
 
         await tailing(pilot, app)
         first = await until(pilot, producer_pid, "the producer running", timeout=60)
@@ -73,10 +77,7 @@ async def test_s_stops_and_restarts_the_spark_job(config: PipelineConfig) -> Non
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.pipeline is not None
         pipeline = app.pipeline
-
-        def spark_pid() -> int | None:
-            view = pipeline.process("spark")
-            return view.pid if view is not None and view.state is ProcState.RUNNING else None
+        spark_pid = partial(running_pid, pipeline, "spark")
 
         first = await until(pilot, spark_pid, "the Spark job running", timeout=300)
         await pilot.press("s")
@@ -97,10 +98,7 @@ async def test_a_killed_spark_job_restarts_by_itself_and_alerts_flow_again(confi
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.pipeline is not None
         pipeline = app.pipeline
-
-        def spark_pid() -> int | None:
-            view = pipeline.process("spark")
-            return view.pid if view is not None and view.state is ProcState.RUNNING else None
+        spark_pid = partial(running_pid, pipeline, "spark")
 
         await tailing(pilot, app)
         first = await until(pilot, spark_pid, "the Spark job running", timeout=300)
