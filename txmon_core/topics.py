@@ -13,6 +13,11 @@ ALERTS = "alerts"
 DEAD_LETTERS = "transactions.dlq"
 METRICS = "metrics"
 ALL = (TRANSACTIONS, ALERTS, DEAD_LETTERS, METRICS)
+# Operators' topics, compacted: the versions of the rules (txmon_core.rules_log) and the shared triage
+# state (txmon_core.triage). Created by whoever uses them first, with COMPACTED.
+RULES = "txmon.rules"
+TRIAGE = "txmon.triage"
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 # Errors that retrying cannot mend: wrong credentials, a certificate that does not verify.
@@ -78,8 +83,11 @@ def ensure_topics(
     names: Iterable[str] = ALL,
     partitions: int = 1,
     timeout: float = 30.0,
+    config: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Create the topics that are missing; return the names created. Safe to call concurrently.
+
+    `config`: topic settings of the topics created here, e.g. COMPACTED (an existing topic is left alone).
 
     Raises KafkaAccessError at once when the broker refuses our credentials or certificate.
     """
@@ -90,7 +98,8 @@ def ensure_topics(
         return []
     # -1: the cluster's own default.replication.factor (1 on the embedded broker, 3 on `--nodes 3`).
     futures = admin.create_topics(
-        [NewTopic(n, num_partitions=partitions, replication_factor=-1) for n in missing],
+        [NewTopic(n, num_partitions=partitions, replication_factor=-1, config=dict(config or {}))
+         for n in missing],
         operation_timeout=timeout,
         request_timeout=timeout,
     )
