@@ -284,27 +284,33 @@ class RulesWatcher:
     """
 
     def __init__(self, client_config: Mapping[str, str]) -> None:
-        self._config = dict(client_config)
+        self.client_config = dict(client_config)
         self._current: RulesVersion | None = None
+        self._history: list[RulesVersion] = []  # every version read, in offset order (a few per day)
         self._changed = threading.Condition()
-        self._follower = compacted.Follower(self._config, RULES, self._apply, "txmon-rules-watcher")
+        self._follower = compacted.Follower(self.client_config, RULES, self._apply, "txmon-rules-watcher")
 
     def _apply(self, record: compacted.Record) -> None:
         versions = _decoded([record])
         if versions:
             with self._changed:
                 self._current = versions[0]  # the last offset is in force, whatever its number
+                self._history = [*self._history, versions[0]]  # a new list: readers keep a stable one
                 self._changed.notify_all()
 
     def start(self) -> RulesWatcher:
         """Create the topic if missing and start following it."""
-        ensure_topic(self._config)
+        ensure_topic(self.client_config)
         self._follower.start()
         return self
 
     def current(self) -> RulesVersion | None:
         """The newest version read so far (None before the first one)."""
         return self._current
+
+    def history(self) -> list[RulesVersion]:
+        """Every version read so far, oldest first."""
+        return self._history
 
     @property
     def error(self) -> str | None:
@@ -336,10 +342,12 @@ class RulesWatcher:
 
 def changes_text(changes: Iterable[tuple[str, object, object]]) -> str:
     """`alert_threshold 900 → 800, enabled true → false` for a history line."""
-    return ", ".join(f"{key} {_show(old)} → {_show(new)}" for key, old, new in changes) or "no change"
+    text = ", ".join(f"{key} {show_value(old)} → {show_value(new)}" for key, old, new in changes)
+    return text or "no change"
 
 
-def _show(value: object) -> str:
+def show_value(value: object) -> str:
+    """A setting as the history and the rules screen show it."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -366,5 +374,5 @@ def history_lines(versions: list[RulesVersion]) -> list[str]:
 def show_lines(version: RulesVersion) -> list[str]:
     """The settings of a version, one `key = value` a line, under a heading."""
     head = f"rules version {version.version} by {version.author} at {version.at}: {version.reason}"
-    return [head, *(f"  {key} = {_show(value)}" for key, value in version.rules.values().items())]
+    return [head, *(f"  {key} = {show_value(value)}" for key, value in version.rules.values().items())]
 

@@ -261,10 +261,10 @@ def silence_line(silence: TriageRecord, now: float) -> str:
 
 @dataclass(frozen=True)
 class TriageSettings:
-    """The [triage] table: `operator` (default $USER) and `can_edit_rules` (default true)."""
+    """The [triage] table: `operator` (default $USER) and `can_edit_rules` (default: unless read-only)."""
 
     operator: str
-    can_edit_rules: bool = True
+    can_edit_rules: bool | None = None  # None: a monitor edits rules unless it is read-only (attached)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any],
@@ -278,8 +278,8 @@ class TriageSettings:
         operator = table.get("operator")
         if operator is not None and (not isinstance(operator, str) or not clean(operator, 64)):
             raise SettingsError(f"[{SECTION}] operator: must be a non-empty string")
-        editing = table.get("can_edit_rules", True)
-        if not isinstance(editing, bool):
+        editing = table.get("can_edit_rules")
+        if editing is not None and not isinstance(editing, bool):
             raise SettingsError(f"[{SECTION}] can_edit_rules: must be true or false")
         return cls(clean(operator, 64) if operator else default_operator(env), editing)
 

@@ -29,6 +29,7 @@ from txmon_core.triage import (
     TriageState,
     clean,
     decode,
+    is_silenced,
     iso,
 )
 
@@ -165,6 +166,11 @@ class TriageService:
         """Whether this operator has an action here left to undo."""
         with self._lock:
             return bool(self._done)
+
+
+def silence_test(service: TriageService) -> Callable[[TriagedAlert, float], bool]:
+    """Delivery's question (did a silence cover this alert when it arrived?) answered by the shared triage."""
+    return lambda alert, at: is_silenced(alert, service.state(), at)
 
 
 def read_records(client_config: Mapping[str, str]) -> list[TriageRecord]:

@@ -12,7 +12,8 @@ from producer.cli import DEFAULT_RATE
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import add_data_dir, add_kafka_options, add_version, client_config, positive_float
 from txmon_core.settings import SettingsError, add_settings_option
-from txmon_sinks.options import add_alert_report_options, add_metrics_option, start_outlets
+from txmon_core.triage import TriageSettings
+from txmon_sinks.options import add_alert_report_options, add_metrics_option, settings_of, start_outlets
 from txmon_tui.export import FORMATS as EXPORT_FORMATS
 from txmon_tui.operators_cli import add_rules_command, add_triage_report_options
 from txmon_tui.pipeline import PipelineConfig
@@ -100,7 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "rules":
-        from txmon_sinks.options import settings_of
         from txmon_tui.operators_cli import rules_main
 
         try:
@@ -130,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--replay shows a recording on the screen: not with --headless or --record")
     if args.record is not None and args.headless:
         parser.error("--record records the monitor's session: not with --headless")
+    try:
+        TriageSettings.from_settings(settings_of(args))  # [triage]: a bad table stops here, in one line
+    except SettingsError as exc:
+        parser.error(str(exc))
     config = pipeline_config(args)
     if args.replay is not None:
         try:

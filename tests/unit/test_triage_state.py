@@ -134,7 +134,8 @@ def test_the_operator_is_the_setting_else_user_else_operator() -> None:
     assert named.operator == "carol"
     assert TriageSettings.from_settings({}, {"USER": "dan"}).operator == "dan"
     assert TriageSettings.from_settings({}, {}).operator == "operator"
-    assert TriageSettings.from_settings({}, {}).can_edit_rules is True
+    assert TriageSettings.from_settings({}, {}).can_edit_rules is None  # decided by read-only mode
+    assert TriageSettings.from_settings({"triage": {"can_edit_rules": False}}, {}).can_edit_rules is False
     with pytest.raises(SettingsError, match=r"\[triage\] can_edit_rules: must be true or false"):
         TriageSettings.from_settings({"triage": {"can_edit_rules": "yes"}}, {})
     with pytest.raises(SettingsError, match="unknown key"):

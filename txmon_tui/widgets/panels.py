@@ -111,9 +111,10 @@ class HealthPanel(Panel):
     TITLE = "Pipeline health"
 
     def show(self, latency: tuple[float | None, float | None], funnel: Sequence[tuple[str, int | None]],
-             warnings: Sequence[str], sinks: Sequence[tuple[str, str]] = ()) -> None:
-        """Repaint latency, funnel, the alert sinks' (state, line) and warnings."""
-        key = (latency, tuple(funnel), tuple(warnings), tuple(sinks))
+             warnings: Sequence[str], sinks: Sequence[tuple[str, str]] = (),
+             silences: Sequence[str] = ()) -> None:
+        """Repaint latency, funnel, the alert sinks' (state, line), warnings and the active silences."""
+        key = (latency, tuple(funnel), tuple(warnings), tuple(sinks), tuple(silences))
 
         def build() -> Group:
             p50, p99 = latency
@@ -128,11 +129,15 @@ class HealthPanel(Panel):
                 notes = Text("\n").join(Text(f"! {w}", style="bold yellow") for w in warnings)
             else:
                 notes = Text("✓ no warnings", style="green")
-            if not sinks:
-                return Group(head, stages, notes)
-            outlets = Text("\n", no_wrap=True, overflow="ellipsis").join(
-                Text.assemble("sink ", (line, SINK_STYLES.get(state, ""))) for state, line in sinks)
-            return Group(head, stages, outlets, notes)
+            parts = [head, stages]
+            if sinks:
+                parts.append(Text("\n", no_wrap=True, overflow="ellipsis").join(
+                    Text.assemble("sink ", (line, SINK_STYLES.get(state, ""))) for state, line in sinks))
+            parts.append(notes)
+            if silences:  # plain Text: targets and reasons come from Kafka; wrapped, as reasons run long
+                parts.append(Text("\n").join(
+                    Text.assemble(("silenced ", "bold"), (line, "dim")) for line in silences))
+            return Group(*parts)
 
         self._paint(key, build)
 
