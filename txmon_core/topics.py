@@ -78,8 +78,10 @@ def ensure_topics(
     names: Iterable[str] = ALL,
     partitions: int = 1,
     timeout: float = 30.0,
+    config: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Create the topics that are missing; return the names created. Safe to call concurrently.
+    """Create the topics that are missing (with `config`); return the names created. Safe to call
+    concurrently.
 
     Raises KafkaAccessError at once when the broker refuses our credentials or certificate.
     """
@@ -90,7 +92,8 @@ def ensure_topics(
         return []
     # -1: the cluster's own default.replication.factor (1 on the embedded broker, 3 on `--nodes 3`).
     futures = admin.create_topics(
-        [NewTopic(n, num_partitions=partitions, replication_factor=-1) for n in missing],
+        [NewTopic(n, num_partitions=partitions, replication_factor=-1, config=dict(config or {}))
+         for n in missing],
         operation_timeout=timeout,
         request_timeout=timeout,
     )
