@@ -7,6 +7,7 @@ producer  our producer against Kafka's ProducerPerformance (bench/producer.py)
 consumer  the monitor's tail against Kafka's ConsumerPerformance (bench/consumer.py)
 floor     Spark's micro-batch floor: rate source → noop sink (bench/floor.py)
 transforms  JVM CPU per record of the job's transforms on an in-memory batch (bench/transforms.py)
+drain     a backlog drained by the job as shipped, against the same plans as one batch job
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch to a command."""
     argv = sys.argv[1:] if argv is None else argv
     commands = ("pipeline", "sustain", "report", "producer", "consumer", "floor", "tail-delay", "monitor",
-                "transforms")
+                "transforms", "drain")
     if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
@@ -152,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import transforms
 
         return transforms.main(rest)
+    if command == "drain":
+        from bench import drain
+
+        return drain.main(rest)
     if command == "tail-delay":
         from bench import taildelay
 

@@ -94,14 +94,20 @@ def end_offset(bootstrap: str, topic: str = topics.TRANSACTIONS) -> int:
         consumer.close()
 
 
-def read_amounts(bootstrap: str, end: int) -> dict[str, float]:
-    """tx_id → amount of every record in `transactions` up to `end` (what the broker holds)."""
+def read_topic_stamps(bootstrap: str, topic: str, end: int | None = None,
+                      field: str = "amount") -> dict[str, tuple[float, float]]:
+    """tx_id → (`field`, the record's Kafka timestamp in epoch s) of a topic's records up to `end`.
+
+    The first record of a tx_id wins (a repeat in `alerts` came later). With the topic set to
+    `message.timestamp.type=LogAppendTime` the timestamp is when the broker appended the record.
+    """
+    end = end_offset(bootstrap, topic) if end is None else end
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "txmon-bench-audit", "enable.auto.commit": False}
     )
-    amounts: dict[str, float] = {}
+    found: dict[str, tuple[float, float]] = {}
     try:
-        consumer.assign([TopicPartition(topics.TRANSACTIONS, 0, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         read = 0
         deadline = time.monotonic() + 300
         while read < end and time.monotonic() < deadline:
@@ -110,10 +116,35 @@ def read_amounts(bootstrap: str, end: int) -> dict[str, float]:
                     continue
                 read = record.offset() + 1
                 data = orjson.loads(record.value())
-                amounts[data["tx_id"]] = float(data["amount"])
+                if isinstance(data, dict) and data.get("tx_id") not in found:
+                    found[data["tx_id"]] = (data.get(field), record.timestamp()[1] / 1e3)
     finally:
         consumer.close()
-    return amounts
+    return found
+
+
+# Broker append times on both topics, for the latency split (bench only: the job keeps any setting).
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+
+
+def stage_latencies(record: dict[str, Any], measured: list[int], appended: dict[str, tuple[float, float]],
+                    alerted: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """p50/p99 of each stage a flagged record goes through, from the broker's and Spark's own stamps.
+
+    ts → appended to `transactions` → Spark's batch start (`detected_at`) → appended to `alerts` →
+    received by the monitor's tail.
+    """
+    stages: dict[str, list[float]] = {"ts_to_transactions": [], "transactions_to_batch_start": [],
+                                      "batch_start_to_alerts": [], "alerts_to_monitor": []}
+    for i in measured:
+        tx_id = record["tx_ids"][i]
+        if tx_id not in appended or tx_id not in alerted:
+            continue
+        stamps = (record["event_s"][i], appended[tx_id][1], record["detected_s"][i], alerted[tx_id][1],
+                  record["received_s"][i])
+        for name, before, after in zip(stages, stamps, stamps[1:], strict=False):
+            stages[name].append(after - before)
+    return {name: percentiles(values) for name, values in stages.items()}
 
 
 def acknowledged(path: Path) -> set[str]:
@@ -286,6 +317,8 @@ def run(options: Options) -> dict[str, Any]:
         assert broker.pid is not None
         r.sampler.watch("broker", broker.pid)
         bootstrap = broker.bootstrap
+        topics.ensure_topics({"bootstrap.servers": bootstrap}, (topics.TRANSACTIONS, topics.ALERTS),
+                             config=APPEND_TIME)
         topics.ensure_topics({"bootstrap.servers": bootstrap}, topics.ALL)
         broker_ready_s = time.time() - began_wall
 
@@ -428,7 +461,8 @@ def run(options: Options) -> dict[str, Any]:
         record = orjson.loads((folder / "tail.json").read_bytes())
 
         progress("auditing: transactions topic, ack logs, Parquet")
-        amounts = read_amounts(bootstrap, target)
+        appended = read_topic_stamps(bootstrap, topics.TRANSACTIONS, target)
+        amounts = {tx_id: amount for tx_id, (amount, _) in appended.items()}
         acked = acknowledged(folder / "ack.log")
         acked_all = acked | acknowledged(folder / "ack-warmup.log")
         received = set(record["tx_ids"])
@@ -463,6 +497,8 @@ def run(options: Options) -> dict[str, Any]:
                     "alert_level": percentiles(alert_level),
                     "ts_to_detected_at": percentiles(in_spark),
                     "detected_at_to_tail": percentiles(delivery),
+                    "stages": stage_latencies(record, measured, appended,
+                                              read_topic_stamps(bootstrap, topics.ALERTS, field="level")),
                 },
                 "lost": sum(lost.values()),
                 "lost_detail": lost,

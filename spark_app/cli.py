@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spark_app import formats
-from spark_app.modes import MODE_MICROBATCH, MODES
+from spark_app.modes import DEFAULT_MAX_OFFSETS, DEFAULT_TRIGGER_MS, MODE_MICROBATCH, MODES
 from txmon_core.options import (
     add_data_dir,
     add_kafka_options,
@@ -56,14 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_float,
         default=5.0,
         metavar="SECONDS",
-        help="micro-batch interval of the Parquet query (default %(default)g)",
+        help="how long flagged rows wait before they are written to the Parquet table, in fewer and "
+        "bigger files (default %(default)g)",
+    )
+    parser.add_argument(
+        "--trigger-ms",
+        type=positive_int,
+        default=DEFAULT_TRIGGER_MS,
+        metavar="MS",
+        help="the alerts query starts a micro-batch at most every MS milliseconds (default %(default)s)",
     )
     parser.add_argument(
         "--max-offsets-per-trigger",
         type=positive_int,
-        default=None,
+        default=DEFAULT_MAX_OFFSETS,
         metavar="N",
-        help="at most N records per micro-batch after a backlog (default: no limit)",
+        help="at most N records per micro-batch after a backlog (default %(default)s)",
     )
     parser.add_argument(
         "--starting-offsets",
@@ -84,10 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--alert-lines",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="print one console line per alert (`ALERT <tx_id> <amount> RON account <id>`); the alerts "
-        "query then writes through foreachBatch, which costs each micro-batch a cached copy and a Python "
-        "round trip. Default: no lines, Spark's own Kafka sink with asynchronous progress tracking "
-        "(see bench/README)",
+        help="print one console line per alert (`ALERT <tx_id> <amount> RON account <id>`; micro-batch "
+        "mode only)",
     )
     parser.add_argument(
         "--progress-log",
@@ -175,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         large_threshold=args.large_threshold,
         alert_threshold=args.alert_threshold,
         parquet_trigger_seconds=args.parquet_trigger,
+        trigger_ms=args.trigger_ms,
         max_offsets_per_trigger=args.max_offsets_per_trigger,
         starting_offsets=args.starting_offsets,
         jars=connector,

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from txmon_core import large_table
+
 DEFAULT_LARGE_THRESHOLD = 500.0
 DEFAULT_ALERT_THRESHOLD = 900.0
 
@@ -68,8 +70,9 @@ MAX_RAW_CHARS = 100_000
 # The Parquet output under <data-dir>/large/: one row per transaction above the large threshold,
 # partitioned by the UTC date of its event time (folders event_date=YYYY-MM-DD). `ts` is the text the
 # transaction carried, `event_time` the parsed instant (UTC), `amount` a double.
-PARQUET_DIR_NAME = "large"
-PARQUET_PARTITION_COLUMN = "event_date"
+# Layout and commit protocol: txmon_core.large_table.
+PARQUET_DIR_NAME = large_table.DIR_NAME
+PARQUET_PARTITION_COLUMN = large_table.PARTITION_COLUMN
 PARQUET_COLUMNS = (
     "tx_id",
     "account_id",
@@ -82,10 +85,14 @@ PARQUET_COLUMNS = (
     PARQUET_PARTITION_COLUMN,
 )
 
-# Names of the streaming queries, as they appear in metrics.
+# Names of the streaming queries, as they appear in metrics. The alerts query also fills the Parquet
+# table; each flush into the table is reported under QUERY_PARQUET (batch id = the last one it covers).
 QUERY_ALERTS = "alerts"
 QUERY_PARQUET = "parquet"
 QUERY_RULES = "rules"
+QUERY_REALTIME = "alerts-realtime"  # --mode realtime: alerts and dead letters in Real-time Mode
+# Every query that keeps a checkpoint (under <data-dir>/checkpoints/<name>).
+QUERIES = (QUERY_ALERTS, QUERY_REALTIME, QUERY_RULES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +201,11 @@ def decode_alert(value: bytes) -> Alert:
     if alert.level not in LEVELS:
         raise ValueError(f"alert level {alert.level!r} is not one of {LEVELS}")
     return alert
+
+
+def encode_alert(alert: Alert) -> bytes:
+    """Encode one `alerts` record (the Spark job encodes flagged transactions in the JVM, alike)."""
+    return orjson.dumps(alert)
 
 
 def decode_dead_letter(value: bytes) -> DeadLetter:

@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,18 +26,23 @@ if __name__ == "__main__" and not __package__:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from py4j.protocol import Py4JError  # noqa: E402
-from pyspark import StorageLevel  # noqa: E402
 from pyspark.errors import PySparkException  # noqa: E402
 from pyspark.sql import DataFrame, SparkSession  # noqa: E402
-from pyspark.sql.streaming import DataStreamWriter, StreamingQuery  # noqa: E402
+from pyspark.sql.streaming import StreamingQuery  # noqa: E402
 from pyspark.sql.streaming.listener import QueryProgressEvent  # noqa: E402
 
-from spark_app import formats, transforms  # noqa: E402
+from spark_app import flagged, formats, transforms  # noqa: E402
 from spark_app.checkpoints import damaged_checkpoint  # noqa: E402
-from spark_app.modes import MODE_MICROBATCH, MODE_REALTIME, REALTIME_BATCH  # noqa: E402
+from spark_app.modes import (  # noqa: E402
+    DEFAULT_MAX_OFFSETS,
+    DEFAULT_TRIGGER_MS,
+    MODE_MICROBATCH,
+    MODE_REALTIME,
+    REALTIME_BATCH,
+)
 from spark_app.progress import MetricsPublisher  # noqa: E402
-from spark_app.rules import start_rules_query  # noqa: E402
-from txmon_core import topics  # noqa: E402
+from txmon_core import large_table, topics  # noqa: E402
+from txmon_core.large_table import LargeTable  # noqa: E402
 from txmon_core.rules import RuleSettings  # noqa: E402
 
 READY_LINE = f"spark job running: queries {formats.QUERY_ALERTS}, {formats.QUERY_PARQUET}"
@@ -61,8 +65,9 @@ class JobConfig:
     master: str | None = None  # local[2], or under spark-submit whatever it was given
     large_threshold: float = formats.DEFAULT_LARGE_THRESHOLD
     alert_threshold: float = formats.DEFAULT_ALERT_THRESHOLD
-    parquet_trigger_seconds: float = 5.0
-    max_offsets_per_trigger: int | None = None
+    parquet_trigger_seconds: float = 5.0  # how long flagged rows wait for a flush into the table
+    trigger_ms: int = DEFAULT_TRIGGER_MS  # the alerts query starts a batch at most this often
+    max_offsets_per_trigger: int | None = DEFAULT_MAX_OFFSETS
     starting_offsets: str = "earliest"
     jars: tuple[Path, ...] = field(default_factory=tuple)
     mode: str = MODE_MICROBATCH  # how the alerts query runs (spark_app.modes)
@@ -98,9 +103,16 @@ def java_client_options(client_config: Mapping[str, str]) -> dict[str, str]:
     if username is not None and "sasl.jaas.config" not in settings and mechanism in JAAS_MODULES:
         # Java's client takes SASL credentials only as a JAAS line.
         settings["sasl.jaas.config"] = (
-            f'{JAAS_MODULES[mechanism]} required username="{username}" password="{password or ""}";'
+            f"{JAAS_MODULES[mechanism]} required username={jaas_quoted(username)} "
+            f"password={jaas_quoted(password or '')};"
         )
     return {f"kafka.{key}": value for key, value in settings.items()}
+
+
+def jaas_quoted(value: str) -> str:
+    """A JAAS option value in double quotes: a quote or backslash inside is escaped with a backslash,
+    so a password holding `"` or `;` stays one value instead of ending the login line."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def build_session(config: JobConfig) -> SparkSession:
@@ -131,6 +143,9 @@ def build_session(config: JobConfig) -> SparkSession:
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         # Streaming plans never use it; turning it off spares a warning per query start.
         .config("spark.sql.adaptive.enabled", "false")
+        # An idle stateless query runs no batch anyway; the rules query need not run one just to move
+        # its watermark: its state expires at its next batch with data.
+        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
         # A stop that hangs on a dead broker must not keep a supervisor waiting forever.
         .config("spark.sql.streaming.stopTimeout", "30000")
         .getOrCreate()
@@ -153,8 +168,12 @@ def start_session(config: JobConfig) -> SparkSession:
     return spark
 
 
-def read_transactions(spark: SparkSession, config: JobConfig) -> DataFrame:
-    """The `transactions` topic as a streaming DataFrame of Kafka source rows."""
+def read_transactions(spark: SparkSession, config: JobConfig, split: bool = True) -> DataFrame:
+    """The `transactions` topic as a streaming DataFrame of Kafka source rows.
+
+    `split`: a batch is read by at least as many tasks as Spark has cores, even from fewer Kafka
+    partitions (Real-time Mode holds one task per partition and takes no split).
+    """
     reader = (
         spark.readStream.format("kafka")
         .options(**java_client_options(config.client_config))
@@ -166,137 +185,26 @@ def read_transactions(spark: SparkSession, config: JobConfig) -> DataFrame:
     )
     if config.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
+    if split:
+        # One partition per core: otherwise a topic of one partition is parsed by one core only.
+        reader = reader.option("minPartitions", str(spark.sparkContext.defaultParallelism))
     return reader.load()
 
 
-class BatchInterruptedError(RuntimeError):
-    """A micro-batch of the alerts query was cut short by a requested stop."""
-
-
-class BatchFailedError(RuntimeError):
-    """A micro-batch of the alerts query failed; the full error went to stderr."""
-
-
-# Spark recognises a batch interrupted by query.stop() in a Python foreachBatch only by this text in
-# the error (StreamExecution.PROXY_ERROR); its regex also overflows the stack on the long JVM traces
-# the original errors carry. So errors go back to Spark short, and a stop's error in the form it expects.
-STOPPED_BATCH_MESSAGE = (
-    "py4j.protocol.Py4JJavaError: An error occurred while calling save: "
-    "java.lang.InterruptedException (the query is stopping; the batch reruns on restart)"
-)
-
-
-class AlertsBatchWriter:
-    """foreachBatch body of the alerts query: Kafka write first (at-least-once), then console lines.
-
-    One pass over the source: the classified batch is cached, written to Kafka, and its few alert
-    lines collected from the cache. The lines are best-effort: a failed print never fails the batch.
-    """
-
-    def __init__(self, config: JobConfig, stop_requested: threading.Event) -> None:
-        self.kafka_options = java_client_options(config.client_config)
-        self.stop_requested = stop_requested
-
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        """Write one micro-batch."""
-        try:
-            lines = self.write(batch)
-        except Exception as exc:
-            if self.stop_requested.is_set():
-                raise BatchInterruptedError(STOPPED_BATCH_MESSAGE) from None
-            traceback.print_exc(file=sys.stderr)
-            summary = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-            raise BatchFailedError(f"alerts batch {batch_id} failed: {summary}") from None
-        if lines:
-            print_lines(lines)
-
-    def write(self, batch: DataFrame) -> list[str]:
-        """Write the batch's Kafka records; return its alert lines."""
-        batch.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            (
-                transforms.kafka_records(batch, topics.ALERTS, topics.DEAD_LETTERS)
-                .write.format("kafka")
-                .options(**self.kafka_options)
-                .save()
-            )
-            return [row.line for row in transforms.alert_lines(batch).collect()]
-        finally:
-            batch.unpersist()
-
-
-def print_lines(lines: list[str]) -> None:
-    """Print alert lines and flush, so a supervisor reading our stdout sees them now (best-effort)."""
-    try:
-        sys.stdout.write("\n".join(lines) + "\n")
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError) as exc:  # a closed stdout must not fail the batch
-        print(f"txmon-spark: {len(lines)} alert lines not printed: {exc}", file=sys.stderr)
-
-
-def start_alerts_query(
-    spark: SparkSession, source: DataFrame, config: JobConfig, stop_requested: threading.Event
-) -> StreamingQuery:
-    """Kafka → Kafka: flagged transactions to `alerts`, bad records to `transactions.dlq`."""
-    classified = transforms.classify(
-        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
-    )
-    return (
-        # Count large, alerts and dead letters per batch: they reach the listener with the progress.
-        classified.observe("counts", *transforms.batch_counts())
-        .writeStream.queryName(formats.QUERY_ALERTS)
-        # Both Kafka topics and the console lines from one cached pass over the batch.
-        .foreachBatch(AlertsBatchWriter(config, stop_requested))
-        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
-        # As fast as the micro-batch floor allows: the next batch starts when this one ends.
-        .trigger(processingTime="0 seconds")
-        .start()
-    )
-
-
-def kafka_alerts_writer(source: DataFrame, config: JobConfig) -> DataStreamWriter:
-    """The alerts query up to its trigger, for Spark's own Kafka sink.
-
-    Flagged rows go to `alerts`, bad rows to `transactions.dlq`; per-batch counts feed the metrics.
-    """
-    classified = transforms.classify(
-        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
-    )
-    return (
-        transforms.kafka_records(
-            classified.observe("counts", *transforms.batch_counts()), topics.ALERTS, topics.DEAD_LETTERS
-        )
-        .writeStream.queryName(formats.QUERY_ALERTS)
-        .format("kafka")
-        .options(**java_client_options(config.client_config))
-        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
-    )
-
-
-def start_native_alerts_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
-    """Kafka → Kafka in micro-batches through Spark's own Kafka sink: no console lines, less per batch.
-
-    Without foreachBatch no batch waits on a Python callback, a cached copy and a second Spark job,
-    and asynchronous progress tracking takes the offset and commit log writes off the batch's path.
-    The cost: after a crash up to a second of batches is written again (the sink is at-least-once
-    anyway; readers drop repeats by tx_id).
-    """
-    return (
-        kafka_alerts_writer(source, config)
-        .option("asyncProgressTrackingEnabled", "true")
-        .trigger(processingTime="0 seconds")
-        .start()
-    )
-
-
-def start_realtime_alerts_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
+def start_realtime_alerts_query(source: DataFrame, config: JobConfig) -> StreamingQuery:
     """Kafka → Kafka in Spark's Real-time Mode: each record is written as it arrives, not per batch.
 
-    Real-time Mode takes only stateless plans with a Kafka sink and update output: no foreachBatch, so
-    no console ALERT lines (the monitor reads the `alerts` topic); observe() still counts per batch.
+    Real-time Mode takes only stateless plans with a Kafka sink and update output, so this query
+    writes alerts and dead letters only; the Parquet table comes from the micro-batch alerts query
+    running beside it without producing (spark_app.flagged). observe() still counts per batch.
     """
+    # No observe(): the alerts query beside it counts every batch for the metrics.
     return (
-        kafka_alerts_writer(source, config)
+        transforms.kafka_records(flagged.classified(source, config), topics.ALERTS, topics.DEAD_LETTERS)
+        .writeStream.queryName(formats.QUERY_REALTIME)
+        .format("kafka")
+        .options(**java_client_options(config.client_config))
+        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_REALTIME)))
         .outputMode("update")
         # The batch length bounds checkpointing and progress reports, not latency: records flow
         # through a long-running task that holds one core per Kafka partition.
@@ -305,54 +213,30 @@ def start_realtime_alerts_query(spark: SparkSession, source: DataFrame, config: 
     )
 
 
-def start_parquet_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
-    """Kafka → Parquet: every transaction above the large threshold, exactly once, by event date."""
-    classified = transforms.classify(
-        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
-    )
-    large, alerts, _dead = transforms.batch_counts()
-    return (
-        # Count what this query stores; it routes no dead letters, so that count stays zero.
-        transforms.parquet_rows(classified.observe("counts", large, alerts))
-        .writeStream.queryName(formats.QUERY_PARQUET)
-        .format("parquet")
-        .option("path", str(config.parquet_dir))
-        # The file sink's own log plus this checkpoint make the output exactly once.
-        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_PARQUET)))
-        # One folder per UTC event date, so history readers can prune by day.
-        .partitionBy(formats.PARQUET_PARTITION_COLUMN)
-        # A longer trigger: each Parquet batch costs files and a log entry, so fewer, bigger ones.
-        .trigger(processingTime=f"{config.parquet_trigger_seconds:g} seconds")
-        .start()
-    )
-
-
-def orphaned_parquet_table(config: JobConfig) -> str | None:
-    """Why the Parquet query must not start, or None: a committed table whose checkpoint is gone.
-
-    A new checkpoint numbers its batches from 0 again, and Spark's file sink skips every batch number
-    its `_spark_metadata` log already holds: the records of those batches would be lost silently.
-    """
-    log = config.parquet_dir / "_spark_metadata"
-    offsets = config.checkpoint(formats.QUERY_PARQUET) / "offsets"
-    committed = log.is_dir() and any(entry.name[0].isdigit() for entry in log.iterdir())
-    if committed and not (offsets.is_dir() and any(offsets.iterdir())):
+def start_problem(config: JobConfig) -> str | None:
+    """Why the job must not start (a table it cannot continue, a damaged checkpoint), or None."""
+    table = config.parquet_dir
+    if problem := large_table.legacy_layout(table):
+        return problem
+    offsets = config.checkpoint(formats.QUERY_ALERTS) / "offsets"
+    if large_table.has_rows(table) and not (offsets.is_dir() and any(offsets.iterdir())):
+        # A new checkpoint reads the topic from its start again: every row would be stored twice.
         return (
-            f"the Parquet table {config.parquet_dir} has committed batches but its checkpoint "
-            f"{offsets.parent} is missing or empty: restore the checkpoint, or move the table aside "
-            "to rebuild it from the start of the topic"
+            f"the Parquet table {table} has committed batches but its checkpoint {offsets.parent} is "
+            "missing or empty: "
+            "restore the checkpoint, or move the table aside to rebuild it from the start of the topic"
         )
-    return None
+    folders = [config.checkpoint(name) for name in formats.QUERIES]
+    return damaged_checkpoint(folders, table)
 
 
 def run(config: JobConfig, stop_requested: threading.Event | None = None,
         rules: RuleSettings | None = None) -> int:
     """Run the queries until `stop_requested` is set (SIGTERM/SIGINT) or a query fails.
 
-    `rules` adds the account rules query (spark_app.rules) when given and enabled.
+    `rules` adds the account rules (spark_app.rule_engine) when given and enabled.
     """
-    folders = [config.checkpoint(name) for name in (formats.QUERY_ALERTS, formats.QUERY_PARQUET)]
-    if problem := orphaned_parquet_table(config) or damaged_checkpoint(folders, config.parquet_dir):
+    if problem := start_problem(config):
         print(f"txmon-spark: error: {problem}", file=sys.stderr, flush=True)
         return 1
     stop_requested = stop_requested or threading.Event()
@@ -370,48 +254,67 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
         else ProgressLoggingPublisher(config.client_config, config.progress_log)
     )
     spark.streams.addListener(publisher)
+    buffer = flagged.ParquetBuffer(LargeTable(config.parquet_dir), config.parquet_trigger_seconds,
+                                   on_flush=publisher.publish_flush)
+    producer = flagged.AlertProducer(config.client_config)
     queries: list[StreamingQuery] = []
     code = 0
     try:
-        # Each query reads the topic itself: they run at their own pace with their own checkpoints.
-        if not stop_requested.is_set():
-            alerts_source, parquet_source = read_transactions(spark, config), read_transactions(spark, config)
-            if config.mode == MODE_REALTIME:
-                queries.append(start_realtime_alerts_query(spark, alerts_source, config))
-            elif not config.alert_lines:
-                queries.append(start_native_alerts_query(spark, alerts_source, config))
-            else:
-                queries.append(start_alerts_query(spark, alerts_source, config, stop_requested))
-            queries.append(start_parquet_query(spark, parquet_source, config))
-            if rules is not None and rules.enabled:
-                queries.append(start_rules_query(read_transactions(spark, config), config, rules,
-                                                 java_client_options(config.client_config)))
-                print(f"txmon-spark: {rules.describe(config.large_threshold)}", file=sys.stderr)
-            print(READY_LINE, flush=True)
-            print(f"txmon-spark: queries started {time.monotonic() - started:.1f} s after launch",
-                  file=sys.stderr)
-        while not stop_requested.wait(0.5):
-            failed = [q for q in queries if not q.isActive]
-            if failed:
+        with flagged.IdleFlusher(buffer) as flusher:
+            if not stop_requested.is_set():
+                start_queries(spark, config, rules, buffer, producer, publisher, stop_requested, queries)
+                print(READY_LINE, flush=True)
+                print(f"txmon-spark: queries started {time.monotonic() - started:.1f} s after launch",
+                      file=sys.stderr)
+            while not code and not stop_requested.wait(0.5):
+                failed = [q for q in queries if not q.isActive]
                 for query in failed:
                     error = query.exception()
                     print(f"txmon-spark: query {query.name} stopped: {error or 'no error'}", file=sys.stderr)
-                code = 1
-                break
+                if flusher.error is not None:
+                    print(f"txmon-spark: writing the Parquet table failed: {flusher.error}", file=sys.stderr)
+                if failed or flusher.error is not None:
+                    code = 1
+            stop_requested.set()  # from here on, an interrupted batch is part of stopping, not a failure
+            for query in queries:
+                try:
+                    query.stop()
+                except (PySparkException, Py4JError) as exc:
+                    print(f"txmon-spark: stopping {query.name}: {exc}", file=sys.stderr)
+                    code = 1
+        if not code:
+            buffer.flush()  # what the stopped batches left in the buffer; a failed job replays it instead
     finally:
-        stop_requested.set()  # from here on, an interrupted batch is part of stopping, not a failure
-        for query in queries:
-            try:
-                query.stop()
-            except (PySparkException, Py4JError) as exc:
-                print(f"txmon-spark: stopping {query.name}: {exc}", file=sys.stderr)
-                code = 1
+        stop_requested.set()
+        producer.close()
         undelivered = publisher.close()
         if undelivered:
             print(f"txmon-spark: {undelivered} metrics records not delivered", file=sys.stderr)
         spark.stop()
     print(f"txmon-spark: stopped (exit {code})", file=sys.stderr)
     return code
+
+
+def start_queries(spark: SparkSession, config: JobConfig, rules: RuleSettings | None,
+                  buffer: flagged.ParquetBuffer, producer: flagged.AlertProducer,
+                  publisher: MetricsPublisher, stop_requested: threading.Event,
+                  queries: list[StreamingQuery]) -> None:
+    """Re-derive what the table lacks, then start every query (each goes into `queries` at once)."""
+    flagged.replay_uncovered(spark, config, buffer, java_client_options(config.client_config))
+    realtime = config.mode == MODE_REALTIME
+    if realtime:
+        queries.append(start_realtime_alerts_query(read_transactions(spark, config, split=False), config))
+    checkpoint = config.checkpoint(formats.QUERY_ALERTS)
+    step = None
+    if rules is not None and rules.enabled:
+        step = flagged.RulesStep.create(checkpoint, rules, config.large_threshold, publisher.publish)
+        print(f"txmon-spark: {rules.describe(config.large_threshold)}", file=sys.stderr)
+    # In Real-time Mode the alerts query still fills the Parquet table and runs the rules; the
+    # Real-time query beside it writes the alerts and dead letters.
+    writer = flagged.FlaggedBatchWriter(producer, buffer, checkpoint, stop_requested,
+                                        alert_lines=config.alert_lines and not realtime,
+                                        rules=step, deliver_rows=not realtime)
+    queries.append(flagged.start_alerts_query(read_transactions(spark, config), config, writer))
 
 
 class ProgressLoggingPublisher(MetricsPublisher):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from confluent_kafka import KafkaException, Producer
@@ -19,6 +20,9 @@ from pyspark.sql.streaming.listener import (
 
 from spark_app import formats
 from txmon_core import topics
+
+if TYPE_CHECKING:
+    from spark_app.flagged import Flush
 
 
 def _finite(value: Any) -> float:
@@ -72,7 +76,27 @@ class MetricsPublisher(StreamingQueryListener):
 
     def onQueryProgress(self, event: QueryProgressEvent) -> None:
         """Publish the batch's metrics."""
-        metrics = batch_metrics(orjson.loads(event.progress.json))
+        self.publish(batch_metrics(orjson.loads(event.progress.json)))
+
+    def publish_flush(self, flush: Flush) -> None:
+        """Publish a flush into the Parquet table as a QUERY_PARQUET batch (id = the last it covers)."""
+        import pyarrow.compute as pc
+
+        large = alerts = 0
+        if flush.rows is not None:
+            levels = flush.rows.column("level")
+            large = int(pc.sum(pc.equal(levels, formats.LEVEL_LARGE)).as_py() or 0)
+            alerts = int(pc.sum(pc.equal(levels, formats.LEVEL_ALERT)).as_py() or 0)
+        self.publish(formats.BatchMetrics(
+            query=formats.QUERY_PARQUET, batch_id=flush.last,
+            timestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            num_input_rows=large + alerts, input_rows_per_second=0.0, processed_rows_per_second=0.0,
+            batch_duration_ms=0, end_offsets=dict(flush.end_offsets), large=large, alerts=alerts,
+            dead_letters=0,
+        ))
+
+    def publish(self, metrics: formats.BatchMetrics) -> None:
+        """Queue one metrics record (callbacks served without waiting)."""
         value = formats.encode_metrics(metrics)
         try:
             self.producer.produce(self.topic, key=metrics.query.encode(), value=value)

@@ -235,17 +235,50 @@ def dead_letter_value() -> Column:
     )
 
 
+def _kafka_columns(alerts_topic: str, dead_letter_topic: str) -> dict[str, Column]:
+    # A dead letter keeps the source record's key; a flagged row is keyed by its tx_id.
+    bad = F.col("reason").isNotNull()
+    return {
+        "key": F.when(bad, F.col("key")).otherwise(F.col("tx_id").cast("binary")),
+        "value": F.when(bad, dead_letter_value()).otherwise(alert_value()),
+        "topic": F.when(bad, F.lit(dead_letter_topic)).otherwise(F.lit(alerts_topic)),
+    }
+
+
+def _to_a_sink() -> Column:
+    return F.col("reason").isNotNull() | F.col("level").isNotNull()
+
+
 def kafka_records(classified: DataFrame, alerts_topic: str, dead_letter_topic: str) -> DataFrame:
     """Rows for Spark's Kafka sink: flagged rows to `alerts_topic` (key tx_id), bad rows to the DLQ.
 
     One projection with a per-row `topic` (not a union of two filters, which would read the source
-    twice). A dead letter keeps the source record's key.
+    twice).
+    """
+    columns = _kafka_columns(alerts_topic, dead_letter_topic)
+    return classified.where(_to_a_sink()).select(*(column.alias(name) for name, column in columns.items()))
+
+
+def sink_rows(classified: DataFrame, alerts_topic: str, dead_letter_topic: str,
+              small_amount: float | None = None) -> DataFrame:
+    """Every row some sink needs, once: its Kafka record (key, value, topic) and its fields.
+
+    Flagged rows and dead letters have a Kafka record; with `small_amount`, valid transactions of an
+    account under it come too (for the account rules), with a null record. A dead letter's fields
+    (`parquet_rows`' columns, the event date as text) are null: it only goes to the dead-letter topic.
     """
     bad = F.col("reason").isNotNull()
-    return classified.where(bad | F.col("level").isNotNull()).select(
-        F.when(bad, F.col("key")).otherwise(F.col("tx_id").cast("binary")).alias("key"),
-        F.when(bad, dead_letter_value()).otherwise(alert_value()).alias("value"),
-        F.when(bad, F.lit(dead_letter_topic)).otherwise(F.lit(alerts_topic)).alias("topic"),
+    needed = bad | F.col("level").isNotNull()
+    if small_amount is not None:
+        needed = needed | (~bad & F.col("account_id").isNotNull() & (F.col("amount") < small_amount))
+    record = F.col("level").isNotNull() | bad
+    field_names = (*TRANSACTION_FIELDS, "event_time", "level")
+    return classified.where(needed).select(
+        *(F.when(record, column).alias(name)
+          for name, column in _kafka_columns(alerts_topic, dead_letter_topic).items()),
+        *(F.when(~bad, F.col(name)).alias(name) for name in field_names),
+        F.when(~bad, F.date_format(_utc(F.col("event_time")), "yyyy-MM-dd"))
+        .alias(formats.PARQUET_PARTITION_COLUMN),
     )
 
 

@@ -85,7 +85,8 @@ def ensure_topics(
     timeout: float = 30.0,
     config: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """Create the topics that are missing; return the names created. Safe to call concurrently.
+    """Create the topics that are missing (with `config`); return the names created. Safe to call
+    concurrently.
 
     `config`: topic settings of the topics created here, e.g. COMPACTED (an existing topic is left alone).
 

@@ -1,8 +1,10 @@
-"""The Parquet history under `<data-dir>/large/`: only files committed in Spark's `_spark_metadata` log.
+"""The Parquet history under `<data-dir>/large/` (layout: txmon_core.large_table).
 
-Spark's file sink lists every file of a finished batch in `_spark_metadata/<batch>` (and, every 10
-batches by default, everything so far in `<batch>.compact`); files of an unfinished or failed batch may
-lie in the folder but are not data. Reading is incremental: a reader remembers the files it has binned.
+Every file in the table is whole and holds rows no other file holds. A table written by an older txmon
+(Spark's file sink) is read through its `_spark_metadata` log instead: that sink lists every file of a
+finished batch in `_spark_metadata/<batch>` (and, every 10 batches, everything so far in
+`<batch>.compact`); files of an unfinished batch may lie in the folder but are not data. Reading is
+incremental: a reader remembers the files it has binned.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import unquote, urlparse
 import orjson
 
 from spark_app.formats import PARQUET_DIR_NAME, PARQUET_PARTITION_COLUMN
+from txmon_core import large_table
 from txmon_tui.stats import AmountBins
 
 if TYPE_CHECKING:
@@ -56,10 +59,11 @@ def _local_path(uri: str, table_dir: Path) -> Path:
 
 
 def committed_files(table_dir: Path) -> list[Path]:
-    """The data files the sink committed, in commit order (none if there is no log yet)."""
+    """The table's data files, oldest first: every file of the table, or of an older txmon's table
+    (written by Spark's file sink) those its `_spark_metadata` log committed."""
     log_dir = Path(table_dir) / METADATA_DIR
     if not log_dir.is_dir():
-        return []
+        return large_table.data_files(Path(table_dir))
     batches: dict[int, Path] = {}
     compacts: dict[int, Path] = {}
     for entry in log_dir.iterdir():

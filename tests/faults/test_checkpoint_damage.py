@@ -17,7 +17,7 @@ from tests.conditions import wait_until
 from tests.faults.rig import FaultRig
 from tests.faults.test_spark_job_kill import RESUME_TIMEOUT
 from tests.integration.test_pipeline import SparkJob
-from txmon_core import topics
+from txmon_core import large_table, topics
 
 pytestmark = pytest.mark.integration
 
@@ -51,20 +51,21 @@ def test_damaged_checkpoints_are_refused_in_one_line_and_the_advice_rebuilds(
     producer = rig.start_producer("300")
     producer.wait_acked(300)
     rig.wait_growth(topics.ALERTS, 0, RESUME_TIMEOUT, "the job to write alerts")
-    wait_until(lambda: (table / "_spark_metadata").is_dir() and any(
-        p.name.isdigit() for p in (table / "_spark_metadata").iterdir()), RESUME_TIMEOUT, "a Parquet commit")
+    wait_until(lambda: large_table.has_rows(table) and large_table.committed_batch(table) >= 0,
+               RESUME_TIMEOUT, "a Parquet commit")
     # A small topic from here on: the rebuild at the end reads it all again.
     assert producer.stop() == 0, producer.output()
     assert job.stop() == 0, job.stderr_tail()
 
-    # The Parquet query's checkpoint deleted: its table would skip batches, so the job refuses.
+    # The alerts query's checkpoint deleted: a new one would read the topic again and store every
+    # row of the table twice, so the job refuses.
     aside = tmp_path / "aside"
     aside.mkdir()
-    shutil.move(checkpoints / "parquet", aside / "parquet")
+    shutil.move(checkpoints / "alerts", aside / "alerts")
     line = refusal(rig.start_job())
     assert f"the Parquet table {table} has committed batches but its checkpoint" in line
     assert "restore the checkpoint, or move the table aside" in line
-    shutil.move(aside / "parquet", checkpoints / "parquet")
+    shutil.move(aside / "alerts", checkpoints / "alerts")
 
     # The alerts query's newest offsets file cut in half.
     victim = newest(checkpoints / "alerts" / "offsets")

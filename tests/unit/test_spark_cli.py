@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from spark_app.cli import build_parser, main
+from txmon_core import large_table
 
 
 def test_help_answers_without_starting_spark() -> None:
@@ -25,7 +26,8 @@ def test_help_answers_without_starting_spark() -> None:
 def test_defaults() -> None:
     args = build_parser().parse_args(["-b", "h:1"])
     assert (args.large_threshold, args.alert_threshold, args.master) == (500.0, 900.0, None)
-    assert (args.starting_offsets, args.max_offsets_per_trigger) == ("earliest", None)
+    assert (args.starting_offsets, args.max_offsets_per_trigger) == ("earliest", 200_000)
+    assert args.trigger_ms == 100
     assert args.parquet_trigger == 5.0
 
 
@@ -74,16 +76,34 @@ def test_client_settings_reach_the_java_client() -> None:
 
 
 def test_a_committed_table_without_its_checkpoint_is_refused(tmp_path: Path) -> None:
-    from spark_app.job import JobConfig, orphaned_parquet_table
+    from spark_app.job import JobConfig, start_problem
 
     config = JobConfig(client_config={}, data_dir=tmp_path)
-    assert orphaned_parquet_table(config) is None  # a first start
-    log = config.parquet_dir / "_spark_metadata"
-    log.mkdir(parents=True)
-    (log / "0").write_text("v1\n")
-    problem = orphaned_parquet_table(config)
+    assert start_problem(config) is None  # a first start
+    rows = config.parquet_dir / "event_date=2026-12-05" / large_table.file_name(0, 3)
+    rows.parent.mkdir(parents=True)
+    rows.write_bytes(b"PAR1")
+    problem = start_problem(config)
     assert problem is not None and "checkpoint" in problem and str(config.parquet_dir) in problem
-    offsets = config.checkpoint("parquet") / "offsets"
+    offsets = config.checkpoint("alerts") / "offsets"
     offsets.mkdir(parents=True)
-    (offsets / "0").write_text("v1\n")
-    assert orphaned_parquet_table(config) is None  # table and checkpoint belong together
+    (offsets / "0").write_text("v1\n{}\n{}\n")
+    assert start_problem(config) is None  # table and checkpoint belong together
+
+
+def test_a_table_of_spark_s_file_sink_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    from spark_app.job import JobConfig, start_problem
+
+    config = JobConfig(client_config={}, data_dir=tmp_path)
+    (config.parquet_dir / "_spark_metadata").mkdir(parents=True)
+    problem = start_problem(config)
+    assert problem is not None and "older txmon" in problem and "--data-dir" in problem
+
+def test_a_password_with_quotes_stays_one_jaas_value() -> None:
+    from spark_app.job import java_client_options
+
+    options = java_client_options({"sasl.mechanisms": "PLAIN", "sasl.username": "u",
+                                   "sasl.password": 'p"; x="y\\'})
+    assert options["kafka.sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.plain.PlainLoginModule required username="u" '
+        'password="p\\"; x=\\"y\\\\";')

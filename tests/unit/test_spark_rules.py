@@ -1,12 +1,15 @@
-"""The rules query's pure steps on small batch DataFrames: which rows reach the rules, the alert rows."""
+"""The account rules inside the alerts query: which rows reach them, their alerts, their durable state."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from pyspark.sql import SparkSession
-from pyspark.testing import assertDataFrameEqual
 
-from spark_app import formats, rules, transforms
+from spark_app import formats, transforms
+from spark_app.account_rules import Event
+from spark_app.rule_engine import RuleEngine, alert_records, rule_events
 from txmon_core.rules import RuleSettings
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
@@ -24,83 +27,67 @@ def test_only_valid_flagged_or_small_transactions_of_an_account_reach_the_rules(
               tx("no-account", 900.0, account=None), tx("bad", "900"), b"not json"]
     source = spark.createDataFrame([(b"k", v, "transactions", 0, i) for i, v in enumerate(values)],
                                    SOURCE_SCHEMA)
-    inputs = rules.rule_inputs(transforms.parse_transactions(source), 500.0, 1.0)
-    assert tuple(inputs.columns) == (*rules.INPUT_COLUMNS, "ts_ms")
-    assertDataFrameEqual(inputs.select("tx_id", "amount", "ts_ms"),
-                         [("large", 500.01, TS_MS), ("small", 0.99, TS_MS)], checkRowOrder=False)
+    classified = transforms.classify(transforms.parse_transactions(source), 500.0, 900.0)
+    rows = transforms.sink_rows(classified, "alerts", "dlq", small_amount=1.0).toArrow()
+    events = rule_events(rows)
+    assert sorted((e.tx_id, e.amount, e.ts_ms) for _, e in events) == [
+        ("large", 500.01, TS_MS), ("small", 0.99, TS_MS)]
+    # The small one is only a rule input: it has no Kafka record; dead letters and flagged rows do.
+    records = {t: v for t, v in zip(rows.column("tx_id").to_pylist(), rows.column("value").to_pylist(),
+                                    strict=True)}
+    assert records["small"] is None and records["large"] is not None and records["no-account"] is not None
+    assert rows.column("topic").to_pylist().count("dlq") == 2
 
 
-def test_alert_rows_become_kafka_records_in_the_alert_format(spark: SparkSession) -> None:
+def test_rule_hits_become_records_in_the_alert_format(tmp_path: Path) -> None:
+    engine = RuleEngine(tmp_path / "rules.sqlite", RuleSettings(), 500.0)
+    small, large = Event("t-1", TS_MS, 0.5), Event("t-2", TS_MS + 5, 912.4, None, "RON", TS)
+    hits = engine.decide(0, [("A", small), ("A", large)])
+    ((topic, key, value),) = alert_records(hits, {formats.LEVEL_PATTERN: "amount<1 then amount>500 in 60s",
+                                                  formats.LEVEL_VELOCITY: "v"}, "2026-11-25T12:00:01.000Z",
+                                           "alerts")
+    alert = formats.decode_alert(value)
     alert_id = formats.rule_alert_id(formats.LEVEL_PATTERN, "t-2")
-    alerts = spark.createDataFrame(
-        [(alert_id, "RO49RZBR0000060012345678", None, 912.4, "RON", TS, formats.LEVEL_PATTERN,
-          "amount<1 then amount>500 in 60s", ["t-1", "t-2"])],
-        rules.ALERT_SCHEMA,
-    )
-    (record,) = rules.kafka_records(alerts).collect()
-    assert record.key == alert_id.encode() and record.topic == "alerts"
-    alert = formats.decode_alert(record.value.encode())
-    assert (alert.tx_id, alert.level, alert.tx_ids) == (alert_id, formats.LEVEL_PATTERN, ("t-1", "t-2"))
+    assert (topic, key) == ("alerts", alert_id.encode())
+    assert (alert.tx_id, alert.level, alert.tx_ids, alert.account_id) == (
+        alert_id, formats.LEVEL_PATTERN, ("t-1", "t-2"), "A")
     assert alert.merchant is None and alert.amount == 912.4 and alert.ts == TS
-    assert alert.detected_at.endswith("Z")
+    assert alert.rule == "amount<1 then amount>500 in 60s" and alert.detected_at.endswith("Z")
 
 
-class FakeState:
-    """The part of pyspark's GroupState the rules function uses, in memory."""
-
-    def __init__(self, value: tuple[str] | None = None, watermark: int = 0, timed_out: bool = False) -> None:
-        self.value = value
-        self.watermark = watermark
-        self.hasTimedOut = timed_out
-        self.timeout: int | None = None
-
-    @property
-    def exists(self) -> bool:
-        return self.value is not None
-
-    @property
-    def get(self) -> tuple[str]:
-        assert self.value is not None
-        return self.value
-
-    def update(self, value: tuple[str]) -> None:
-        self.value = value
-
-    def remove(self) -> None:
-        self.value = None
-
-    def getCurrentWatermarkMs(self) -> int:  # noqa: N802 (pyspark's name)
-        return self.watermark
-
-    def setTimeoutTimestamp(self, ms: int) -> None:  # noqa: N802 (pyspark's name)
-        assert ms > self.watermark
-        self.timeout = ms
+def flagged(tx_id: str, ms: int) -> tuple[str, Event]:
+    return "A", Event(tx_id, ms, 700.0)
 
 
-def frame(*rows: tuple[str, int, float]) -> object:
-    import pandas as pd
+def test_state_lasts_between_batches_and_across_restarts_and_each_batch_counts_once(tmp_path: Path) -> None:
+    path = tmp_path / "rules.sqlite"
+    engine = RuleEngine(path, RuleSettings(), 500.0)
+    assert engine.decide(0, [flagged("t1", TS_MS), flagged("t2", TS_MS + 1)]) == []
+    engine.commit()
+    # Batch 1 decided but never committed (the job died): the restarted job decides it again alike.
+    first = engine.decide(1, [flagged("t3", TS_MS + 2)])
+    assert [(hit.level, hit.tx_ids) for _, hit in first] == [(formats.LEVEL_VELOCITY, ("t1", "t2", "t3"))]
+    engine.close()
+    restarted = RuleEngine(path, RuleSettings(), 500.0)
+    again = restarted.decide(1, [flagged("t3", TS_MS + 2)])
+    assert [hit.alert_id for _, hit in again] == [hit.alert_id for _, hit in first]
+    restarted.commit()
+    restarted.close()
+    # Committed, then Spark runs batch 1 again: it raises nothing twice.
+    reopened = RuleEngine(path, RuleSettings(), 500.0)
+    assert reopened.applied == 1
+    assert reopened.decide(1, [flagged("t3", TS_MS + 2)]) == []
 
-    return pd.DataFrame({"account_id": ["A"] * len(rows), "tx_id": [r[0] for r in rows],
-                         # The second row has no merchant: valid rows may lack one.
-                         "merchant": [None if i == 1 else "eMAG" for i in range(len(rows))],
-                         "amount": [r[2] for r in rows], "currency": ["RON"] * len(rows),
-                         "ts": [TS] * len(rows), "ts_ms": [r[1] for r in rows]})
 
-
-def test_the_state_function_keeps_state_between_batches_and_emits_alert_rows() -> None:
-    apply = rules.account_rules_function(RuleSettings(), 500.0)
-    state = FakeState()
-    assert list(apply(("A",), iter([frame(("t1", TS_MS, 600.0), ("t2", TS_MS + 1, 0.5))]), state)) == []
-    assert state.timeout == TS_MS + 1 + 60_000 + 1
-    (out,) = apply(("A",), iter([frame(("t3", TS_MS + 2, 700.0), ("t4", TS_MS + 3, 800.0))]), state)
-    assert list(out.columns) == rules.ALERT_SCHEMA.fieldNames()
-    records = out.to_dict("records")
-    assert [(r["tx_id"], r["level"], r["tx_ids"]) for r in records] == [
-        ("pattern:t3", formats.LEVEL_PATTERN, ["t2", "t3"]),
-        ("velocity:t4", formats.LEVEL_VELOCITY, ["t1", "t3", "t4"]),
-    ]
-    assert records[1]["rule"] == "count(amount>500)>=3 in 60s" and records[1]["account_id"] == "A"
-    assert records[1]["merchant"] is None and records[0]["merchant"] == "eMAG"
-    # Timed out: the state goes, nothing is emitted.
-    state.hasTimedOut = True
-    assert list(apply(("A",), iter([]), state)) == [] and not state.exists
+def test_late_transactions_are_ignored_and_old_state_expires(tmp_path: Path) -> None:
+    settings = RuleSettings(lateness=10.0)
+    engine = RuleEngine(tmp_path / "rules.sqlite", settings, 500.0)
+    engine.decide(0, [flagged("t1", TS_MS), ("B", Event("b1", TS_MS + 100_000, 700.0))])
+    engine.commit()
+    assert set(engine.states) == {"A", "B"}
+    # 10 s of lateness: flagged transactions of A from back then are dropped, not counted...
+    assert engine.decide(1, [flagged("t2", TS_MS + 1), flagged("t3", TS_MS + 2)]) == []
+    engine.commit()
+    # ...and A's state, which ended 60 s + 1 ms after t1, is behind the watermark now: gone.
+    assert set(engine.states) == {"B"}
+    assert RuleEngine(tmp_path / "rules.sqlite", settings, 500.0).states.keys() == {"B"}

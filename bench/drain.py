@@ -1,0 +1,246 @@
+"""A backlog drained: the job as shipped against the same plans run as one Spark batch job.
+
+    python -m bench drain --records 600000 [--spark-arg=--no-rules] [--no-reference] [--json]
+
+Fills `transactions` on an embedded broker with `--records` producer records (seeded), then:
+1. starts the job as shipped (`python -m spark_app`, every query) and times it from its ready line
+   until the last transaction is behind both the alerts (Kafka) and the Parquet table: the alerts
+   query's first batch that ends at the topic's end offset has completed (Spark reported it, after
+   its records were acknowledged) and the table's committed batch has reached it. JVM CPU is sampled
+   at the ready line and at that moment;
+2. stops it and checks the outputs: every flagged transaction in `alerts` and in committed Parquet;
+3. runs the reference (bench.batchref) in a fresh process over the same topic.
+Reported: tx/s and JVM CPU µs per transaction for both, and streaming ÷ reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from bench import machine
+from bench.children import Child
+from bench.pipeline import parquet_ids, progress, save
+from bench.procstats import java_descendant
+from producer.generator import TransactionGenerator
+from spark_app import formats
+from txmon_core import topics
+from txmon_core.broker import EmbeddedBroker
+from txmon_core.large_table import committed_batch
+
+SEED = 7
+STARTUP_TIMEOUT = 300.0
+
+
+def fill(bootstrap: str, records: int) -> set[str]:
+    """Produce `records` seeded transactions; return the tx_ids above the large threshold."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000,
+                         "compression.type": "lz4", "enable.idempotence": True})
+    generator = TransactionGenerator(seed=SEED)
+    flagged: set[str] = set()
+    left = records
+    while left:
+        keys, values = generator.batch(min(left, 50_000))
+        left -= len(values)
+        for key, value in zip(keys, values, strict=True):
+            while True:
+                try:
+                    producer.produce(topics.TRANSACTIONS, value, key)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            data = orjson.loads(value)
+            if data["amount"] > formats.DEFAULT_LARGE_THRESHOLD:
+                flagged.add(data["tx_id"])
+        producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError("the backlog was not fully acknowledged")
+    return flagged
+
+
+def end_offset(bootstrap: str, topic: str) -> int:
+    """The end offset of partition 0."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "txmon-bench-drain"})
+    try:
+        return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False)[1])
+    finally:
+        consumer.close()
+
+
+def alert_ids(bootstrap: str, topic: str) -> set[str]:
+    """tx_ids of the threshold alerts (large and alert levels) in `topic`."""
+    end = end_offset(bootstrap, topic)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "txmon-bench-drain",
+                         "enable.auto.commit": False})
+    ids: set[str] = set()
+    try:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        read, deadline = 0, time.monotonic() + 300
+        while read < end and time.monotonic() < deadline:
+            for record in consumer.consume(10_000, 1.0):
+                if record.error() is not None:
+                    continue
+                read = record.offset() + 1
+                data = orjson.loads(record.value())
+                if data.get("level") in (formats.LEVEL_LARGE, formats.LEVEL_ALERT):
+                    ids.add(data["tx_id"])
+    finally:
+        consumer.close()
+    return ids
+
+
+def batch_end_s(progress_line: dict[str, Any]) -> float:
+    """Wall time (epoch s) at which a reported batch completed."""
+    start = datetime.fromisoformat(progress_line["timestamp"].replace("Z", "+00:00")).timestamp()
+    return start + progress_line.get("durationMs", {}).get("triggerExecution", 0) / 1e3
+
+
+def reached_end(progress_log: Path, end: int) -> tuple[int, float] | None:
+    """(batch id, completion time) of the alerts query's first batch that reached offset `end`."""
+    if not progress_log.exists():
+        return None
+    for line in progress_log.read_text().splitlines():
+        batch = orjson.loads(line)
+        if batch.get("name") != formats.QUERY_ALERTS:
+            continue
+        for source in batch.get("sources", []):
+            offsets = source.get("endOffset") or {}
+            if isinstance(offsets, str):
+                offsets = orjson.loads(offsets)
+            if int(offsets.get(topics.TRANSACTIONS, {}).get("0", -1)) >= end:
+                return int(batch["batchId"]), batch_end_s(batch)
+    return None
+
+
+def streaming(bootstrap: str, folder: Path, records: int, spark_args: list[str], timeout: float,
+              stack: ExitStack) -> dict[str, Any]:
+    """The job as shipped draining the backlog."""
+    log = folder / "progress.jsonl"
+    data_dir = folder / "data"
+    command = [sys.executable, "-m", "spark_app", "-b", bootstrap, "--data-dir", str(data_dir),
+               "--progress-log", str(log), *spark_args]
+    job = Child("spark", command, folder)
+    stack.callback(job.stop)
+    ready_at, _ = job.wait_line(lambda line: line.startswith("spark job running"), STARTUP_TIMEOUT)
+    jvm_pid = java_descendant(job.pid)
+    if jvm_pid is None:
+        raise RuntimeError("no Spark JVM below the job")
+    jvm = psutil.Process(jvm_pid)
+    cpu0 = sum(jvm.cpu_times()[:2])
+    # The Python driver does work of its own now (producing, Parquet): counted beside the JVM.
+    driver = psutil.Process(job.pid)
+    driver_cpu0 = sum(driver.cpu_times()[:2])
+    table = data_dir / formats.PARQUET_DIR_NAME
+    deadline = time.monotonic() + timeout
+    alerts_done: tuple[int, float] | None = None
+    while True:
+        alerts_done = alerts_done or reached_end(log, records)
+        # The alerts batch that reached the end has delivered its records when Spark reports it;
+        # its rows are in the Parquet table once the table's committed batch is at least that one.
+        if alerts_done is not None and committed_batch(table) >= alerts_done[0]:
+            parquet_at = time.time()
+            cpu = sum(jvm.cpu_times()[:2]) - cpu0
+            driver_cpu = sum(driver.cpu_times()[:2]) - driver_cpu0
+            break
+        if job.process.poll() is not None:
+            raise RuntimeError(f"the job exited ({job.process.returncode}):\n{job.stderr_tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not drained within {timeout:.0f} s (alerts: {alerts_done})")
+        time.sleep(0.02)
+    job.stop()
+    wall = max(parquet_at, alerts_done[1]) - ready_at
+    return {"wall_s": round(wall, 3), "jvm_cpu_s": round(cpu, 3), "driver_cpu_s": round(driver_cpu, 3),
+            "alerts_done_s": round(alerts_done[1] - ready_at, 3),
+            "parquet_done_s": round(parquet_at - ready_at, 3),
+            "batches": alerts_done[0] + 1, "data_dir": data_dir}
+
+
+def reference(bootstrap: str, folder: Path, stack: ExitStack) -> dict[str, Any]:
+    """The batch reference in a fresh process."""
+    child = Child("reference", [sys.executable, "-m", "bench.batchref", "-b", bootstrap,
+                                "--data-dir", str(folder / "reference")], folder)
+    stack.callback(child.stop)
+    _, line = child.wait_line(lambda text: text.startswith("{"), STARTUP_TIMEOUT + 600)
+    child.stop()
+    return dict(orjson.loads(line))
+
+
+def figures(run: dict[str, Any], records: int) -> dict[str, Any]:
+    """tx/s and µs of JVM CPU per transaction."""
+    return {**{k: v for k, v in run.items() if k != "data_dir"},
+            "tx_per_s": round(records / run["wall_s"]) if run["wall_s"] else None,
+            "jvm_cpu_us_per_tx": round(run["jvm_cpu_s"] / records * 1e6, 2)}
+
+
+def run(records: int, spark_args: list[str], with_reference: bool, timeout: float) -> dict[str, Any]:
+    """Fill, drain, check, reference; every process stopped on the way out."""
+    result: dict[str, Any] = {"kind": "drain", "machine": machine.machine(), "records": records,
+                              "spark_args": spark_args}
+    with tempfile.TemporaryDirectory(prefix="txmon-bench-drain-") as tmp, ExitStack() as stack:
+        folder = Path(tmp)
+        broker = EmbeddedBroker(folder / "broker")
+        broker.start()
+        stack.callback(broker.stop)
+        broker.wait_ready(STARTUP_TIMEOUT)
+        bootstrap = broker.bootstrap
+        topics.ensure_topics({"bootstrap.servers": bootstrap}, topics.ALL)
+        progress(f"filling transactions with {records:,} records")
+        flagged = fill(bootstrap, records)
+        progress(f"{len(flagged):,} flagged; draining with the job as shipped")
+        drained = streaming(bootstrap, folder, records, spark_args, timeout, stack)
+        missing_alerts = len(flagged - alert_ids(bootstrap, topics.ALERTS))
+        missing_parquet = len(flagged - parquet_ids(drained["data_dir"] / formats.PARQUET_DIR_NAME))
+        result["streaming"] = figures(drained, records)
+        result["lost"] = {"alerts": missing_alerts, "parquet": missing_parquet}
+        progress(f"streaming {result['streaming']['tx_per_s']:,} tx/s; lost {result['lost']}")
+        if with_reference:
+            progress("running the batch reference")
+            result["reference"] = figures(reference(bootstrap, folder, stack), records)
+            s, r = result["streaming"], result["reference"]
+            result["ratio"] = {
+                "tx_per_s": round(s["tx_per_s"] / r["tx_per_s"], 3),
+                "jvm_cpu_per_tx": round(s["jvm_cpu_us_per_tx"] / r["jvm_cpu_us_per_tx"], 3),
+            }
+    result["load_at_end"] = machine.load()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench drain`."""
+    parser = argparse.ArgumentParser(prog="python -m bench drain", description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=600_000, help="backlog size (default %(default)s)")
+    parser.add_argument("--spark-arg", action="append", default=[], metavar="FLAG",
+                        help="an extra txmon-spark flag (repeatable)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the batch reference")
+    parser.add_argument("--timeout", type=float, default=600.0, help="drain deadline in s")
+    parser.add_argument("--json", action="store_true", help="print the whole result")
+    parser.add_argument("--no-save", action="store_true", help="do not write to bench/results/")
+    args = parser.parse_args(argv)
+    result = run(args.records, args.spark_arg, not args.no_reference, args.timeout)
+    if not args.no_save:
+        progress(f"saved {save(result, 'drain')}")
+    if args.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        s = result["streaming"]
+        line = f"drain {args.records:,}: streaming {s['tx_per_s']:,} tx/s {s['jvm_cpu_us_per_tx']} µs/tx"
+        if "reference" in result:
+            r = result["reference"]
+            line += (f"; batch {r['tx_per_s']:,} tx/s {r['jvm_cpu_us_per_tx']} µs/tx; ratio "
+                     f"{result['ratio']['tx_per_s']}× speed, {result['ratio']['jvm_cpu_per_tx']}× CPU")
+        print(f"{line}; lost {result['lost']}")
+    return 0 if not any(result["lost"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
