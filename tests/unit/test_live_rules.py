@@ -26,4 +26,5 @@ def test_a_stretch_of_batches_is_cut_where_the_version_changed(tmp_path: Path) -
     record_switch(tmp_path, 12, V2)
     cut = [(first, last, judge.version) for first, last, judge in segments(tmp_path, 10, 15, default)]
     assert cut == [(10, 11, 1), (12, 15, 2)]
-    assert [(f, l, j.version) for f, l, j in segments(tmp_path, 13, 14, default)] == [(13, 14, 2)]
+    assert [(first, last, judge.version) for first, last, judge in segments(tmp_path, 13, 14, default)] == [
+        (13, 14, 2)]
