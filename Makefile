@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 
 jars: $(STAMP)
 	@$(BIN)/python -m txmon_core.jars
+	@$(BIN)/python -m spark_app.class_archive
 
 run: setup
 	$(BIN)/txmon-tui $(ARGS)

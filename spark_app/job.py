@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql.streaming import StreamingQuery  # noqa: E402
 from pyspark.sql.streaming.listener import QueryProgressEvent  # noqa: E402
 
-from spark_app import flagged, formats, live_rules, transforms  # noqa: E402
+from spark_app import class_archive, flagged, formats, live_rules, transforms  # noqa: E402
 from spark_app.checkpoints import damaged_checkpoint  # noqa: E402
 from spark_app.live_rules import Judge  # noqa: E402
 from spark_app.modes import (  # noqa: E402
@@ -133,6 +133,8 @@ def build_session(config: JobConfig) -> SparkSession:
         builder = builder.config("spark.driver.host", LOOPBACK).config("spark.driver.bindAddress", LOOPBACK)
     if config.jars:
         builder = builder.config("spark.jars", ",".join(str(jar) for jar in config.jars))
+    if not under_spark_submit() and (options := class_archive.options(config.jars)):
+        builder = builder.config("spark.driver.extraJavaOptions", options)
     session = (
         builder.config("spark.driver.memory", "1g")
         .config("spark.ui.enabled", "false")
