@@ -310,7 +310,8 @@ class MonitorApp(OperatorApp):
             outlets = self.outlets
             sinks = present.sink_lines(outlets.health(), self.clock()) if outlets is not None else []
             health.show((snap.latency_p50, snap.latency_p99), present.funnel(snap),
-                        present.warnings(snap, pipeline), sinks, silence_lines(triage, now))
+                        present.warnings(snap, pipeline), sinks, silence_lines(triage, now),
+                        (snap.to_batch, snap.batch_to_here))
         processes = self.query_one(ProcessesPanel)
         if processes.display:
             steps = pipeline.steps if pipeline is not None else []

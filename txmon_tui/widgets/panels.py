@@ -112,13 +112,19 @@ class HealthPanel(Panel):
 
     def show(self, latency: tuple[float | None, float | None], funnel: Sequence[tuple[str, int | None]],
              warnings: Sequence[str], sinks: Sequence[tuple[str, str]] = (),
-             silences: Sequence[str] = ()) -> None:
-        """Repaint latency, funnel, the alert sinks' (state, line), warnings and the active silences."""
-        key = (latency, tuple(funnel), tuple(warnings), tuple(sinks), tuple(silences))
+             silences: Sequence[str] = (),
+             split: Sequence[tuple[float | None, float | None]] = ()) -> None:
+        """Repaint latency (and its stages: to Spark's batch, batch to here), funnel, the alert sinks'
+        (state, line), warnings and the active silences."""
+        key = (latency, tuple(funnel), tuple(warnings), tuple(sinks), tuple(silences), tuple(split))
 
         def build() -> Group:
             p50, p99 = latency
             head = Text.assemble(("latency ", "bold"), f"p50 {fmt.seconds(p50)}  p99 {fmt.seconds(p99)}")
+            if split:
+                (wait50, wait99), (rest50, rest99) = split
+                head.append(f"\n to batch {fmt.seconds(wait50)}/{fmt.seconds(wait99)}"
+                            f" · batch→here {fmt.seconds(rest50)}/{fmt.seconds(rest99)}", style="dim")
             counts = [fmt.count(value) for _, value in funnel]
             stage_width = max((len(stage) for stage, _ in funnel), default=0)
             count_width = max(map(len, counts), default=0)
