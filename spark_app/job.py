@@ -172,11 +172,12 @@ def start_session(config: JobConfig) -> SparkSession:
     return spark
 
 
-def read_transactions(spark: SparkSession, config: JobConfig, split: bool = True) -> DataFrame:
+def read_transactions(spark: SparkSession, config: JobConfig, realtime: bool = False) -> DataFrame:
     """The `transactions` topic as a streaming DataFrame of Kafka source rows.
 
-    `split`: a batch is read by at least as many tasks as Spark has cores, even from fewer Kafka
-    partitions (Real-time Mode holds one task per partition and takes no split).
+    A micro-batch is bounded (`max_offsets_per_trigger`) and read by at least as many tasks as Spark
+    has cores, even from fewer Kafka partitions; Real-time Mode (one long task per partition) takes
+    neither.
     """
     reader = (
         spark.readStream.format("kafka")
@@ -187,12 +188,12 @@ def read_transactions(spark: SparkSession, config: JobConfig, split: bool = True
         # Offsets that vanish (retention, a recreated topic) must stop the job, not skip records.
         .option("failOnDataLoss", "true")
     )
+    if realtime:
+        return reader.load()
     if config.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
-    if split:
-        # One partition per core: otherwise a topic of one partition is parsed by one core only.
-        reader = reader.option("minPartitions", str(spark.sparkContext.defaultParallelism))
-    return reader.load()
+    # One partition per core: otherwise a topic of one partition is parsed by one core only.
+    return reader.option("minPartitions", str(spark.sparkContext.defaultParallelism)).load()
 
 
 def start_realtime_alerts_query(source: DataFrame, config: JobConfig,
@@ -356,7 +357,7 @@ def start_queries(spark: SparkSession, config: JobConfig, judge: Judge, buffer: 
     realtime = config.mode == MODE_REALTIME
     queries = []
     if realtime:
-        queries.append(start_realtime_alerts_query(read_transactions(spark, config, split=False), config,
+        queries.append(start_realtime_alerts_query(read_transactions(spark, config, realtime=True), config,
                                                    judge.version))
     step = None
     if judge.account.enabled:
