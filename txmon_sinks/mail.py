@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from txmon_core.secure import redact_text
-from txmon_sinks.config import EmailConfig
+from txmon_sinks.config import TLS_IMPLICIT, TLS_STARTTLS, EmailConfig
 from txmon_sinks.identity import decode
 from txmon_sinks.outbox import OutboxItem
 from txmon_sinks.sink import DeliveryFailed
@@ -59,11 +59,15 @@ class EmailSink:
 
     def _connect(self) -> smtplib.SMTP:
         config = self.config
-        smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        if config.tls == TLS_IMPLICIT:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout,
+                                                  context=context)
+        else:
+            smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
         try:
             smtp.ehlo()
-            if config.starttls:
-                context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+            if config.tls == TLS_STARTTLS:
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if config.username:

@@ -52,11 +52,15 @@ def alert(n: int, level: str = "alert", account: str = "RO49RZBR0000060012345678
 # ---- an HTTP receiver that can be stopped and started again on the same port ----------------------
 
 class Receiver:
-    """Records every POST; answers 503 to the next `fail_next` of them; stop() closes the port."""
+    """Records every POST (and GET); answers 503 to the next `fail_next` of them, or redirects them all to
+    `redirect_to`; serves HTTPS with `tls` (a server context); stop() closes the port."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.posts: list[tuple[dict[str, str], bytes]] = []
+        self.gets: list[dict[str, str]] = []
         self.fail_next = 0
+        self.redirect_to: str | None = None
+        self.tls = tls
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -66,8 +70,21 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+                with receiver._lock:
+                    receiver.gets.append(dict(self.headers.items()))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.redirect_to is not None:
+                    self.send_response(302)
+                    self.send_header("Location", receiver.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with receiver._lock:
                     failing = receiver.fail_next > 0
                     if failing:
@@ -83,6 +100,8 @@ class Receiver:
                 pass  # keep pytest's output for failures
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -97,7 +116,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/txmon?token=t0ken"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hooks/txmon?token=t0ken"
 
     def alert_ids(self) -> list[str]:
         """The alert ids received, digests unpacked, in arrival order."""
@@ -151,6 +171,42 @@ def test_webhook_down_then_back_loses_nothing_and_sends_nothing_twice(
     assert sorted(receiver.alert_ids()) == sorted(id_of(a) for a in batch)
     keys = [headers["Idempotency-Key"] for headers, _body in receiver.posts]
     assert len(keys) == len(set(keys)) == 20
+
+
+def test_a_redirect_is_a_failure_never_followed(tmp_path: Path, receiver: Receiver) -> None:
+    elsewhere = Receiver()
+    elsewhere.start()
+    try:
+        receiver.redirect_to = elsewhere.url  # a 302 that urllib would follow as a GET
+        with Delivery.from_settings(webhook_settings(receiver.url), tmp_path) as delivery:
+            delivery.offer([alert(1)])
+            failing = wait_until(lambda: (h := health_of(delivery, "webhook")).failures >= 2 and h, 10,
+                                 "two failed attempts")
+            assert (failing.sent, failing.pending) == (0, 1)
+            assert "HTTP 302" in (failing.last_error or "") and "not followed" in (failing.last_error or "")
+            assert elsewhere.gets == [] and elsewhere.posts == []
+            receiver.redirect_to = None
+            wait_until(lambda: health_of(delivery, "webhook").sent == 1, 10, "the alert delivered")
+    finally:
+        elsewhere.stop()
+    assert receiver.alert_ids() == [id_of(alert(1))]
+
+
+def test_webhook_headers_go_over_https_checked_against_a_private_ca(tmp_path: Path) -> None:
+    tls = make_tls_material(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.ca_pem.parent / "server.pem", tls.ca_pem.parent / "server.key")
+    server = Receiver(tls=context)
+    server.start()
+    try:
+        settings = webhook_settings(server.url, headers={"Authorization": "Bearer hook-t0ken"},
+                                    ca_file=str(tls.ca_pem))
+        with Delivery.from_settings(settings, tmp_path) as delivery:
+            delivery.offer([alert(1)])
+            wait_until(lambda: health_of(delivery, "webhook").sent == 1, 10, "the alert delivered over TLS")
+    finally:
+        server.stop()
+    assert [headers["Authorization"] for headers, _body in server.posts] == ["Bearer hook-t0ken"]
 
 
 def test_webhook_over_its_rate_sends_one_digest_then_waits(tmp_path: Path, receiver: Receiver) -> None:
@@ -256,6 +312,36 @@ def test_email_over_starttls_with_login_down_then_back(
         "[txmon] VELOCITY 602.0 RON at Metro"]
     assert len({m["Message-ID"] for m in mails}) == 3
     assert PASSWORD not in caplog.text
+
+
+def test_email_over_implicit_tls_with_login(tmp_path: Path) -> None:
+    tls = make_tls_material(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.ca_pem.parent / "server.pem", tls.ca_pem.parent / "server.key")
+
+    def authenticate(server: SMTPServer, session: Session, envelope: Envelope, mechanism: str,
+                     data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"txmon", PASSWORD.encode())
+        return AuthResult(success=ok, handled=False)
+
+    mailbox = Mailbox()
+    # ssl_context: TLS from the first byte, as on port 465 (no STARTTLS offered). aiosmtpd counts only
+    # STARTTLS as TLS for AUTH, hence auth_require_tls=False: this whole connection is encrypted.
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), ssl_context=context,
+                            auth_required=True, auth_require_tls=False, authenticator=authenticate)
+    controller.start()
+    try:
+        settings = {"sinks": {"email": {
+            "host": "127.0.0.1", "port": controller.port, "tls": "implicit", "ca_file": str(tls.ca_pem),
+            "username": "txmon", "password": PASSWORD, "from": "txmon@example.org", "to": "ops@example.org",
+            "timeout_s": 5, "max_per_minute": 0, **FAST_RETRY}}, "storage": {"enabled": False}}
+        with Delivery.from_settings(settings, tmp_path) as delivery:
+            delivery.offer([alert(1)])
+            wait_until(lambda: health_of(delivery, "email").sent == 1, 20, "1 mail over implicit TLS")
+    finally:
+        controller.stop()
+    assert [str(message_from_bytes(raw)["Subject"]) for raw in mailbox.messages] == [
+        "[txmon] ALERT 951.0 RON at Metro"]
 
 
 def test_a_wrong_password_shows_as_down_without_the_password(
