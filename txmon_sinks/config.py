@@ -22,16 +22,18 @@ JSONL_FILE = "alerts.jsonl"
 SINK_KINDS = ("jsonl", "webhook", "email")
 TLS_NONE, TLS_STARTTLS, TLS_IMPLICIT = "none", "starttls", "implicit"
 TLS_MODES = {TLS_NONE: 25, TLS_STARTTLS: 587, TLS_IMPLICIT: 465}  # each mode with its usual port
-_RETRY_KEYS = {"backoff_initial_s", "backoff_max_s", "down_after_s"}
+_RETRY_KEYS = {"backoff_initial_s", "backoff_max_s", "down_after_s", "quarantine_after"}
 _COMMON_KEYS = {"enabled", "max_per_minute"} | _RETRY_KEYS
 
 
 @dataclass(frozen=True)
 class Retry:
-    """How a failing sink retries, and after how long failing it counts as down."""
+    """How a failing sink retries, after how long failing it counts as down, and after how many refusals
+    of one alert that alert is set aside (quarantined) so that the ones behind it flow."""
 
     backoff: Backoff = Backoff()
     down_after: float = 60.0
+    quarantine_after: int = 3
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,8 @@ class _Table:
         maximum = self.seconds("backoff_max_s", 60.0)
         if maximum < initial:
             raise SettingsError(f"[{self.name}] backoff_max_s must not be below backoff_initial_s")
-        return Retry(Backoff(initial=initial, maximum=maximum), self.seconds("down_after_s", 60.0))
+        return Retry(Backoff(initial=initial, maximum=maximum), self.seconds("down_after_s", 60.0),
+                     self.integer("quarantine_after", 3, minimum=1, maximum=1000))
 
 
 def _has_control(text: str) -> bool:

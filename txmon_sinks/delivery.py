@@ -140,8 +140,9 @@ class Delivery:
         cursor = outbox.register(spec.sink.name)
         tracker = self._trackers[spec.sink.name]
         tracker.set_pending(outbox.count_after(cursor))
+        tracker.set_quarantined(outbox.quarantined_count(spec.sink.name))
         return SinkWorker(spec.sink, self.config.outbox_path, cursor, tracker, spec.retry.backoff,
-                          spec.max_per_minute, spec.size_max, clock=self._clock)
+                          spec.max_per_minute, spec.size_max, spec.retry.quarantine_after, clock=self._clock)
 
     def offer(self, alerts: Sequence[Alert], received_at: float | None = None) -> None:
         """Hand over a batch of alerts (repeats included: they are dropped here); never blocks."""

@@ -2,7 +2,9 @@
 
 An alert id (tx_id:level) enters at most once while it is remembered, so a repeat from the alerts topic
 is dropped before any sink sees it. Each sink delivers in outbox order and keeps a cursor: everything
-up to it is delivered, everything after it is pending, across restarts. One Outbox per thread.
+up to it is delivered, everything after it is pending, across restarts. An alert a sink cannot deliver
+(refused again and again) is copied into `quarantine` with the reason, and the sink's cursor moves past
+it: kept for a person to look at, never pruned. One Outbox per thread.
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     added_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, delivered INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+    sink TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    alert_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined_at REAL NOT NULL,
+    PRIMARY KEY (sink, seq)
+);
 """
 _IN_CHUNK = 500  # ids per IN (...) query: below SQLite's host-parameter limit everywhere
 
@@ -95,6 +106,30 @@ class Outbox:
     def advance(self, sink: str, seq: int) -> None:
         """Record that the sink delivered everything up to `seq` (committed before the call returns)."""
         self._db.execute("UPDATE cursors SET delivered = MAX(delivered, ?) WHERE sink = ?", (seq, sink))
+
+    def quarantine(self, sink: str, item: OutboxItem, reason: str, now: float) -> None:
+        """Set `item` aside for the sink (kept with `reason`) and move the sink's cursor past it, at once."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("INSERT OR REPLACE INTO quarantine (sink, seq, alert_id, payload, reason, "
+                             "quarantined_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             (sink, item.seq, item.alert_id, item.payload, reason, now))
+            self._db.execute("UPDATE cursors SET delivered = MAX(delivered, ?) WHERE sink = ?",
+                             (item.seq, sink))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def quarantined(self, sink: str) -> list[tuple[OutboxItem, str]]:
+        """The alerts set aside for the sink, oldest first, each with its reason."""
+        rows = self._db.execute("SELECT seq, alert_id, payload, reason FROM quarantine WHERE sink = ? "
+                                "ORDER BY seq", (sink,))
+        return [(OutboxItem(int(seq), alert_id, bytes(data)), reason) for seq, alert_id, data, reason in rows]
+
+    def quarantined_count(self, sink: str) -> int:
+        """How many alerts are set aside for the sink."""
+        return int(self._db.execute("SELECT COUNT(*) FROM quarantine WHERE sink = ?", (sink,)).fetchone()[0])
 
     def prune(self, sinks: Iterable[str], older_than: float, keep: int) -> int:
         """Forget alerts every listed sink delivered that are older than `older_than` or beyond the newest

@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 from txmon_core import __version__
 from txmon_sinks.config import WebhookConfig
 from txmon_sinks.outbox import OutboxItem
-from txmon_sinks.sink import DeliveryFailed
+from txmon_sinks.sink import DeliveryFailed, Rejected
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 COUNT_HEADER = "X-Txmon-Alerts"
+REFUSED = (413, 422)  # answers about the message itself: a digest is split, a lone alert quarantined in time
 
 
 def digest_body(items: Sequence[OutboxItem]) -> bytes:
@@ -96,6 +97,8 @@ class WebhookSink:
             if 300 <= exc.code < 400:
                 raise DeliveryFailed(f"HTTP {exc.code} from {self._where}: redirects are not followed, "
                                      "set url to the final address", wait) from None
+            if exc.code in REFUSED:
+                raise Rejected(f"HTTP {exc.code} from {self._where}: the message is refused") from None
             raise DeliveryFailed(f"HTTP {exc.code} from {self._where}", wait) from None
         except urllib.error.URLError as exc:
             raise DeliveryFailed(f"cannot reach {self._where}: {exc.reason}") from None

@@ -43,9 +43,9 @@ PASSWORD = "smtp-Pa55-for-tests"
 
 
 def alert(n: int, level: str = "alert", account: str = "RO49RZBR0000060012345678",
-          ts: str = "2026-11-25T12:00:00.123Z") -> Alert:
+          ts: str = "2026-11-25T12:00:00.123Z", merchant: str = "Metro") -> Alert:
     amount = 950.0 + n if level == "alert" else 600.0 + n
-    return Alert(f"p1-{n:012d}", account, "Metro", amount, "RON", ts, level, "amount>900",
+    return Alert(f"p1-{n:012d}", account, merchant, amount, "RON", ts, level, "amount>900",
                  "2026-11-25T12:00:01.000Z")
 
 
@@ -60,6 +60,7 @@ class Receiver:
         self.gets: list[dict[str, str]] = []
         self.fail_next = 0
         self.redirect_to: str | None = None
+        self.refuse = b"\x00never"  # bodies holding this are answered 422 Unprocessable Entity
         self.tls = tls
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -82,6 +83,11 @@ class Receiver:
                 if receiver.redirect_to is not None:
                     self.send_response(302)
                     self.send_header("Location", receiver.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if receiver.refuse in body:
+                    self.send_response(422)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -190,6 +196,19 @@ def test_a_redirect_is_a_failure_never_followed(tmp_path: Path, receiver: Receiv
     finally:
         elsewhere.stop()
     assert receiver.alert_ids() == [id_of(alert(1))]
+
+
+def test_an_alert_the_receiver_refuses_is_quarantined_and_the_rest_flow(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.refuse = b"Refused Shop"
+    batch = [alert(0), alert(1, merchant="Refused Shop"), alert(2)]
+    with Delivery.from_settings(webhook_settings(receiver.url, quarantine_after=3), tmp_path) as delivery:
+        delivery.offer(batch)
+        health = wait_until(lambda: (h := health_of(delivery, "webhook")).sent + h.quarantined == 3 and h,
+                            15, "the webhook past the refused alert")
+        assert (health.state, health.sent, health.quarantined, health.failures) == (OK, 2, 1, 2)
+    assert receiver.alert_ids() == [id_of(alert(0)), id_of(alert(2))]
 
 
 def test_webhook_headers_go_over_https_checked_against_a_private_ca(tmp_path: Path) -> None:
@@ -344,6 +363,23 @@ def test_email_over_implicit_tls_with_login(tmp_path: Path) -> None:
         "[txmon] ALERT 951.0 RON at Metro"]
 
 
+def test_a_merchant_with_line_breaks_neither_splits_the_subject_nor_blocks_the_mails_behind_it(
+    tmp_path: Path, smtp: SimpleNamespace
+) -> None:
+    smtp.controller.start()
+    smtp.running = True
+    poison = alert(1, merchant="Evil\r\nBcc: victim@example.org")
+    with Delivery.from_settings(email_settings(smtp), tmp_path) as delivery:
+        delivery.offer([poison, alert(2), alert(3)])
+        wait_until(lambda: health_of(delivery, "email").sent == 3, 20, "3 mails delivered")
+        assert health_of(delivery, "email").quarantined == 0
+    mails = [message_from_bytes(raw) for raw in smtp.mailbox.messages]
+    assert [str(m["Subject"]) for m in mails] == [
+        "[txmon] ALERT 951.0 RON at Evil Bcc: victim@example.org", "[txmon] ALERT 952.0 RON at Metro",
+        "[txmon] ALERT 953.0 RON at Metro"]
+    assert all(m["Bcc"] is None for m in mails)
+
+
 def test_a_wrong_password_shows_as_down_without_the_password(
     tmp_path: Path, smtp: SimpleNamespace, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -496,6 +532,34 @@ def test_one_deliverer_per_data_dir(tmp_path: Path) -> None:
             second.start()
     with Delivery.from_settings({"storage": {}}, tmp_path) as again:  # free once the first has closed
         assert [h.name for h in again.health()] == ["database"]
+
+
+def test_alerts_no_database_takes_are_quarantined_and_the_rest_flow(tmp_path: Path) -> None:
+    settings = {"storage": {**FAST_RETRY, "quarantine_after": 2}}
+    too_long, with_nul = alert(1, merchant="M" * 201), alert(3, merchant="Lidl\x00")
+    batch = [alert(0), too_long, alert(2), with_nul, alert(4)]
+    with Delivery.from_settings(settings, tmp_path) as delivery:
+        delivery.offer(batch)
+        health = wait_until(lambda: (h := health_of(delivery, "database")).sent + h.quarantined == 5 and h,
+                            20, "the outbox drained past the two bad alerts")
+        assert (health.state, health.sent, health.quarantined) == (OK, 3, 2)
+        assert health.describe().endswith("· 2 quarantined")
+    outbox = Outbox(tmp_path / "delivery" / "outbox.sqlite")
+    try:
+        kept = outbox.quarantined("database")
+    finally:
+        outbox.close()
+    assert [(item.alert_id, item.payload) for item, _reason in kept] == [
+        (id_of(a), payload(a)) for a in (too_long, with_nul)]
+    assert "merchant has 201 characters, over the 200" in kept[0][1]
+    assert "merchant holds a NUL character" in kept[1][1]
+    store = AlertStore(f"sqlite:///{tmp_path / 'alerts.sqlite'}")
+    try:
+        assert sorted(a.tx_id for a in store.alerts()) == [alert(n).tx_id for n in (0, 2, 4)]
+    finally:
+        store.close()
+    with Delivery.from_settings(settings, tmp_path) as again:  # still counted after a restart
+        assert health_of(again, "database").quarantined == 2
 
 
 @pytest.mark.parametrize("sink", ["jsonl", "database"])
