@@ -23,8 +23,6 @@ SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 LISTENER = "SASL_SSL"
 CERT_DAYS = "2"  # made for one test or demo run; nobody should trust it for long
 REDACTED = "[redacted]"
-# Client setting names whose values are secrets (librdkafka and Java spellings).
-SECRET_KEY = re.compile(r"password|secret|jaas|token|credential|private|\.key$", re.IGNORECASE)
 # A secret inside a longer text: key=value pairs and JAAS `password="…"`.
 _SECRET_IN_TEXT = re.compile(
     r"""(?P<key>[\w.\-]*(?:password|secret|token|sasl\.jaas\.config)[\w.\-]*)(?P<sep>\s*[=:]\s*)"""
@@ -35,16 +33,6 @@ _SECRET_IN_TEXT = re.compile(
 
 class SecurityError(RuntimeError):
     """TLS material could not be made (openssl missing or failing)."""
-
-
-def is_secret(key: str) -> bool:
-    """Whether a client setting's value must never be shown."""
-    return bool(SECRET_KEY.search(key))
-
-
-def redact_settings(settings: Mapping[str, str]) -> dict[str, str]:
-    """The settings with every secret value replaced, for display and logs."""
-    return {k: (REDACTED if is_secret(k) else v) for k, v in settings.items()}
 
 
 def redact_text(text: str, known: Iterable[str] = ()) -> str:
