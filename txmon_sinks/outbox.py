@@ -4,15 +4,19 @@ An alert id (tx_id:level) enters at most once while it is remembered, so a repea
 is dropped before any sink sees it. Each sink delivers in outbox order and keeps a cursor: everything
 up to it is delivered, everything after it is pending, across restarts. An alert a sink cannot deliver
 (refused again and again) is copied into `quarantine` with the reason, and the sink's cursor moves past
-it: kept for a person to look at, never pruned. One Outbox per thread.
+it: kept for a person to look at, never pruned. With the alerts, and in the same transaction, it keeps
+how far the alerts topic has been read (`positions`), so the next run resumes reading there and nothing
+raised while the monitor was stopped misses the sinks. One Outbox per thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from txmon_core.topics import ALERTS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -22,6 +26,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     added_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, delivered INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     sink TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -59,8 +69,10 @@ class Outbox:
         """Close the connection."""
         self._db.close()
 
-    def add(self, items: Sequence[tuple[str, bytes]], now: float) -> list[int]:
-        """Store the alerts not seen before; return the indexes in `items` of those that were new."""
+    def add(self, items: Sequence[tuple[str, bytes]], now: float,
+            positions: Mapping[int, int] | None = None, topic: str = ALERTS) -> list[int]:
+        """Store the alerts not seen before and, with them, the topic's next offset per partition that
+        they were read up to; return the indexes in `items` of the alerts that were new."""
         first: dict[str, int] = {}
         for index, (alert_id, _payload) in enumerate(items):
             first.setdefault(alert_id, index)
@@ -76,11 +88,19 @@ class Outbox:
             fresh = [index for alert_id, index in first.items() if alert_id not in known]
             self._db.executemany("INSERT INTO outbox (alert_id, payload, added_at) VALUES (?, ?, ?)",
                                  [(items[i][0], items[i][1], now) for i in fresh])
+            # The newest read wins, even when lower: a topic made anew starts its offsets again.
+            self._db.executemany("INSERT OR REPLACE INTO positions (topic, partition, next_offset) "
+                                 "VALUES (?, ?, ?)", [(topic, p, o) for p, o in (positions or {}).items()])
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         return fresh
+
+    def positions(self, topic: str = ALERTS) -> dict[int, int]:
+        """The next offset to read per partition of `topic`, as last stored with alerts (empty at first)."""
+        rows = self._db.execute("SELECT partition, next_offset FROM positions WHERE topic = ?", (topic,))
+        return {int(partition): int(offset) for partition, offset in rows}
 
     def register(self, sink: str) -> int:
         """The sink's cursor; a sink seen for the first time starts after what is already there."""
