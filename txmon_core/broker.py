@@ -27,7 +27,7 @@ from confluent_kafka.admin import AdminClient
 from txmon_core import jars
 from txmon_core.lifetime import Running, die_with_parent
 from txmon_core.options import add_version, positive_int
-from txmon_core.paths import default_data_dir
+from txmon_core.paths import default_data_dir, private_data_dir
 from txmon_core.secure import BrokerSecurity, redact_text, write_private
 
 HOST = "127.0.0.1"
@@ -352,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"or {default_data_dir() / 'cluster'} with --nodes above 1)")
     add_version(parser)
     args = parser.parse_args(argv)
+    private_data_dir(args.data_dir or default_data_dir())  # log segments and credentials: the user's only
     if not 0 <= args.port <= 65535 - (args.nodes - 1):
         parser.error(f"--port must be 0..{65535 - (args.nodes - 1)}, got {args.port}")
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from producer.cli import DEFAULT_RATE
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import add_data_dir, add_kafka_options, add_version, client_config, positive_float
+from txmon_core.paths import private_data_dir
 from txmon_core.settings import add_settings_option
 from txmon_sinks.options import add_alert_report_options, add_metrics_option, start_outlets
 from txmon_tui.export import FORMATS as EXPORT_FORMATS
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options and run the monitor, the headless run or the report."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    private_data_dir(args.data_dir)  # alerts, logs, exports and recordings: the user's only
     if args.command == "report":
         from txmon_tui import report
 
