@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-spark", dest="run_spark", action="store_false",
                         help="do not start the Spark job (it runs elsewhere, e.g. on a cluster)")
     parser.add_argument("--seed", type=int, default=None, help="producer seed (same seed, same transactions)")
+    parser.add_argument("--broker-login", action="store_true",
+                        help="the embedded broker requires a SCRAM-SHA-256 login with a random password, "
+                        "kept in DATA_DIR/broker/client-login.conf (0600) for other clients' --config")
     parser.add_argument("--no-restart", dest="auto_restart", action="store_false",
                         help="do not restart a producer or Spark job that dies on its own "
                         "(by default: after 2, 4, 8 … up to 60 s)")
@@ -90,6 +93,7 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         partitions=args.partitions,
         auto_restart=args.auto_restart,
         settings_path=getattr(getattr(args, "settings", None), "path", None),
+        broker_login=args.broker_login,
     )
 
 
