@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from producer.cli import DEFAULT_RATE
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import add_data_dir, add_kafka_options, add_version, client_config, positive_float
+from txmon_core.paths import private_data_dir
 from txmon_core.settings import add_settings_option
 from txmon_sinks.options import add_alert_report_options, add_metrics_option, start_outlets
 from txmon_tui.export import FORMATS as EXPORT_FORMATS
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-spark", dest="run_spark", action="store_false",
                         help="do not start the Spark job (it runs elsewhere, e.g. on a cluster)")
     parser.add_argument("--seed", type=int, default=None, help="producer seed (same seed, same transactions)")
+    parser.add_argument("--broker-login", action="store_true",
+                        help="the embedded broker requires a SCRAM-SHA-256 login with a random password, "
+                        "kept in DATA_DIR/broker/client-login.conf (0600) for other clients' --config")
     parser.add_argument("--no-restart", dest="auto_restart", action="store_false",
                         help="do not restart a producer or Spark job that dies on its own "
                         "(by default: after 2, 4, 8 … up to 60 s)")
@@ -89,6 +93,7 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         partitions=args.partitions,
         auto_restart=args.auto_restart,
         settings_path=getattr(getattr(args, "settings", None), "path", None),
+        broker_login=args.broker_login,
     )
 
 
@@ -96,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options and run the monitor, the headless run or the report."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    private_data_dir(args.data_dir)  # alerts, logs, exports and recordings: the user's only
     if args.command == "report":
         from txmon_tui import report
 
