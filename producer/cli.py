@@ -28,6 +28,7 @@ from txmon_core.options import (
     positive_float,
     positive_int,
 )
+from txmon_core.paths import private_files
 from txmon_core.rules import rule_settings
 from txmon_core.settings import SettingsError, add_settings_option, resolve, section
 from txmon_core.topics import KafkaAccessError, ensure_topics
@@ -220,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run txmon-producer; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    private_files()  # e.g. the acknowledgement log: the user's only
     if args.min_amount > args.max_amount:
         parser.error("argument --min-amount: must not be larger than --max-amount")
     try:

@@ -145,6 +145,8 @@ def build_session(config: JobConfig) -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")
         # Parquet readers other than Spark (pyarrow in the monitor) expect standard timestamps, not INT96.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        # Checkpoints are as private as the rest of the data dir (Hadoop's file system has its own mask).
+        .config("spark.hadoop.fs.permissions.umask-mode", "077")
         # Streaming plans never use it; turning it off spares a warning per query start.
         .config("spark.sql.adaptive.enabled", "false")
         # An idle stateless query runs no batch anyway; the rules query need not run one just to move

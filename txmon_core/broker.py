@@ -27,8 +27,8 @@ from confluent_kafka.admin import AdminClient
 from txmon_core import jars
 from txmon_core.lifetime import Running, die_with_parent
 from txmon_core.options import add_version, positive_int
-from txmon_core.paths import default_data_dir
-from txmon_core.secure import BrokerSecurity, redact_text, write_private
+from txmon_core.paths import default_data_dir, private_data_dir
+from txmon_core.secure import BrokerSecurity, LocalLogin, redact_text, write_private
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
@@ -37,6 +37,9 @@ JVM_OPTIONS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"
 QUIET = logging.getLogger("txmon.broker.admin")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
+
+
+LOGIN_FILE = "client-login.conf"  # in the broker's data dir: the client settings of its login, 0600
 
 
 class BrokerError(RuntimeError):
@@ -182,11 +185,13 @@ class EmbeddedBroker(Running):
 
     def __init__(
         self, data_dir: Path, port: int = 0, controller_port: int = 0, *, node_id: int = 1,
-        quorum: Quorum | None = None, security: BrokerSecurity | None = None,
+        quorum: Quorum | None = None, security: BrokerSecurity | None = None, login: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
-        # Secured: the client listener is SASL_SSL (SCRAM-SHA-512), users added when storage is formatted.
-        self.security = security
+        # Secured: the client listener is SASL_SSL (SCRAM-SHA-512), users added when storage is formatted;
+        # or, with `login`, SASL_PLAINTEXT on loopback with one SCRAM-SHA-256 user (see LocalLogin).
+        self.security: BrokerSecurity | LocalLogin | None = security
+        self.login = login
         self._requested = (port, controller_port)
         self.node_id = node_id
         self.quorum = quorum  # None: a one-node cluster of its own
@@ -204,6 +209,18 @@ class EmbeddedBroker(Running):
         """librdkafka settings an admin client of this broker needs (its own user when secured)."""
         security = self.security.client_settings() if self.security else {}
         return {**security, "bootstrap.servers": self.bootstrap}
+
+    @property
+    def login_path(self) -> Path:
+        """With `login`: the 0600 file of client settings (`--config FILE`) every client needs."""
+        return self.data_dir / LOGIN_FILE
+
+    def _prepare_login(self, log_dir: Path) -> None:
+        """The login kept in the data dir, made (with the storage) on the first start with `login`."""
+        if not self.login_path.exists() and (log_dir / "meta.properties").exists():
+            raise BrokerError(f"the broker data in {self.data_dir} was made without a login, which cannot be "
+                              "added to it: use another data dir, or remove this one (its topics go with it)")
+        self.security = LocalLogin.load_or_create(self.login_path)
 
     @property
     def log_path(self) -> Path:
@@ -256,6 +273,8 @@ class EmbeddedBroker(Running):
                                   "choose another with --port, or 0 for a free one")
         log_dir = self.data_dir / "kraft-logs"
         properties = self.data_dir / "server.properties"
+        if self.login:
+            self._prepare_login(log_dir)
         quorum = self.quorum
         security = self.security
         # 0600: a secured broker's settings hold its keystore password and its own SCRAM login.
@@ -350,8 +369,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help=f"storage (default {default_data_dir() / 'broker'}, "
                         f"or {default_data_dir() / 'cluster'} with --nodes above 1)")
+    parser.add_argument("--login", action="store_true",
+                        help="require a SCRAM-SHA-256 login: a random password is made on first use and "
+                        f"kept with the client settings in DATA_DIR/{LOGIN_FILE} (0600); clients pass "
+                        "--config that file (one node only)")
     add_version(parser)
     args = parser.parse_args(argv)
+    if args.login and args.nodes > 1:
+        parser.error("--login runs one node: not with --nodes")
+    private_data_dir(args.data_dir or default_data_dir())  # log segments and credentials: the user's only
     if not 0 <= args.port <= 65535 - (args.nodes - 1):
         parser.error(f"--port must be 0..{65535 - (args.nodes - 1)}, got {args.port}")
 
@@ -360,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.nodes > 1:
         return _run_cluster(args.nodes, args.port, args.data_dir or default_data_dir() / "cluster",
                             stop_requested)
-    broker = EmbeddedBroker(args.data_dir or default_data_dir() / "broker", port=args.port)
+    broker = EmbeddedBroker(args.data_dir or default_data_dir() / "broker", port=args.port, login=args.login)
     try:
         broker.start()
         waited = broker.wait_ready()
@@ -370,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"ready bootstrap.servers={broker.bootstrap}", flush=True)
     print(f"broker ready in {waited:.1f} s; data {broker.data_dir}; log {broker.log_path}", file=sys.stderr)
+    if broker.login:
+        print(f"login required: clients pass --config {broker.login_path}", file=sys.stderr)
     assert broker.process is not None
     while not stop_requested.wait(0.5):
         if broker.process.poll() is not None:

@@ -63,6 +63,22 @@ def _jar_dir(kind: str) -> Path:
     return cache_dir() / "jars" / f"{kind}-{digest}"
 
 
+def maven_command(mvn: str, kind: str, output: Path) -> list[str]:
+    """The Maven run that copies the jar set `kind` into `output`.
+
+    --strict-checksums: a download whose checksum does not match fails the run instead of a warning, so
+    a corrupted or tampered jar never reaches a classpath.
+    """
+    command = [
+        mvn, "-B", "-q", "--strict-checksums", "-f", str(POMS / f"{kind}.xml"),
+        f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        "-DincludeScope=runtime", f"-DoutputDirectory={output}",
+    ]
+    if kind == "spark":
+        command.append("-DincludeArtifactIds=" + ",".join(SPARK_ARTIFACTS))
+    return command
+
+
 def fetch(kind: str, *, quiet: bool = False) -> Path:
     """Make sure the jar set `kind` ("broker" or "spark") is in the cache; return its folder."""
     target = _jar_dir(kind)
@@ -81,14 +97,7 @@ def fetch(kind: str, *, quiet: bool = False) -> Path:
                   flush=True)
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
-        command = [
-            mvn, "-B", "-q", "-f", str(POMS / f"{kind}.xml"),
-            f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-            "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
-        ]
-        if kind == "spark":
-            command.append("-DincludeArtifactIds=" + ",".join(SPARK_ARTIFACTS))
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(maven_command(mvn, kind, staging), capture_output=True, text=True)
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
             raise FetchError(f"Maven could not fetch the {kind} jars (exit {result.returncode}):\n{tail}")

@@ -23,8 +23,6 @@ SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 LISTENER = "SASL_SSL"
 CERT_DAYS = "2"  # made for one test or demo run; nobody should trust it for long
 REDACTED = "[redacted]"
-# Client setting names whose values are secrets (librdkafka and Java spellings).
-SECRET_KEY = re.compile(r"password|secret|jaas|token|credential|private|\.key$", re.IGNORECASE)
 # A secret inside a longer text: key=value pairs and JAAS `password="…"`.
 _SECRET_IN_TEXT = re.compile(
     r"""(?P<key>[\w.\-]*(?:password|secret|token|sasl\.jaas\.config)[\w.\-]*)(?P<sep>\s*[=:]\s*)"""
@@ -35,16 +33,6 @@ _SECRET_IN_TEXT = re.compile(
 
 class SecurityError(RuntimeError):
     """TLS material could not be made (openssl missing or failing)."""
-
-
-def is_secret(key: str) -> bool:
-    """Whether a client setting's value must never be shown."""
-    return bool(SECRET_KEY.search(key))
-
-
-def redact_settings(settings: Mapping[str, str]) -> dict[str, str]:
-    """The settings with every secret value replaced, for display and logs."""
-    return {k: (REDACTED if is_secret(k) else v) for k, v in settings.items()}
 
 
 def redact_text(text: str, known: Iterable[str] = ()) -> str:
@@ -185,3 +173,68 @@ class BrokerSecurity:
 def write_client_config(path: Path, settings: Mapping[str, str]) -> Path:
     """A `--config FILE` of client settings (`key=value` lines), readable by the user only."""
     return write_private(path, "".join(f"{key}={value}\n" for key, value in settings.items()))
+
+
+LOCAL_MECHANISM = "SCRAM-SHA-256"
+LOCAL_LISTENER = "SASL_PLAINTEXT"
+LOGIN_USER = "txmon"
+
+
+def read_client_config(path: Path) -> dict[str, str]:
+    """The `key=value` lines of a client settings file written by write_client_config."""
+    pairs = (line.partition("=") for line in path.read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, _sep, value in pairs}
+
+
+@dataclass(frozen=True)
+class LocalLogin:
+    """A SCRAM-SHA-256 login for a broker listening on 127.0.0.1 only: one user, a random password.
+
+    The listener is SASL_PLAINTEXT: SCRAM proves the password without sending it, and loopback traffic
+    is not visible to other users, so no TLS material is needed. The user's client settings are kept in
+    a 0600 file that every command reads with `--config FILE`; the broker uses the same login itself.
+    """
+
+    user: ScramUser
+    path: Path
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> LocalLogin:
+        """The login kept in `path`, or a new one with a random password written there (0600)."""
+        if path.exists():
+            settings = read_client_config(path)
+            return cls(ScramUser(settings["sasl.username"], settings["sasl.password"]), path)
+        login = cls(ScramUser.generated(LOGIN_USER), path)
+        write_client_config(path, login.client_settings())
+        return login
+
+    def scram_format_args(self) -> list[str]:
+        """`--add-scram` for the storage tool: the user's credential, at format time."""
+        return ["--add-scram", f"{LOCAL_MECHANISM}=[name={self.user.name},password={self.user.password}]"]
+
+    def broker_settings(self, port: int, controller_port: int) -> dict[str, str]:
+        """server.properties entries that replace the PLAINTEXT client listener by SASL_PLAINTEXT."""
+        listeners = f"{LOCAL_LISTENER}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+        return {
+            "listeners": listeners,
+            "advertised.listeners": listeners,
+            "inter.broker.listener.name": LOCAL_LISTENER,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{LOCAL_LISTENER}:{LOCAL_LISTENER}",
+            "sasl.enabled.mechanisms": LOCAL_MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": LOCAL_MECHANISM,
+            f"listener.name.{LOCAL_LISTENER.lower()}.{LOCAL_MECHANISM.lower()}.sasl.jaas.config":
+                jaas_line(self.user),
+        }
+
+    def client_settings(self) -> dict[str, str]:
+        """librdkafka settings of the user."""
+        return {
+            "security.protocol": LOCAL_LISTENER,
+            "sasl.mechanisms": LOCAL_MECHANISM,
+            "sasl.username": self.user.name,
+            "sasl.password": self.user.password,
+        }
+
+    def secrets(self) -> list[str]:
+        """The password (for redaction and leak checks)."""
+        return [self.user.password]

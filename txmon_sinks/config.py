@@ -20,16 +20,20 @@ DELIVERY_DIR = "delivery"
 ALERTS_DB_FILE = "alerts.sqlite"
 JSONL_FILE = "alerts.jsonl"
 SINK_KINDS = ("jsonl", "webhook", "email")
-_RETRY_KEYS = {"backoff_initial_s", "backoff_max_s", "down_after_s"}
+TLS_NONE, TLS_STARTTLS, TLS_IMPLICIT = "none", "starttls", "implicit"
+TLS_MODES = {TLS_NONE: 25, TLS_STARTTLS: 587, TLS_IMPLICIT: 465}  # each mode with its usual port
+_RETRY_KEYS = {"backoff_initial_s", "backoff_max_s", "down_after_s", "quarantine_after"}
 _COMMON_KEYS = {"enabled", "max_per_minute"} | _RETRY_KEYS
 
 
 @dataclass(frozen=True)
 class Retry:
-    """How a failing sink retries, and after how long failing it counts as down."""
+    """How a failing sink retries, after how long failing it counts as down, and after how many refusals
+    of one alert that alert is set aside (quarantined) so that the ones behind it flow."""
 
     backoff: Backoff = Backoff()
     down_after: float = 60.0
+    quarantine_after: int = 3
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class WebhookConfig:
 
     url: str
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold a token
+    ca_file: Path | None = None
     timeout: float = 10.0
     max_per_minute: int = 60
     digest_max: int = 1000
@@ -63,7 +68,7 @@ class EmailConfig:
     port: int
     sender: str
     recipients: tuple[str, ...]
-    starttls: bool = False
+    tls: str = TLS_NONE  # none, starttls (upgrade after connecting) or implicit (TLS from the first byte)
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     ca_file: Path | None = None
@@ -164,7 +169,13 @@ class _Table:
         maximum = self.seconds("backoff_max_s", 60.0)
         if maximum < initial:
             raise SettingsError(f"[{self.name}] backoff_max_s must not be below backoff_initial_s")
-        return Retry(Backoff(initial=initial, maximum=maximum), self.seconds("down_after_s", 60.0))
+        return Retry(Backoff(initial=initial, maximum=maximum), self.seconds("down_after_s", 60.0),
+                     self.integer("quarantine_after", 3, minimum=1, maximum=1000))
+
+
+def _has_control(text: str) -> bool:
+    """Whether `text` holds a C0/C1 control character or DEL (CR and LF would split a header)."""
+    return any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in text)
 
 
 def _sink_table(sinks: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -185,7 +196,8 @@ def _jsonl(values: Mapping[str, Any], data_dir: Path) -> JsonlConfig:
 
 
 def _webhook(values: Mapping[str, Any]) -> WebhookConfig:
-    table = _Table("sinks.webhook", values, _COMMON_KEYS | {"url", "headers", "timeout_s", "digest_max"})
+    keys = _COMMON_KEYS | {"url", "headers", "ca_file", "timeout_s", "digest_max"}
+    table = _Table("sinks.webhook", values, keys)
     url = table.required_text("url")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -195,7 +207,16 @@ def _webhook(values: Mapping[str, Any]) -> WebhookConfig:
         isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
         raise SettingsError("[sinks.webhook] headers: expected a table of strings")
-    return WebhookConfig(url=url, headers=dict(headers), timeout=table.seconds("timeout_s", 10.0),
+    if any(_has_control(k) or _has_control(v) for k, v in headers.items()):
+        raise SettingsError("[sinks.webhook] headers: a name or value holds a control character")
+    if headers and parts.scheme != "https":
+        # Headers such as Authorization would cross the network in clear text.
+        raise SettingsError("[sinks.webhook] url: headers are configured, so the URL must be https:// "
+                            "(they would be sent in clear text over http://)")
+    ca_file = table.text("ca_file")
+    return WebhookConfig(url=url, headers=dict(headers),
+                         ca_file=Path(ca_file).expanduser() if ca_file else None,
+                         timeout=table.seconds("timeout_s", 10.0),
                          max_per_minute=table.integer("max_per_minute", 60),
                          digest_max=table.integer("digest_max", 1000, minimum=1), retry=table.retry())
 
@@ -204,16 +225,31 @@ def _recipients(values: Mapping[str, Any]) -> tuple[str, ...]:
     value = values.get("to")
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and "@" in v for v in value):
+    if not isinstance(value, list) or not value or not all(
+        isinstance(v, str) and "@" in v and not _has_control(v) for v in value
+    ):
         raise SettingsError("[sinks.email] to: expected an address or a list of addresses")
     return tuple(value)
 
 
+def _tls_mode(table: _Table) -> str:
+    """`tls = "none" | "starttls" | "implicit"`; the older `starttls = true/false` still reads."""
+    tls = table.text("tls")
+    if tls is not None and "starttls" in table.values:
+        raise SettingsError('[sinks.email] give tls or starttls, not both '
+                            '(starttls = true is tls = "starttls")')
+    if tls is None:
+        return TLS_STARTTLS if table.flag("starttls", False) else TLS_NONE
+    if tls not in TLS_MODES:
+        raise SettingsError(f"[sinks.email] tls: expected one of {', '.join(TLS_MODES)}, got {tls!r}")
+    return tls
+
+
 def _email(values: Mapping[str, Any]) -> EmailConfig:
-    keys = _COMMON_KEYS | {"host", "port", "starttls", "username", "password", "password_env", "ca_file",
-                           "from", "to", "subject_prefix", "timeout_s", "digest_max"}
+    keys = _COMMON_KEYS | {"host", "port", "tls", "starttls", "username", "password", "password_env",
+                           "ca_file", "from", "to", "subject_prefix", "timeout_s", "digest_max"}
     table = _Table("sinks.email", values, keys)
-    starttls = table.flag("starttls", False)
+    tls = _tls_mode(table)
     password = table.text("password")
     password_env = table.text("password_env")
     if password is not None and password_env is not None:
@@ -225,20 +261,26 @@ def _email(values: Mapping[str, Any]) -> EmailConfig:
     username = table.text("username")
     if password is not None and not username:
         raise SettingsError("[sinks.email] a password needs a username")
+    if password is not None and tls == TLS_NONE:
+        raise SettingsError('[sinks.email] password: refused without TLS, the login would cross the network '
+                            'in clear text; set tls = "starttls" (port 587) or tls = "implicit" (port 465)')
     sender = table.required_text("from")
-    if "@" not in sender:
+    if "@" not in sender or _has_control(sender):
         raise SettingsError("[sinks.email] from: expected an address")
+    subject_prefix = table.text("subject_prefix", "[txmon]") or ""
+    if _has_control(subject_prefix):
+        raise SettingsError("[sinks.email] subject_prefix: holds a control character")
     ca_file = table.text("ca_file")
     return EmailConfig(
         host=table.required_text("host"),
-        port=table.integer("port", 587 if starttls else 25, minimum=1, maximum=65535),
+        port=table.integer("port", TLS_MODES[tls], minimum=1, maximum=65535),
         sender=sender,
         recipients=_recipients(values),
-        starttls=starttls,
+        tls=tls,
         username=username,
         password=password,
         ca_file=Path(ca_file).expanduser() if ca_file else None,
-        subject_prefix=table.text("subject_prefix", "[txmon]") or "",
+        subject_prefix=subject_prefix,
         timeout=table.seconds("timeout_s", 10.0),
         max_per_minute=table.integer("max_per_minute", 10),
         digest_max=table.integer("digest_max", 1000, minimum=1),

@@ -1,15 +1,19 @@
-"""Alert delivery: takes the monitor's alert batches without blocking, keeps each distinct alert once
-in the durable outbox, and runs one worker per sink (JSONL, webhook, email, database)."""
+"""Alert delivery: takes the monitor's alert batches, keeps each distinct alert once in the durable
+outbox (with how far the alerts topic was read), and runs one worker per sink (JSONL, webhook, email,
+database).
+
+The intake holds at most `intake_max` alerts not yet in the outbox: past that, offer() waits (the tail
+reading Kafka slows down) rather than holding more in memory or dropping any.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
-import queue
 import sqlite3
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,7 @@ SilenceTest = Callable[[Alert, float], bool]  # (alert, when it arrived) → a s
 MUTED_REMEMBERED = 100_000  # ids of silenced alerts kept for the senders (far more than one outbox backlog)
 PRUNE_EVERY = 60.0  # seconds between two clean-ups of delivered alerts from the outbox
 INTAKE_RETRY = 1.0  # seconds between attempts to write a batch to an outbox that failed
+INTAKE_MAX = 50_000  # alerts offered but not yet in the outbox (~25 MB) before offer() waits
 
 
 class DeliveryBusy(RuntimeError):
@@ -56,6 +61,15 @@ def _lock(path: Path) -> TextIO:
     handle.write(f"pid {os.getpid()}\n")
     handle.flush()
     return handle
+
+
+@dataclass(frozen=True)
+class _Offer:
+    """One offered batch: its alerts, when they arrived, and the topic offsets they were read up to."""
+
+    alerts: list[Alert]
+    received_at: float
+    positions: Mapping[int, int] | None
 
 
 @dataclass(frozen=True)
@@ -137,7 +151,7 @@ class Delivery:
     """Every configured sink behind one outbox: start(), offer(alerts), health(), close()."""
 
     def __init__(self, config: DeliveryConfig, clock: Callable[[], float] = time.time,
-                 silenced: SilenceTest | None = None) -> None:
+                 silenced: SilenceTest | None = None, intake_max: int = INTAKE_MAX) -> None:
         self.config = config
         self._clock = clock
         # Asked once per alert as it is taken: a silence in force then keeps it from every sender for good
@@ -148,7 +162,12 @@ class Delivery:
         self._trackers = {spec.sink.name: HealthTracker(spec.sink.name, spec.retry.down_after)
                           for spec in self._specs}
         self._workers: list[SinkWorker] = []
-        self._queue: queue.Queue[tuple[list[Alert], float] | None] = queue.Queue()
+        self._intake_max = intake_max
+        self._offers: deque[_Offer] = deque()
+        self._queued = 0  # alerts offered and not yet stored (in _offers or being stored)
+        self._unstored = 0  # offers not yet stored
+        self._stopping = False
+        self._intake_changed = threading.Condition()
         self._intake: threading.Thread | None = None
         self._outbox: Outbox | None = None
         self._latency = LatencyHistogram()
@@ -196,22 +215,59 @@ class Delivery:
         cursor = outbox.register(spec.sink.name)
         tracker = self._trackers[spec.sink.name]
         tracker.set_pending(outbox.count_after(cursor))
+        tracker.set_quarantined(outbox.quarantined_count(spec.sink.name))
         return SinkWorker(spec.sink, self.config.outbox_path, cursor, tracker, spec.retry.backoff,
-                          spec.max_per_minute, spec.size_max, clock=self._clock)
+                          spec.max_per_minute, spec.size_max, spec.retry.quarantine_after, clock=self._clock)
 
-    def offer(self, alerts: Sequence[Alert], received_at: float | None = None) -> None:
-        """Hand over a batch of alerts (repeats included: they are dropped here); never blocks."""
-        if alerts and self._intake is not None and not self._closed:
-            self._queue.put((list(alerts), self._clock() if received_at is None else received_at))
+    def offer(self, alerts: Sequence[Alert], received_at: float | None = None,
+              positions: Mapping[int, int] | None = None) -> None:
+        """Hand over a batch of alerts (repeats included: they are dropped here) and, optionally, the next
+        offset per partition of the alerts topic they were read up to (stored with them).
+
+        Waits while `intake_max` alerts are not yet in the outbox, and returns at once after close():
+        what is offered then is not stored, and neither are its positions, so the next run reads it again.
+        """
+        if not (alerts or positions) or self._intake is None:
+            return
+        offer = _Offer(list(alerts), self._clock() if received_at is None else received_at, positions)
+        with self._intake_changed:
+            while (self._queued and self._queued + len(offer.alerts) > self._intake_max
+                   and not self._closed):
+                self._intake_changed.wait(1.0)
+            if self._closed:
+                return
+            self._offers.append(offer)
+            self._queued += len(offer.alerts)
+            self._unstored += 1
+            self._intake_changed.notify_all()
+
+    @property
+    def queued(self) -> int:
+        """Alerts offered and not yet in the outbox."""
+        with self._intake_changed:
+            return self._queued
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every offered batch is in the outbox; False on timeout."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
+        with self._intake_changed:
+            while self._unstored:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._intake_changed.wait(left)
         return True
+
+    def positions(self) -> dict[int, int] | None:
+        """Where reading the alerts topic resumes (next offset per partition; empty on a first run), or
+        None when nothing is delivered (no outbox) and the reader may start anywhere."""
+        if self._outbox is None:
+            return None
+        outbox = Outbox(self.config.outbox_path)  # its own connection: the intake's is busy writing
+        try:
+            return outbox.positions()
+        finally:
+            outbox.close()
 
     def health(self) -> list[SinkHealth]:
         """Each sink's state and counts now; safe to call from any thread."""
@@ -233,9 +289,10 @@ class Delivery:
         """Write what was offered into the outbox, stop the sinks; what is undelivered waits for next time."""
         if self._closed:
             return
-        self._closed = True
+        with self._intake_changed:
+            self._closed = self._stopping = True
+            self._intake_changed.notify_all()
         if self._intake is not None:
-            self._queue.put(None)
             self._intake.join(timeout)
         for worker in self._workers:
             worker.stop()  # all at once: a hung receiver delays the exit by one timeout, not one each
@@ -261,32 +318,32 @@ class Delivery:
         """Move offered batches into the outbox (several at once when they queue up), then wake the sinks."""
         next_prune = self._clock() + PRUNE_EVERY
         while True:
-            try:
-                batches = [self._queue.get(timeout=PRUNE_EVERY)]
-            except queue.Empty:
-                batches = []
-            while True:
-                try:
-                    batches.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            taken = [batch for batch in batches if batch is not None]
-            if taken:
-                self._store(taken)
-            for _ in batches:
-                self._queue.task_done()
+            with self._intake_changed:
+                if not self._offers and not self._stopping:
+                    self._intake_changed.wait(PRUNE_EVERY)
+                offers = list(self._offers)
+                self._offers.clear()
+                stopping = self._stopping
+            if offers:
+                self._store(offers)
+                with self._intake_changed:
+                    self._queued -= sum(len(offer.alerts) for offer in offers)
+                    self._unstored -= len(offers)
+                    self._intake_changed.notify_all()
             if self._clock() >= next_prune:
                 next_prune = self._clock() + PRUNE_EVERY
                 self._prune()
-            if None in batches:
+            if stopping and not offers:
                 return
 
-    def _store(self, batches: Iterable[tuple[list[Alert], float]]) -> None:
+    def _store(self, offers: Iterable[_Offer]) -> None:
         alerts: list[Alert] = []
         arrivals: list[float] = []
-        for batch, received_at in batches:
-            alerts.extend(batch)
-            arrivals.extend([received_at] * len(batch))
+        positions: dict[int, int] = {}
+        for offer in offers:
+            alerts.extend(offer.alerts)
+            arrivals.extend([offer.received_at] * len(offer.alerts))
+            positions.update(offer.positions or {})  # in order: the last read of each partition wins
         if self._outbox is None:
             first = {id_of(alert): index for index, alert in reversed(list(enumerate(alerts)))}
             self._account(alerts, arrivals, sorted(first.values()))
@@ -297,7 +354,7 @@ class Delivery:
                             if silenced(alert, at))
         while True:
             try:
-                fresh = self._outbox.add(items, self._clock())
+                fresh = self._outbox.add(items, self._clock(), positions)
                 break
             except (sqlite3.Error, OSError) as exc:  # e.g. a full disk: keep the batch and try again
                 if self._closed:

@@ -26,6 +26,7 @@ class SinkHealth:
     failures: int
     digests: int
     next_attempt_at: float | None
+    quarantined: int = 0  # alerts set aside because this sink refused them again and again
 
     def describe(self, now: float | None = None) -> str:
         """One line, e.g. `webhook retrying for 12s (HTTP 503) · sent 40 · pending 3 · 2 duplicates`."""
@@ -35,7 +36,8 @@ class SinkHealth:
             head += f" for {max(now - self.since, 0):.0f}s"
         if self.last_error and self.state != OK:
             head += f" ({self.last_error})"
-        return f"{head} · sent {self.sent:,} · pending {self.pending:,} · {self.duplicates:,} duplicates"
+        line = f"{head} · sent {self.sent:,} · pending {self.pending:,} · {self.duplicates:,} duplicates"
+        return line + (f" · {self.quarantined:,} quarantined" if self.quarantined else "")
 
 
 class HealthTracker:
@@ -50,6 +52,7 @@ class HealthTracker:
         self._next_attempt_at: float | None = None
         self._sent = self._failures = self._digests = 0
         self._pending = 0
+        self._quarantined = 0
 
     def delivered(self, count: int, digest: bool = False) -> None:
         """`count` alerts went out: the sink is ok again."""
@@ -67,6 +70,18 @@ class HealthTracker:
             self._next_attempt_at = next_attempt_at
             if self._failing_since is None:
                 self._failing_since = now
+
+    def quarantined(self, count: int = 1) -> None:
+        """`count` alerts were set aside: no longer pending, and the sink moves on (not failing for them)."""
+        with self._lock:
+            self._quarantined += count
+            self._pending = max(self._pending - count, 0)
+            self._failing_since = self._next_attempt_at = None
+
+    def set_quarantined(self, count: int) -> None:
+        """The outbox's count of alerts set aside for this sink (at start)."""
+        with self._lock:
+            self._quarantined = count
 
     def set_pending(self, pending: int) -> None:
         """The outbox's count of alerts this sink has still to deliver."""
@@ -90,7 +105,7 @@ class HealthTracker:
             state = _state(self._failing_since, now, self.down_after)
             return SinkHealth(self.name, state, self._failing_since, self._last_error, self._sent,
                               self._pending, duplicates, self._failures, self._digests,
-                              self._next_attempt_at if state != OK else None)
+                              self._next_attempt_at if state != OK else None, self._quarantined)
 
 
 def _state(failing_since: float | None, now: float, down_after: float) -> str:

@@ -125,6 +125,8 @@ def _sink_families(sinks: list[SinkHealth], at: float | None) -> Iterator[Metric
     failures = CounterMetricFamily(f"{PREFIX}_sink_failures", "Failed delivery attempts", labels=["sink"])
     digests = CounterMetricFamily(f"{PREFIX}_sink_digests", "Digest messages sent (rate limit reached)",
                                   labels=["sink"])
+    quarantined = GaugeMetricFamily(f"{PREFIX}_sink_quarantined", "Alerts set aside after repeated refusals",
+                                    labels=["sink"])
     failing = GaugeMetricFamily(f"{PREFIX}_sink_failing_seconds", "Seconds the sink has been failing (0: ok)",
                                 labels=["sink"])
     now = time.time() if at is None else at
@@ -137,8 +139,9 @@ def _sink_families(sinks: list[SinkHealth], at: float | None) -> Iterator[Metric
         duplicates.add_metric([health.name], health.duplicates)
         failures.add_metric([health.name], health.failures)
         digests.add_metric([health.name], health.digests)
+        quarantined.add_metric([health.name], health.quarantined)
         failing.add_metric([health.name], 0.0 if health.since is None else max(now - health.since, 0.0))
-    yield from (up, state, sent, pending, duplicates, failures, digests, failing)
+    yield from (up, state, sent, pending, duplicates, failures, digests, quarantined, failing)
 
 
 class _Collector:

@@ -2,15 +2,21 @@
 
 An alert id (tx_id:level) enters at most once while it is remembered, so a repeat from the alerts topic
 is dropped before any sink sees it. Each sink delivers in outbox order and keeps a cursor: everything
-up to it is delivered, everything after it is pending, across restarts. One Outbox per thread.
+up to it is delivered, everything after it is pending, across restarts. An alert a sink cannot deliver
+(refused again and again) is copied into `quarantine` with the reason, and the sink's cursor moves past
+it: kept for a person to look at, never pruned. With the alerts, and in the same transaction, it keeps
+how far the alerts topic has been read (`positions`), so the next run resumes reading there and nothing
+raised while the monitor was stopped misses the sinks. One Outbox per thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from txmon_core.topics import ALERTS
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -20,6 +26,21 @@ CREATE TABLE IF NOT EXISTS outbox (
     added_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, delivered INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    sink TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    alert_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    quarantined_at REAL NOT NULL,
+    PRIMARY KEY (sink, seq)
+);
 """
 _IN_CHUNK = 500  # ids per IN (...) query: below SQLite's host-parameter limit everywhere
 
@@ -48,8 +69,10 @@ class Outbox:
         """Close the connection."""
         self._db.close()
 
-    def add(self, items: Sequence[tuple[str, bytes]], now: float) -> list[int]:
-        """Store the alerts not seen before; return the indexes in `items` of those that were new."""
+    def add(self, items: Sequence[tuple[str, bytes]], now: float,
+            positions: Mapping[int, int] | None = None, topic: str = ALERTS) -> list[int]:
+        """Store the alerts not seen before and, with them, the topic's next offset per partition that
+        they were read up to; return the indexes in `items` of the alerts that were new."""
         first: dict[str, int] = {}
         for index, (alert_id, _payload) in enumerate(items):
             first.setdefault(alert_id, index)
@@ -65,11 +88,19 @@ class Outbox:
             fresh = [index for alert_id, index in first.items() if alert_id not in known]
             self._db.executemany("INSERT INTO outbox (alert_id, payload, added_at) VALUES (?, ?, ?)",
                                  [(items[i][0], items[i][1], now) for i in fresh])
+            # The newest read wins, even when lower: a topic made anew starts its offsets again.
+            self._db.executemany("INSERT OR REPLACE INTO positions (topic, partition, next_offset) "
+                                 "VALUES (?, ?, ?)", [(topic, p, o) for p, o in (positions or {}).items()])
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         return fresh
+
+    def positions(self, topic: str = ALERTS) -> dict[int, int]:
+        """The next offset to read per partition of `topic`, as last stored with alerts (empty at first)."""
+        rows = self._db.execute("SELECT partition, next_offset FROM positions WHERE topic = ?", (topic,))
+        return {int(partition): int(offset) for partition, offset in rows}
 
     def register(self, sink: str) -> int:
         """The sink's cursor; a sink seen for the first time starts after what is already there."""
@@ -95,6 +126,30 @@ class Outbox:
     def advance(self, sink: str, seq: int) -> None:
         """Record that the sink delivered everything up to `seq` (committed before the call returns)."""
         self._db.execute("UPDATE cursors SET delivered = MAX(delivered, ?) WHERE sink = ?", (seq, sink))
+
+    def quarantine(self, sink: str, item: OutboxItem, reason: str, now: float) -> None:
+        """Set `item` aside for the sink (kept with `reason`) and move the sink's cursor past it, at once."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("INSERT OR REPLACE INTO quarantine (sink, seq, alert_id, payload, reason, "
+                             "quarantined_at) VALUES (?, ?, ?, ?, ?, ?)",
+                             (sink, item.seq, item.alert_id, item.payload, reason, now))
+            self._db.execute("UPDATE cursors SET delivered = MAX(delivered, ?) WHERE sink = ?",
+                             (item.seq, sink))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def quarantined(self, sink: str) -> list[tuple[OutboxItem, str]]:
+        """The alerts set aside for the sink, oldest first, each with its reason."""
+        rows = self._db.execute("SELECT seq, alert_id, payload, reason FROM quarantine WHERE sink = ? "
+                                "ORDER BY seq", (sink,))
+        return [(OutboxItem(int(seq), alert_id, bytes(data)), reason) for seq, alert_id, data, reason in rows]
+
+    def quarantined_count(self, sink: str) -> int:
+        """How many alerts are set aside for the sink."""
+        return int(self._db.execute("SELECT COUNT(*) FROM quarantine WHERE sink = ?", (sink,)).fetchone()[0])
 
     def prune(self, sinks: Iterable[str], older_than: float, keep: int) -> int:
         """Forget alerts every listed sink delivered that are older than `older_than` or beyond the newest

@@ -18,7 +18,9 @@ from txmon_sinks.metrics import MetricsBoard, MetricsServer, PipelineTotals
 class AlertBatch(Protocol):
     """What the monitor's tail yields per poll (txmon_tui.tail.TailBatch)."""
 
-    alerts: list[Alert]
+    alerts: list[Alert]  # read live: shown on the screen and delivered
+    missed: list[Alert]  # raised while no monitor was reading: delivered only
+    positions: dict[int, int]  # the alerts topic's next offset per partition, after this batch
     received_at: float
 
 
@@ -60,10 +62,16 @@ class Outlets:
                 raise OutletsError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
 
     def take(self, batches: AlertBatch | Sequence[AlertBatch]) -> None:
-        """Hand the alerts of tail batches to delivery; returns at once."""
+        """Hand the alerts of tail batches, and how far they were read, to delivery; returns at once unless
+        delivery is far behind (then it waits: nothing is dropped)."""
         for batch in batches if isinstance(batches, Sequence) else [batches]:
-            if batch.alerts:
-                self.delivery.offer(batch.alerts, batch.received_at or None)
+            alerts = batch.missed + batch.alerts if batch.missed else batch.alerts
+            if alerts or batch.positions:
+                self.delivery.offer(alerts, batch.received_at or None, batch.positions)
+
+    def resume_positions(self) -> dict[int, int] | None:
+        """Where the tail should start reading the alerts topic for delivery (see Delivery.positions)."""
+        return self.delivery.positions()
 
     def publish(self, totals: PipelineTotals) -> None:
         """Give the endpoint the monitor's current totals (a Snapshot)."""

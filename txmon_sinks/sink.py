@@ -16,6 +16,11 @@ class DeliveryFailed(Exception):
         self.retry_after = retry_after  # seconds the receiver asked us to wait (HTTP Retry-After)
 
 
+class Rejected(DeliveryFailed):
+    """These alerts cannot be delivered as they are (a field too long for the database, a mail the server
+    refuses): retried a few times, then the one at fault is quarantined so that the others flow."""
+
+
 class Sink(Protocol):
     """A destination for alerts.
 
@@ -28,7 +33,8 @@ class Sink(Protocol):
     digests: bool
 
     def send(self, items: Sequence[OutboxItem]) -> None:
-        """Deliver these alerts (in order) or raise DeliveryFailed; on return they count as delivered."""
+        """Deliver these alerts (in order) or raise DeliveryFailed (Rejected when the alerts are at fault);
+        on return they count as delivered."""
         ...
 
     def recover(self, items: Sequence[OutboxItem]) -> int:

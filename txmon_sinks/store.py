@@ -10,12 +10,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DataError, SQLAlchemyError
 
 from txmon_sinks.config import StorageConfig
 from txmon_sinks.identity import decode, epoch
 from txmon_sinks.outbox import OutboxItem
-from txmon_sinks.sink import DeliveryFailed
+from txmon_sinks.sink import DeliveryFailed, Rejected
 
 _METADATA = sa.MetaData()
 ALERTS = sa.Table(
@@ -80,10 +80,25 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database).expanduser()
 
 
+def _checked(row: dict[str, Any]) -> dict[str, Any]:
+    """The row, or Rejected naming the field that no database would take (too long, or a NUL)."""
+    for column in ALERTS.columns:
+        value = row.get(column.name)
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise Rejected(f"alert {row['alert_id'][:80]!r}: {column.name} holds a NUL character")
+        length = getattr(column.type, "length", None)
+        if length is not None and len(value) > length:
+            raise Rejected(f"alert {row['alert_id'][:80]!r}: {column.name} has {len(value):,} characters, "
+                           f"over the {length} the alerts table holds")
+    return row
+
+
 def _row(item: OutboxItem) -> dict[str, Any]:
     data = decode(item.payload)
     amount = data.get("amount")
-    return {
+    return _checked({
         "alert_id": item.alert_id,
         "tx_id": str(data.get("tx_id")),
         "level": str(data.get("level")),
@@ -96,7 +111,7 @@ def _row(item: OutboxItem) -> dict[str, Any]:
         "rule": data.get("rule"),
         "detected_at": data.get("detected_at"),
         "payload": item.payload.decode(),
-    }
+    })
 
 
 class AlertStore:
@@ -209,6 +224,8 @@ class DatabaseSink:
             self._store.insert_new(items)
         except StoreError as exc:
             raise DeliveryFailed(str(exc)) from None
+        except DataError as exc:  # a value this database refuses: the batch, not the database, is at fault
+            raise Rejected(f"{safe_url(self.config.url)}: {_short(exc)}") from None
         except SQLAlchemyError as exc:
             raise DeliveryFailed(f"{safe_url(self.config.url)}: {_short(exc)}") from None
 

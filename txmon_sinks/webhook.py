@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -14,10 +15,11 @@ from urllib.parse import urlsplit
 from txmon_core import __version__
 from txmon_sinks.config import WebhookConfig
 from txmon_sinks.outbox import OutboxItem
-from txmon_sinks.sink import DeliveryFailed
+from txmon_sinks.sink import DeliveryFailed, Rejected
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 COUNT_HEADER = "X-Txmon-Alerts"
+REFUSED = (413, 422)  # answers about the message itself: a digest is split, a lone alert quarantined in time
 
 
 def digest_body(items: Sequence[OutboxItem]) -> bytes:
@@ -47,8 +49,23 @@ def retry_after(value: str | None) -> float | None:
         return None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuses every redirect: followed, a 302 would turn the POST into a GET (whose 2xx would count as
+    delivered) and could carry the configured headers, e.g. Authorization, to another host or scheme."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: object, code: int, msg: str,
+                         headers: object, newurl: str) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+def opener(ca_file: str | None = None) -> urllib.request.OpenerDirector:
+    """An opener that never follows redirects and checks TLS against the system CAs (or `ca_file`)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    return urllib.request.build_opener(_NoRedirects(), urllib.request.HTTPSHandler(context=context))
+
+
 class WebhookSink:
-    """POSTs to `config.url`; any 2xx is delivered, anything else is retried."""
+    """POSTs to `config.url`; any 2xx is delivered; a redirect or any other answer is retried."""
 
     name = "webhook"
     digests = True
@@ -58,6 +75,7 @@ class WebhookSink:
         parts = urlsplit(config.url)
         # Errors name only the host: a URL's path or query may carry a token.
         self._where = parts.netloc.rpartition("@")[2]
+        self._opener = opener(str(config.ca_file) if config.ca_file else None)
 
     def send(self, items: Sequence[OutboxItem]) -> None:
         """One POST: the alert itself, or a digest of several."""
@@ -71,11 +89,16 @@ class WebhookSink:
         }
         request = urllib.request.Request(self.config.url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+            with self._opener.open(request, timeout=self.config.timeout) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
             wait = retry_after(exc.headers.get("Retry-After") if exc.headers else None)
             exc.close()
+            if 300 <= exc.code < 400:
+                raise DeliveryFailed(f"HTTP {exc.code} from {self._where}: redirects are not followed, "
+                                     "set url to the final address", wait) from None
+            if exc.code in REFUSED:
+                raise Rejected(f"HTTP {exc.code} from {self._where}: the message is refused") from None
             raise DeliveryFailed(f"HTTP {exc.code} from {self._where}", wait) from None
         except urllib.error.URLError as exc:
             raise DeliveryFailed(f"cannot reach {self._where}: {exc.reason}") from None

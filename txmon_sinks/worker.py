@@ -1,5 +1,10 @@
 """One thread per sink: take pending alerts from the outbox in order, send them within the rate limit,
-move the sink's cursor only after a send succeeded, and back off while it fails."""
+move the sink's cursor only after a send succeeded, and back off while it fails.
+
+A batch refused for what it holds (Rejected, or an unexpected error from the sink) is retried one alert
+at a time; an alert refused alone `quarantine_after` times is set aside in the outbox's quarantine, so a
+single poison alert never blocks the ones behind it.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from txmon_sinks.backoff import Backoff
 from txmon_sinks.health import HealthTracker
 from txmon_sinks.outbox import Outbox, OutboxItem
 from txmon_sinks.ratelimit import RateLimiter, batch_size, plan_messages
-from txmon_sinks.sink import DeliveryFailed, Sink
+from txmon_sinks.sink import DeliveryFailed, Rejected, Sink
 
 IDLE_WAIT = 1.0  # seconds between outbox checks when nothing woke the worker
 LOG = logging.getLogger("txmon.sinks")
@@ -34,6 +39,7 @@ class SinkWorker:
         backoff: Backoff,
         max_per_minute: int,
         size_max: int,
+        quarantine_after: int = 3,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
@@ -49,6 +55,9 @@ class SinkWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._failures = 0
+        self._quarantine_after = quarantine_after
+        self._solo_until = 0  # while the cursor is below this seq, alerts go one at a time
+        self._refused = (0, 0)  # (seq, times) of the alert refused when sent alone
         self._thread = threading.Thread(target=self._run, name=f"txmon-sink-{sink.name}", daemon=True)
 
     def start(self) -> None:
@@ -120,22 +129,30 @@ class SinkWorker:
         if available == 0:
             self._sleep(self._limiter.next_free(now) - now)
             return 0.0
-        digest_max = self._size_max
-        limit = self._size_max if available is None else min(available - 1 + digest_max, 10 * self._size_max)
-        items = outbox.pending(self._cursor, limit if self.sink.digests else self._size_max)
+        size_max = 1 if self._cursor < self._solo_until else self._size_max
+        limit = size_max if available is None else min(available - 1 + size_max, 10 * size_max)
+        items = outbox.pending(self._cursor, limit if self.sink.digests else size_max)
         if not items:
             self._sleep(IDLE_WAIT)
             return 0.0
         if self.sink.digests:
-            sizes = plan_messages(len(items), available, digest_max)
+            sizes = plan_messages(len(items), available, size_max)
         else:
-            sizes = [batch_size(len(items), available, self._size_max)]
+            sizes = [batch_size(len(items), available, size_max)]
         for size in sizes:
             chunk, items = items[:size], items[size:]
             try:
                 self.sink.send(chunk)
+            except Rejected as exc:
+                return self._refused_by_sink(outbox, chunk, str(exc), now)
             except DeliveryFailed as exc:
                 return self._failed(exc, now)
+            # Anything else raised by the sink came from these alerts' content (a bug meeting odd data):
+            # counted against them like a refusal, so it cannot block the outbox for good.
+            except Exception as exc:
+                LOG.exception("sink %s: unexpected error sending %d alerts", self.sink.name, len(chunk))
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                return self._refused_by_sink(outbox, chunk, reason, now)
             self._limiter.record(self._clock(), 1 if self.sink.digests else size)
             self._advance(outbox, chunk[-1], size, digest=self.sink.digests and size > 1)
             if self._stop.is_set():
@@ -147,6 +164,25 @@ class SinkWorker:
         self._cursor = last.seq
         self._failures = 0
         self.tracker.delivered(count, digest)
+
+    def _refused_by_sink(self, outbox: Outbox, chunk: list[OutboxItem], reason: str, now: float) -> float:
+        """A refusal: split a batch into single alerts; quarantine an alert refused alone often enough."""
+        if len(chunk) > 1:
+            self._solo_until = chunk[-1].seq  # some of these may be fine: they go out one by one
+            self.tracker.failed(now, reason, now)
+            return 0.0
+        item = chunk[0]
+        seq, times = self._refused
+        self._refused = (item.seq, times + 1 if seq == item.seq else 1)
+        if self._refused[1] < self._quarantine_after:
+            return self._failed(DeliveryFailed(reason), now)
+        outbox.quarantine(self.sink.name, item, reason, now)
+        self._cursor = item.seq
+        self._failures = 0
+        self.tracker.quarantined()
+        LOG.error("sink %s: alert %r quarantined after %d refusals: %s", self.sink.name, item.alert_id[:100],
+                  self._refused[1], reason)
+        return 0.0
 
     def _failed(self, exc: DeliveryFailed, now: float) -> float:
         self._failures += 1

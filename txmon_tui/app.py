@@ -346,7 +346,8 @@ class MonitorApp(OperatorApp):
     @work(thread=True, exclusive=True, group="tail", exit_on_error=False)
     def _tail(self, client_config: dict[str, str]) -> None:
         """Read `alerts` and `metrics` in batches and post them."""
-        tail = Tail(client_config)
+        outlets = self.outlets  # delivery resumes where the last run's delivered alerts were read up to
+        tail = Tail(client_config, resume=outlets.resume_positions() if outlets is not None else None)
         deliveries = Deliveries(DELIVER_SECONDS)
         self.post_message(TailStarted())
         try:
@@ -355,7 +356,7 @@ class MonitorApp(OperatorApp):
                 recorder = self.recorder
                 if batch:
                     if (outlets := self.outlets) is not None:
-                        outlets.take(batch)  # alert delivery: queued, returns at once
+                        outlets.take(batch)  # alert delivery: queued; waits only when far behind
                     deliveries.add(batch)
                     if recorder is not None:
                         recorder.add(batch)

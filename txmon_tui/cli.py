@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from producer.cli import DEFAULT_RATE
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import add_data_dir, add_kafka_options, add_version, client_config, positive_float
+from txmon_core.paths import private_data_dir
 from txmon_core.settings import SettingsError, add_settings_option
 from txmon_core.triage import TriageSettings
 from txmon_sinks.options import add_alert_report_options, add_metrics_option, settings_of, start_outlets
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-spark", dest="run_spark", action="store_false",
                         help="do not start the Spark job (it runs elsewhere, e.g. on a cluster)")
     parser.add_argument("--seed", type=int, default=None, help="producer seed (same seed, same transactions)")
+    parser.add_argument("--broker-login", action="store_true",
+                        help="the embedded broker requires a SCRAM-SHA-256 login with a random password, "
+                        "kept in DATA_DIR/broker/client-login.conf (0600) for other clients' --config")
     parser.add_argument("--no-restart", dest="auto_restart", action="store_false",
                         help="do not restart a producer or Spark job that dies on its own "
                         "(by default: after 2, 4, 8 … up to 60 s)")
@@ -93,6 +97,7 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
         partitions=args.partitions,
         auto_restart=args.auto_restart,
         settings_path=getattr(getattr(args, "settings", None), "path", None),
+        broker_login=args.broker_login,
     )
 
 
@@ -108,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SettingsError as exc:
             parser.error(str(exc))
         return rules_main(args, client_config(args), settings)
+    private_data_dir(args.data_dir)  # alerts, logs, exports and recordings: the user's only
     if args.command == "report":
         from txmon_tui import report
 

@@ -124,7 +124,9 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                 if pipeline.error or time.monotonic() - began > STARTUP_TIMEOUT and running_since is None:
                     break
                 if tail is None and pipeline.topics_ready:
-                    tail = Tail(pipeline.client_config)
+                    # Delivery resumes where the last run's delivered alerts were read up to.
+                    resume = outlets.resume_positions() if outlets is not None else None
+                    tail = Tail(pipeline.client_config, resume=resume)
                     watcher = OffsetWatcher(pipeline.client_config)
                     if outlets is not None:
                         # Silences set in any monitor keep their alerts from the senders here too.

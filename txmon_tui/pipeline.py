@@ -90,6 +90,7 @@ class PipelineConfig:
     partitions: int = 1  # of the topics created when missing
     auto_restart: bool = True  # restart a Spark job or producer that dies on its own
     settings_path: Path | None = None  # txmon.toml named on the command line, passed to the children
+    broker_login: bool = False  # the embedded broker requires its SCRAM login (txmon_core.secure.LocalLogin)
     restart_backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -139,6 +140,7 @@ class Pipeline:
         self._broker: EmbeddedBroker | None = None
         self._broker_stopping = False
         self._bootstrap = config.bootstrap
+        self._login: dict[str, str] = {}  # the embedded broker's login settings, once it has started
         self._children: dict[str, Child] = {}
         self._steps = {name: _StepClock(name) for name in ("broker", "topics", "spark session", "producer",
                                                            "first batch")}
@@ -163,7 +165,12 @@ class Pipeline:
         """librdkafka settings for clients of this pipeline's broker."""
         if self._bootstrap is None:
             raise RuntimeError("the broker address is not known yet (check `topics_ready` first)")
-        return {**self.config.client_settings, "bootstrap.servers": self._bootstrap}
+        return {**self._client_settings, "bootstrap.servers": self._bootstrap}
+
+    @property
+    def _client_settings(self) -> dict[str, str]:
+        """The settings given, with the embedded broker's login when it requires one."""
+        return {**self._login, **self.config.client_settings}
 
     @property
     def steps(self) -> list[Step]:
@@ -293,15 +300,17 @@ class Pipeline:
         if self.config.bootstrap is not None:
             self._wait_broker(self.config.bootstrap)
             return False
-        self._broker = EmbeddedBroker(self.data_dir / "broker")
+        self._broker = EmbeddedBroker(self.data_dir / "broker", login=self.config.broker_login)
         self._broker.start()
+        if self._broker.security is not None:
+            self._login = self._broker.security.client_settings()
         self._bootstrap = self._broker.bootstrap
         self._wait_broker(self._bootstrap)
         return False
 
     def _wait_broker(self, bootstrap: str) -> None:
         """Until an admin client lists topics; interruptible by stop()."""
-        settings = {**self.config.client_settings, "bootstrap.servers": bootstrap}
+        settings = {**self._client_settings, "bootstrap.servers": bootstrap}
         admin, fatal = topics.access_admin({**settings, "logger": _QUIET})
         timeout = BROKER_TIMEOUT if self._broker is not None else NAMED_BROKER_TIMEOUT
         deadline = time.monotonic() + timeout
@@ -334,10 +343,10 @@ class Pipeline:
     def _argv(self, name: str) -> list[str]:
         config = self.config
         settings: list[str] = []
-        if config.client_settings:
+        if client_settings := self._client_settings:
             # Through a 0600 file, not -X: a child's command line is visible to every local user, and
             # the settings may hold a SASL password.
-            write_client_config(self._client_settings_file, config.client_settings)
+            write_client_config(self._client_settings_file, client_settings)
             settings = ["--config", str(self._client_settings_file)]
         if config.settings_path is not None:
             # Rules size the producer's injected patterns and drive the Spark job's rules query.

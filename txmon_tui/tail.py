@@ -32,9 +32,14 @@ class TailBatch:
     undecodable: int = 0
     received_at: float = 0.0  # wall clock (time.time()), for detection latency against `ts`
     error: str | None = None  # a client-level error (e.g. all brokers down) reported since the last poll
+    # Alerts written before the screen's start, read only to be delivered (a tail resuming delivery).
+    missed: list[Alert] = field(default_factory=list)
+    # The alerts topic's next offset per partition after this batch (a tail resuming delivery only).
+    positions: dict[int, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.alerts or self.metrics or self.undecodable or self.error)
+        return bool(self.alerts or self.metrics or self.undecodable or self.error or self.missed
+                    or self.positions)
 
 
 # librdkafka's defaults prefetch up to 64 MiB per consumer and fetch up to 50 MiB at once; the monitor
@@ -64,13 +69,13 @@ def _consumer(client_config: Mapping[str, str], purpose: str, errors: list[str] 
     return Consumer(settings)
 
 
-def _end_offset(consumer: Consumer, partition: TopicPartition, timeout: float) -> int:
-    """The partition's end offset, retrying while a new topic's leader is still being elected."""
+def _offsets(consumer: Consumer, partition: TopicPartition, timeout: float) -> tuple[int, int]:
+    """The partition's first and end offsets, retrying while a new topic's leader is being elected."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            _low, high = consumer.get_watermark_offsets(partition, timeout=timeout)
-            return int(high)
+            low, high = consumer.get_watermark_offsets(partition, timeout=timeout)
+            return int(low), int(high)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             retriable = isinstance(error, KafkaError) and (
@@ -82,11 +87,32 @@ def _end_offset(consumer: Consumer, partition: TopicPartition, timeout: float) -
             time.sleep(0.1)
 
 
-class Tail:
-    """Reads `alerts` and `metrics` from their ends at construction time, in batches."""
+def resume_offset(stored: int | None, low: int, high: int, first_run: bool) -> int:
+    """Where delivery resumes reading one alerts partition: after what was stored with the last delivered
+    batch; the end on a first run; the start of a partition added since, or of a topic made anew (stored
+    past the end); never before the oldest record still kept."""
+    if stored is None:
+        return high if first_run else low
+    if stored > high:
+        return low
+    return max(stored, low)
 
-    def __init__(self, client_config: Mapping[str, str], timeout: float = 10.0) -> None:
+
+class Tail:
+    """Reads `alerts` and `metrics` from their ends at construction time, in batches.
+
+    With `resume` (Outlets.resume_positions(): the next offset per alerts partition stored with the last
+    delivered alerts), alerts are read from there: those written before construction come in `missed`
+    (for delivery, not for the screen), and every batch says in `positions` how far it read, so that a
+    monitor stopped for a while delivers what was raised meanwhile.
+    """
+
+    def __init__(self, client_config: Mapping[str, str], timeout: float = 10.0,
+                 resume: Mapping[int, int] | None = None) -> None:
         self._errors: list[str] = []
+        self._resuming = resume is not None
+        self._screen_from: dict[int, int] = {}  # per alerts partition: the end at construction
+        self._positions: dict[int, int] = {}  # next offsets to report in the next batch
         self._consumer = _consumer(client_config, "tail", self._errors)
         try:
             assignment = []
@@ -96,8 +122,13 @@ class Tail:
                     raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {topic!r}"))
                 for partition in metadata.topics[topic].partitions:
                     # Resolve "the end" now, so everything written after construction is read.
-                    high = _end_offset(self._consumer, TopicPartition(topic, partition), timeout)
-                    assignment.append(TopicPartition(topic, partition, high))
+                    low, high = _offsets(self._consumer, TopicPartition(topic, partition), timeout)
+                    start = high
+                    if topic == ALERTS and resume is not None:
+                        start = resume_offset(resume.get(partition), low, high, first_run=not resume)
+                        self._screen_from[partition] = high
+                        self._positions[partition] = start  # stored at once: a first run's start counts
+                    assignment.append(TopicPartition(topic, partition, start))
             self._consumer.assign(assignment)
         except BaseException:
             self._consumer.close()
@@ -121,20 +152,30 @@ class Tail:
                         batch.error = record.error().str()
                     continue
                 value = record.value()
+                missed = False
+                if record.topic() == ALERTS and self._resuming:
+                    partition, offset = record.partition(), record.offset()
+                    self._positions[partition] = offset + 1
+                    missed = offset < self._screen_from.get(partition, 0)
                 try:
-                    if record.topic() == ALERTS:
-                        batch.alerts.append(decode_alert(value))
-                    else:
+                    if record.topic() != ALERTS:
                         batch.metrics.append(decode_metrics(value))
+                    elif missed:
+                        batch.missed.append(decode_alert(value))
+                    else:
+                        batch.alerts.append(decode_alert(value))
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    batch.undecodable += 1  # counted and shown, never fatal: a bad record is not our bug
-            taken = len(batch.alerts) + len(batch.metrics) + batch.undecodable
+                    if not missed:
+                        batch.undecodable += 1  # counted and shown, never fatal: a bad record is not our bug
+            taken = len(batch.alerts) + len(batch.metrics) + len(batch.missed) + batch.undecodable
             if len(records) < 10_000 or taken >= max_records:
                 break
             records = self._consumer.consume(min(max_records - taken, 10_000), 0)
         if self._errors:
             batch.error = self._errors[-1]
             self._errors.clear()
+        if self._positions:
+            batch.positions, self._positions = self._positions, {}
         batch.received_at = time.time()
         return batch
 

@@ -43,20 +43,25 @@ PASSWORD = "smtp-Pa55-for-tests"
 
 
 def alert(n: int, level: str = "alert", account: str = "RO49RZBR0000060012345678",
-          ts: str = "2026-11-25T12:00:00.123Z") -> Alert:
+          ts: str = "2026-11-25T12:00:00.123Z", merchant: str = "Metro") -> Alert:
     amount = 950.0 + n if level == "alert" else 600.0 + n
-    return Alert(f"p1-{n:012d}", account, "Metro", amount, "RON", ts, level, "amount>900",
+    return Alert(f"p1-{n:012d}", account, merchant, amount, "RON", ts, level, "amount>900",
                  "2026-11-25T12:00:01.000Z")
 
 
 # ---- an HTTP receiver that can be stopped and started again on the same port ----------------------
 
 class Receiver:
-    """Records every POST; answers 503 to the next `fail_next` of them; stop() closes the port."""
+    """Records every POST (and GET); answers 503 to the next `fail_next` of them, or redirects them all to
+    `redirect_to`; serves HTTPS with `tls` (a server context); stop() closes the port."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.posts: list[tuple[dict[str, str], bytes]] = []
+        self.gets: list[dict[str, str]] = []
         self.fail_next = 0
+        self.redirect_to: str | None = None
+        self.refuse = b"\x00never"  # bodies holding this are answered 422 Unprocessable Entity
+        self.tls = tls
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -66,8 +71,26 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+                with receiver._lock:
+                    receiver.gets.append(dict(self.headers.items()))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.redirect_to is not None:
+                    self.send_response(302)
+                    self.send_header("Location", receiver.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if receiver.refuse in body:
+                    self.send_response(422)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with receiver._lock:
                     failing = receiver.fail_next > 0
                     if failing:
@@ -83,6 +106,8 @@ class Receiver:
                 pass  # keep pytest's output for failures
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -97,7 +122,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/txmon?token=t0ken"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hooks/txmon?token=t0ken"
 
     def alert_ids(self) -> list[str]:
         """The alert ids received, digests unpacked, in arrival order."""
@@ -151,6 +177,55 @@ def test_webhook_down_then_back_loses_nothing_and_sends_nothing_twice(
     assert sorted(receiver.alert_ids()) == sorted(id_of(a) for a in batch)
     keys = [headers["Idempotency-Key"] for headers, _body in receiver.posts]
     assert len(keys) == len(set(keys)) == 20
+
+
+def test_a_redirect_is_a_failure_never_followed(tmp_path: Path, receiver: Receiver) -> None:
+    elsewhere = Receiver()
+    elsewhere.start()
+    try:
+        receiver.redirect_to = elsewhere.url  # a 302 that urllib would follow as a GET
+        with Delivery.from_settings(webhook_settings(receiver.url), tmp_path) as delivery:
+            delivery.offer([alert(1)])
+            failing = wait_until(lambda: (h := health_of(delivery, "webhook")).failures >= 2 and h, 10,
+                                 "two failed attempts")
+            assert (failing.sent, failing.pending) == (0, 1)
+            assert "HTTP 302" in (failing.last_error or "") and "not followed" in (failing.last_error or "")
+            assert elsewhere.gets == [] and elsewhere.posts == []
+            receiver.redirect_to = None
+            wait_until(lambda: health_of(delivery, "webhook").sent == 1, 10, "the alert delivered")
+    finally:
+        elsewhere.stop()
+    assert receiver.alert_ids() == [id_of(alert(1))]
+
+
+def test_an_alert_the_receiver_refuses_is_quarantined_and_the_rest_flow(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.refuse = b"Refused Shop"
+    batch = [alert(0), alert(1, merchant="Refused Shop"), alert(2)]
+    with Delivery.from_settings(webhook_settings(receiver.url, quarantine_after=3), tmp_path) as delivery:
+        delivery.offer(batch)
+        health = wait_until(lambda: (h := health_of(delivery, "webhook")).sent + h.quarantined == 3 and h,
+                            15, "the webhook past the refused alert")
+        assert (health.state, health.sent, health.quarantined, health.failures) == (OK, 2, 1, 2)
+    assert receiver.alert_ids() == [id_of(alert(0)), id_of(alert(2))]
+
+
+def test_webhook_headers_go_over_https_checked_against_a_private_ca(tmp_path: Path) -> None:
+    tls = make_tls_material(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.ca_pem.parent / "server.pem", tls.ca_pem.parent / "server.key")
+    server = Receiver(tls=context)
+    server.start()
+    try:
+        settings = webhook_settings(server.url, headers={"Authorization": "Bearer hook-t0ken"},
+                                    ca_file=str(tls.ca_pem))
+        with Delivery.from_settings(settings, tmp_path) as delivery:
+            delivery.offer([alert(1)])
+            wait_until(lambda: health_of(delivery, "webhook").sent == 1, 10, "the alert delivered over TLS")
+    finally:
+        server.stop()
+    assert [headers["Authorization"] for headers, _body in server.posts] == ["Bearer hook-t0ken"]
 
 
 def test_webhook_over_its_rate_sends_one_digest_then_waits(tmp_path: Path, receiver: Receiver) -> None:
@@ -256,6 +331,53 @@ def test_email_over_starttls_with_login_down_then_back(
         "[txmon] VELOCITY 602.0 RON at Metro"]
     assert len({m["Message-ID"] for m in mails}) == 3
     assert PASSWORD not in caplog.text
+
+
+def test_email_over_implicit_tls_with_login(tmp_path: Path) -> None:
+    tls = make_tls_material(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.ca_pem.parent / "server.pem", tls.ca_pem.parent / "server.key")
+
+    def authenticate(server: SMTPServer, session: Session, envelope: Envelope, mechanism: str,
+                     data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"txmon", PASSWORD.encode())
+        return AuthResult(success=ok, handled=False)
+
+    mailbox = Mailbox()
+    # ssl_context: TLS from the first byte, as on port 465 (no STARTTLS offered). aiosmtpd counts only
+    # STARTTLS as TLS for AUTH, hence auth_require_tls=False: this whole connection is encrypted.
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port(), ssl_context=context,
+                            auth_required=True, auth_require_tls=False, authenticator=authenticate)
+    controller.start()
+    try:
+        settings = {"sinks": {"email": {
+            "host": "127.0.0.1", "port": controller.port, "tls": "implicit", "ca_file": str(tls.ca_pem),
+            "username": "txmon", "password": PASSWORD, "from": "txmon@example.org", "to": "ops@example.org",
+            "timeout_s": 5, "max_per_minute": 0, **FAST_RETRY}}, "storage": {"enabled": False}}
+        with Delivery.from_settings(settings, tmp_path) as delivery:
+            delivery.offer([alert(1)])
+            wait_until(lambda: health_of(delivery, "email").sent == 1, 20, "1 mail over implicit TLS")
+    finally:
+        controller.stop()
+    assert [str(message_from_bytes(raw)["Subject"]) for raw in mailbox.messages] == [
+        "[txmon] ALERT 951.0 RON at Metro"]
+
+
+def test_a_merchant_with_line_breaks_neither_splits_the_subject_nor_blocks_the_mails_behind_it(
+    tmp_path: Path, smtp: SimpleNamespace
+) -> None:
+    smtp.controller.start()
+    smtp.running = True
+    poison = alert(1, merchant="Evil\r\nBcc: victim@example.org")
+    with Delivery.from_settings(email_settings(smtp), tmp_path) as delivery:
+        delivery.offer([poison, alert(2), alert(3)])
+        wait_until(lambda: health_of(delivery, "email").sent == 3, 20, "3 mails delivered")
+        assert health_of(delivery, "email").quarantined == 0
+    mails = [message_from_bytes(raw) for raw in smtp.mailbox.messages]
+    assert [str(m["Subject"]) for m in mails] == [
+        "[txmon] ALERT 951.0 RON at Evil Bcc: victim@example.org", "[txmon] ALERT 952.0 RON at Metro",
+        "[txmon] ALERT 953.0 RON at Metro"]
+    assert all(m["Bcc"] is None for m in mails)
 
 
 def test_a_wrong_password_shows_as_down_without_the_password(
@@ -410,6 +532,34 @@ def test_one_deliverer_per_data_dir(tmp_path: Path) -> None:
             second.start()
     with Delivery.from_settings({"storage": {}}, tmp_path) as again:  # free once the first has closed
         assert [h.name for h in again.health()] == ["database"]
+
+
+def test_alerts_no_database_takes_are_quarantined_and_the_rest_flow(tmp_path: Path) -> None:
+    settings = {"storage": {**FAST_RETRY, "quarantine_after": 2}}
+    too_long, with_nul = alert(1, merchant="M" * 201), alert(3, merchant="Lidl\x00")
+    batch = [alert(0), too_long, alert(2), with_nul, alert(4)]
+    with Delivery.from_settings(settings, tmp_path) as delivery:
+        delivery.offer(batch)
+        health = wait_until(lambda: (h := health_of(delivery, "database")).sent + h.quarantined == 5 and h,
+                            20, "the outbox drained past the two bad alerts")
+        assert (health.state, health.sent, health.quarantined) == (OK, 3, 2)
+        assert health.describe().endswith("· 2 quarantined")
+    outbox = Outbox(tmp_path / "delivery" / "outbox.sqlite")
+    try:
+        kept = outbox.quarantined("database")
+    finally:
+        outbox.close()
+    assert [(item.alert_id, item.payload) for item, _reason in kept] == [
+        (id_of(a), payload(a)) for a in (too_long, with_nul)]
+    assert "merchant has 201 characters, over the 200" in kept[0][1]
+    assert "merchant holds a NUL character" in kept[1][1]
+    store = AlertStore(f"sqlite:///{tmp_path / 'alerts.sqlite'}")
+    try:
+        assert sorted(a.tx_id for a in store.alerts()) == [alert(n).tx_id for n in (0, 2, 4)]
+    finally:
+        store.close()
+    with Delivery.from_settings(settings, tmp_path) as again:  # still counted after a restart
+        assert health_of(again, "database").quarantined == 2
 
 
 @pytest.mark.parametrize("sink", ["jsonl", "database"])

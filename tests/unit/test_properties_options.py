@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from txmon_core import options
-from txmon_core.secure import REDACTED, redact_settings, redact_text, write_client_config
+from txmon_core.secure import REDACTED, redact_text, write_client_config
 
 keys = st.text(string.ascii_letters + string.digits + "._-", min_size=1, max_size=30)
 # Values as a file line can hold them: no line breaks, no surrounding blanks.
@@ -54,8 +54,6 @@ def test_a_bad_line_is_named_but_never_shown(tmp_path: Path, capsys: pytest.Capt
 @settings(max_examples=200, deadline=None)
 @given(st.text(string.ascii_letters + string.digits + "!#$%&()*+-/<>?@[]^_{|}~", min_size=4, max_size=30))
 def test_redaction_hides_any_password(secret: str) -> None:
-    shown = redact_settings({"sasl.password": secret, "ssl.keystore.password": secret, "user": "alice"})
-    assert secret not in shown.values() and shown["user"] == "alice"
     for text in (f"sasl.password={secret}", f'password="{secret}"', f"-X sasl.password={secret} rest"):
         assert secret not in redact_text(text), text
         assert REDACTED in redact_text(text)

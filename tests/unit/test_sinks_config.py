@@ -61,10 +61,27 @@ def test_defaults_of_a_bare_jsonl_table_and_disabled_tables() -> None:
 
 def test_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TXMON_TEST_SMTP_PASSWORD", SECRET)
-    email = {"host": "h", "username": "u", "password_env": "TXMON_TEST_SMTP_PASSWORD",
+    email = {"host": "h", "username": "u", "password_env": "TXMON_TEST_SMTP_PASSWORD", "tls": "starttls",
              "from": "a@b", "to": ["c@d"]}
     config = delivery_config({"sinks": {"email": email}}, DATA)
-    assert config.email is not None and config.email.password == SECRET and config.email.port == 25
+    assert config.email is not None and config.email.password == SECRET and config.email.port == 587
+
+
+@pytest.mark.parametrize(("keys", "tls", "port"), [
+    ({}, "none", 25), ({"starttls": True}, "starttls", 587), ({"starttls": False}, "none", 25),
+    ({"tls": "starttls"}, "starttls", 587), ({"tls": "implicit"}, "implicit", 465),
+    ({"tls": "implicit", "port": 2465}, "implicit", 2465),
+])
+def test_email_tls_modes_and_their_ports(keys: dict[str, Any], tls: str, port: int) -> None:
+    config = delivery_config({"sinks": {"email": {**MAIL, **keys}}}, DATA)
+    assert config.email is not None and (config.email.tls, config.email.port) == (tls, port)
+
+
+def test_webhook_headers_over_https_with_a_private_ca() -> None:
+    webhook = {"url": "https://127.0.0.1:8443/x", "ca_file": "/etc/ca.pem",
+               "headers": {"Authorization": "Bearer x"}}
+    config = delivery_config({"sinks": {"webhook": webhook}}, DATA)
+    assert config.webhook is not None and config.webhook.ca_file == Path("/etc/ca.pem")
 
 
 HOOK = "http://x"
@@ -91,6 +108,19 @@ MAIL = {"host": "h", "from": "a@b", "to": "c@d"}
     ({"sinks": {"email": {**MAIL, "username": "u", "password_env": "TXMON_TEST_NOT_SET"}}},
      "TXMON_TEST_NOT_SET is not set"),
     ({"sinks": {"email": {**MAIL, "username": "u", "password": 42}}}, "password: expected a string, not int"),
+    ({"sinks": {"webhook": {"url": "http://hooks.example/x", "headers": {"Authorization": SECRET}}}},
+     "[sinks.webhook] url: headers are configured, so the URL must be https://"),
+    ({"sinks": {"webhook": {"url": "https://h/x", "headers": {"X-A": "a\r\nX-B: b"}}}},
+     "[sinks.webhook] headers: a name or value holds a control character"),
+    ({"sinks": {"email": {**MAIL, "username": "u", "password": SECRET}}},
+     "[sinks.email] password: refused without TLS"),
+    ({"sinks": {"email": {**MAIL, "username": "u", "password": SECRET, "starttls": False}}},
+     "[sinks.email] password: refused without TLS"),
+    ({"sinks": {"email": {**MAIL, "tls": "ssl"}}}, "[sinks.email] tls: expected one of none, starttls"),
+    ({"sinks": {"email": {**MAIL, "tls": "implicit", "starttls": True}}}, "give tls or starttls, not both"),
+    ({"sinks": {"email": {**MAIL, "subject_prefix": "[txmon]\r\nBcc: x@y"}}},
+     "[sinks.email] subject_prefix: holds a control character"),
+    ({"sinks": {"email": {**MAIL, "to": ["ops@example.org\r\nBcc: x@y"]}}}, "to: expected an address"),
     ({"storage": {"url": "alerts.db"}}, "[storage] url: expected a database URL"),
     ({"storage": "sqlite://"}, "[storage] must be a table"),
     ({"prometheus": {"port": 70000}}, "[prometheus] port: expected 0..65535"),

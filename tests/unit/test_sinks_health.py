@@ -23,3 +23,14 @@ def test_failure_then_down_then_recovery() -> None:
     assert (ok.state, ok.since, ok.next_attempt_at) == (OK, None, None)
     assert (ok.sent, ok.pending, ok.digests) == (4, 1, 1)
     assert ok.describe(now=132.0) == "webhook ok · sent 4 · pending 1 · 2 duplicates"
+
+
+def test_a_quarantined_alert_is_counted_shown_and_the_sink_moves_on() -> None:
+    tracker = HealthTracker("email", down_after=30.0)
+    tracker.set_quarantined(2)
+    tracker.add_pending(3)
+    tracker.failed(100.0, "SMTP 127.0.0.1:25: SMTPDataError: (554, b'refused')", next_attempt_at=101.0)
+    tracker.quarantined()
+    health = tracker.snapshot(0, now=102.0)
+    assert (health.state, health.pending, health.quarantined) == (OK, 2, 3)
+    assert health.describe(now=102.0) == "email ok · sent 0 · pending 2 · 0 duplicates · 3 quarantined"

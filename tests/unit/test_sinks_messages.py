@@ -11,8 +11,8 @@ from txmon_sinks.outbox import OutboxItem
 from txmon_sinks.webhook import digest_body, message_key, retry_after
 
 
-def _item(seq: int, level: str = "alert") -> OutboxItem:
-    alert = Alert(f"t{seq}", "RO49RZBR0000060012345678", "Metro", 943.16, "RON", "2026-11-25T12:00:00.123Z",
+def _item(seq: int, level: str = "alert", merchant: str = "Metro") -> OutboxItem:
+    alert = Alert(f"t{seq}", "RO49RZBR0000060012345678", merchant, 943.16, "RON", "2026-11-25T12:00:00.123Z",
                   level, "amount>900", "2026-11-25T12:00:01.000Z")
     return OutboxItem(seq, id_of(alert), payload(alert))
 
@@ -41,3 +41,16 @@ def test_mail_subject_and_body() -> None:
     assert subject([_item(1), _item(2)], "[txmon]") == "[txmon] 2 alerts (digest)"
     text = body([_item(1)])
     assert "merchant     Metro" in text and '"tx_id":"t1"' in text
+
+
+def test_a_subject_is_one_clean_line_whatever_the_merchant_holds() -> None:
+    hostile = "Evil\r\nBcc: victim@example.org\x00\x1b]0;title\x07\u202eQ\u2028R" + "x" * 500
+    line = subject([_item(1, merchant=hostile)], "[txmon]")
+    assert line.startswith("[txmon] ALERT 943.16 RON at Evil Bcc: victim@example.org ]0;title Q R")
+    assert len(line) == 200 and line.endswith("…")
+    assert not any(ord(c) < 0x20 or c in "\x7f\u202e\u2028" for c in line)
+
+
+def test_body_fields_carry_no_control_characters() -> None:
+    text = body([_item(1, merchant="Evil\x1b[2J\rshop")])
+    assert "merchant     Evil [2J shop" in text and "\x1b" not in text and "\r" not in text
