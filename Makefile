@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 
 jars: $(STAMP)
 	@$(BIN)/python -m txmon_core.jars
+	@# An optimisation only: a failure here leaves the jobs starting as before.
+	-@$(BIN)/python -m spark_app.class_archive
 
 run: setup
 	$(BIN)/txmon-tui $(ARGS)

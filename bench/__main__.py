@@ -19,8 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.pipeline import Options
-from spark_app.modes import MODE_MICROBATCH, MODES
+from bench.pipeline import add_pipeline_options, options_from
 
 
 def pipeline_main(argv: list[str]) -> int:
@@ -58,64 +57,6 @@ def pipeline_main(argv: list[str]) -> int:
 
         print(one_line(result))
     return 0 if result["lost"] == 0 and result["drained"] else 1
-
-
-def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `pipeline` and `sustain`."""
-    parser.add_argument(
-        "--mode",
-        choices=MODES,
-        default=MODE_MICROBATCH,
-        help="how Spark runs the alerts query (default %(default)s)",
-    )
-    parser.add_argument(
-        "--drain-timeout",
-        type=float,
-        default=120.0,
-        help="seconds to wait for Spark to catch up after producing stops (default %(default)s)",
-    )
-    parser.add_argument(
-        "--parquet-trigger",
-        type=float,
-        default=5.0,
-        help="the Parquet query's trigger in seconds (default %(default)s)",
-    )
-    parser.add_argument("--max-offsets-per-trigger", type=int, default=None)
-    parser.add_argument(
-        "--floor-seconds",
-        type=float,
-        default=10.0,
-        help="seconds of Spark's micro-batch floor reference after the run; 0 skips it",
-    )
-    parser.add_argument(
-        "--spark-arg",
-        action="append",
-        default=[],
-        metavar="FLAG",
-        help="an extra txmon-spark flag, e.g. --spark-arg=--no-alert-lines (repeatable)",
-    )
-    parser.add_argument(
-        "--tail-arg",
-        action="append",
-        default=[],
-        metavar="FLAG",
-        help="an extra bench.tail flag, e.g. --tail-arg=--prompt-poll (repeatable)",
-    )
-
-
-def options_from(args: argparse.Namespace, rate: float, duration: float) -> Options:
-    """pipeline.Options from parsed arguments."""
-    return Options(
-        rate=rate,
-        duration=duration,
-        mode=args.mode,
-        drain_timeout=args.drain_timeout,
-        parquet_trigger=args.parquet_trigger,
-        max_offsets_per_trigger=args.max_offsets_per_trigger,
-        floor_seconds=args.floor_seconds,
-        spark_args=tuple(args.spark_arg),
-        tail_args=tuple(args.tail_arg),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ is measured in a fresh process (bench.floor) as the reference for latency.
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import statistics
@@ -35,7 +36,7 @@ from bench import machine
 from bench.children import Child
 from bench.procstats import ProcessSampler, java_descendant
 from spark_app import formats
-from spark_app.modes import MODE_MICROBATCH
+from spark_app.modes import MODE_MICROBATCH, MODES
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_tui.history import committed_files
@@ -63,8 +64,66 @@ class Options:
     max_offsets_per_trigger: int | None = None
     floor_seconds: float = 10.0
     spark_args: tuple[str, ...] = ()  # extra txmon-spark flags, e.g. --no-alert-lines
-    tail_args: tuple[str, ...] = ()  # extra bench.tail flags, e.g. --prompt-poll
+    tail_args: tuple[str, ...] = ()  # extra bench.tail flags
     spark_jfr: Path | None = None  # record a Java Flight Recording of the Spark JVM into this folder
+
+
+def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `pipeline` and `sustain`."""
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=MODE_MICROBATCH,
+        help="how Spark runs the alerts query (default %(default)s)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for Spark to catch up after producing stops (default %(default)s)",
+    )
+    parser.add_argument(
+        "--parquet-trigger",
+        type=float,
+        default=5.0,
+        help="the Parquet query's trigger in seconds (default %(default)s)",
+    )
+    parser.add_argument("--max-offsets-per-trigger", type=int, default=None)
+    parser.add_argument(
+        "--floor-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of Spark's micro-batch floor reference after the run; 0 skips it",
+    )
+    parser.add_argument(
+        "--spark-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="an extra txmon-spark flag, e.g. --spark-arg=--no-alert-lines (repeatable)",
+    )
+    parser.add_argument(
+        "--tail-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="an extra bench.tail flag (repeatable)",
+    )
+
+
+def options_from(args: argparse.Namespace, rate: float, duration: float) -> Options:
+    """pipeline.Options from parsed arguments."""
+    return Options(
+        rate=rate,
+        duration=duration,
+        mode=args.mode,
+        drain_timeout=args.drain_timeout,
+        parquet_trigger=args.parquet_trigger,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+        floor_seconds=args.floor_seconds,
+        spark_args=tuple(args.spark_arg),
+        tail_args=tuple(args.tail_arg),
+    )
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:

@@ -24,7 +24,7 @@ def one_line(result: dict[str, Any]) -> str:
 
 
 def variant(result: dict[str, Any]) -> str:
-    """The mode plus any extra flags the run used, e.g. `microbatch no-alert-lines prompt-poll`."""
+    """The mode plus any extra flags the run used, e.g. `microbatch alert-lines`."""
     flags = [f.lstrip("-") for f in (*result.get("spark_args", ()), *result.get("tail_args", ()))]
     return " ".join([result["mode"], *flags])
 

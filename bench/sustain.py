@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from bench import machine
-from bench.pipeline import Options, progress, run, save
+from bench.pipeline import Options, add_pipeline_options, progress, run, save
 
 
 def verdict(result: dict[str, Any], p99_ms: float) -> tuple[bool, list[str]]:
@@ -56,7 +56,6 @@ def trial_summary(result: dict[str, Any], passed: bool, reasons: list[str]) -> d
 
 def main(argv: list[str] | None = None) -> int:
     """Search, print the result as JSON and save it."""
-    from bench.__main__ import add_pipeline_options
 
     parser = argparse.ArgumentParser(prog="python -m bench sustain", description=__doc__.splitlines()[0])
     add_pipeline_options(parser)

@@ -23,7 +23,7 @@ import orjson
 from spark_app.formats import LEVEL_ALERT
 from txmon_tui.model import MonitorModel
 from txmon_tui.stats import TimestampParser
-from txmon_tui.tail import Tail, TailBatch
+from txmon_tui.tail import Tail
 
 STATUS_EVERY = 0.5
 # The monitor's poll timeout (txmon_tui.app.TAIL_POLL_SECONDS, headless 0.2 too); importing the app
@@ -102,55 +102,11 @@ class Recorder:
         )
 
 
-def prompt_poll(tail: Tail, timeout: float = TAIL_POLL_SECONDS, max_records: int = 20_000) -> TailBatch:
-    """Tail.poll with the change proposed for txmon_tui/tail.py: return as soon as records are there.
-
-    confluent-kafka's consume(n, timeout) waits the whole timeout unless n records arrive, which adds
-    up to 0.2 s to every alert; poll() returns the first record at once, and consume(n, 0) then takes
-    what is already fetched. Measured here (bench pipeline --tail-arg=--prompt-poll) before proposing it.
-    """
-    consumer = tail._consumer  # the what-if needs Tail's own consumer and decoding, not a copy
-    first = consumer.poll(timeout)
-    if first is None:
-        batch = TailBatch()
-        batch.received_at = time.time()
-        return batch
-    rest = consumer.consume(min(max_records, 10_000) - 1, 0)
-    original = consumer.consume
-    # Tail.poll's own loop then decodes exactly these records (and drains further as it always does).
-    consumer_proxy = _Once([first, *rest], original)
-    tail._consumer = consumer_proxy  # type: ignore[assignment]
-    try:
-        return Tail.poll(tail, 0, max_records)
-    finally:
-        tail._consumer = consumer
-
-
-class _Once:
-    """A consumer stand-in whose first consume() returns records already taken; later ones pass through."""
-
-    def __init__(self, records: list[Any], consume: Any) -> None:
-        self._records: list[Any] | None = records
-        self._consume = consume
-
-    def consume(self, num: int, timeout: float) -> list[Any]:
-        """The taken records once, then the real consumer's."""
-        if self._records is not None:
-            records, self._records = self._records, None
-            return records
-        return list(self._consume(num, timeout))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Tail until SIGTERM, then write the record."""
     parser = argparse.ArgumentParser(prog="python -m bench.tail", description=__doc__.splitlines()[0])
     parser.add_argument("-b", "--bootstrap-servers", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument(
-        "--prompt-poll",
-        action="store_true",
-        help="what-if: poll as proposed for txmon_tui/tail.py (see prompt_poll)",
-    )
     args = parser.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -162,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     next_status = 0.0
     try:
         while not stop.is_set():
-            batch = prompt_poll(tail) if args.prompt_poll else tail.poll(TAIL_POLL_SECONDS)
+            batch = tail.poll(TAIL_POLL_SECONDS)
             if batch:
                 model.apply(batch)  # the monitor's own per-batch work, so its cost is counted
                 recorder.add(batch)

@@ -1,8 +1,7 @@
-"""`python -m bench tail-delay`: the delay the monitor's Tail adds to each record, as is and as proposed.
+"""`python -m bench tail-delay`: the delay the monitor's Tail adds to each record.
 
-Writes 200 alert records 20 ms apart to a fresh embedded broker and times, per record, produce →
-received by Tail.poll(0.2) (what the monitor does) and by bench.tail.prompt_poll (the change proposed
-for txmon_tui/tail.py), alternating, twice each.
+Writes 200 alert records 20 ms apart to a fresh embedded broker, twice, and times, per record,
+produce → received by Tail.poll(0.2), what the monitor does.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from confluent_kafka import Producer
 
 from bench.consumer import alert_values
 from bench.pipeline import percentiles, save
-from bench.tail import prompt_poll
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_tui.tail import Tail, TailBatch
@@ -68,17 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench tail-delay", description=__doc__.splitlines()[0])
     parser.parse_args(argv)
     result: dict[str, Any] = {"kind": "tail-delay", "machine": machine.machine()}
-    ways: dict[str, Callable[[Tail], TailBatch]] = {
-        "tail_poll_0.2": lambda t: t.poll(0.2),
-        "prompt_poll": prompt_poll,
-    }
+    ways: dict[str, Callable[[Tail], TailBatch]] = {"tail_poll_0.2": lambda t: t.poll(0.2)}
     with tempfile.TemporaryDirectory(prefix="txmon-bench-") as tmp, EmbeddedBroker(Path(tmp)) as broker:
         client = {"bootstrap.servers": broker.bootstrap}
         topics.ensure_topics(client, topics.ALL)
-        records = alert_values(RECORDS * 4)
+        records = alert_values(RECORDS * 2)
         found: dict[str, list[float]] = {name: [] for name in ways}
-        for n in range(4):
-            name = list(ways)[n % 2]
+        for n in range(2):
+            name = list(ways)[n % len(ways)]
             found[name] += delays(client, ways[name], records[n * RECORDS : (n + 1) * RECORDS])
     result.update({name: percentiles(values) for name, values in found.items()})
     result["load_at_end"] = machine.load()

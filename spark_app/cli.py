@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
         "mode only)",
     )
     parser.add_argument(
+        "--live-rules",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="take the thresholds and account rules from the `txmon.rules` topic and follow its new "
+        "versions while running (the flags and settings file seed version 1 when the topic is empty); "
+        "see docs/triage.md",
+    )
+    parser.add_argument(
         "--progress-log",
         type=Path,
         default=None,
@@ -189,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress_log=args.progress_log,
         alert_lines=args.alert_lines,
         partitions=args.partitions,
+        live_rules=args.live_rules,
     )
     try:
         return job.run(config, rules=rules)

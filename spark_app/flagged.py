@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from spark_app import formats, transforms
+from spark_app.live_rules import Judge, segments
 from spark_app.rule_engine import RuleEngine, alert_records, rule_events
 from txmon_core import topics
 from txmon_core.large_table import LargeTable
@@ -77,9 +78,10 @@ def classified(source: DataFrame, config: JobConfig) -> DataFrame:
     )
 
 
-def sink_rows(frame: DataFrame, small_amount: float | None = None) -> DataFrame:
+def sink_rows(frame: DataFrame, small_amount: float | None = None,
+              rules_version: int | None = None) -> DataFrame:
     """The rows some sink (or, with `small_amount`, a rule) needs, with their Kafka records."""
-    return transforms.sink_rows(frame, topics.ALERTS, topics.DEAD_LETTERS, small_amount)
+    return transforms.sink_rows(frame, topics.ALERTS, topics.DEAD_LETTERS, small_amount, rules_version)
 
 
 class AlertProducer:
@@ -222,15 +224,17 @@ class RulesStep:
     small_amount: float
     rule_text: dict[str, str]
     publish: Callable[[formats.BatchMetrics], None]
+    rules_version: int | None = None
 
     @classmethod
     def create(cls, checkpoint: Path, settings: RuleSettings, large_threshold: float,
-               publish: Callable[[formats.BatchMetrics], None]) -> RulesStep:
+               publish: Callable[[formats.BatchMetrics], None],
+               rules_version: int | None = None) -> RulesStep:
         """The step, its state in the checkpoint folder."""
         checkpoint.mkdir(parents=True, exist_ok=True)
         return cls(RuleEngine(checkpoint / RULES_FILE, settings, large_threshold), settings.small_amount,
                    {formats.LEVEL_VELOCITY: settings.velocity_rule(large_threshold),
-                    formats.LEVEL_PATTERN: settings.pattern_rule(large_threshold)}, publish)
+                    formats.LEVEL_PATTERN: settings.pattern_rule(large_threshold)}, publish, rules_version)
 
 
 class FlaggedBatchWriter:
@@ -258,7 +262,8 @@ class FlaggedBatchWriter:
             raise self._failure(exc, batch_id) from None
         start, end = batch_offsets(self.checkpoint, batch_id)
         hits = rules.engine.decide(batch_id, rule_events(rows)) if rules else []
-        extra = alert_records(hits, rules.rule_text, iso_now(), topics.ALERTS) if rules else []
+        extra = (alert_records(hits, rules.rule_text, iso_now(), topics.ALERTS, rules.rules_version)
+                 if rules else [])
         self.producer.send(rows if self.deliver_rows else None, extra)
         if rules is not None:
             rules.engine.commit()  # after the alerts are acknowledged: a crash before repeats them
@@ -340,14 +345,15 @@ class IdleFlusher:
                     return
 
 
-def start_alerts_query(source: DataFrame, config: JobConfig, writer: FlaggedBatchWriter) -> StreamingQuery:
+def start_alerts_query(source: DataFrame, config: JobConfig, writer: FlaggedBatchWriter,
+                       rules_version: int | None = None) -> StreamingQuery:
     """Kafka → alerts, dead letters and Parquet through `writer`, one batch per trigger."""
     # Count large, alerts and dead letters per batch before the filter: they reach the metrics.
     counted = classified(source, config).observe("counts", *transforms.batch_counts())
     return (
         # The rows the sinks need are selected here, in the streaming plan Spark plans per batch
         # anyway: foreachBatch then runs that plan as it is instead of analysing another one.
-        sink_rows(counted, writer.rules.small_amount if writer.rules else None)
+        sink_rows(counted, writer.rules.small_amount if writer.rules else None, rules_version)
         .writeStream.queryName(formats.QUERY_ALERTS)
         .foreachBatch(writer)
         .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
@@ -391,6 +397,12 @@ def batch_offsets(checkpoint: Path, batch_id: int) -> tuple[dict[str, int], dict
     return (end if start is None else start), end
 
 
+def last_committed(checkpoint: Path) -> int:
+    """The last batch id the query's checkpoint committed (-1 before the first)."""
+    committed = _batch_ids(checkpoint / "commits")
+    return committed[-1] if committed else -1
+
+
 def _batch_ids(folder: Path) -> list[int]:
     return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
 
@@ -408,21 +420,31 @@ def uncovered(checkpoint: Path, covered: int) -> tuple[int, dict[str, Any], dict
 
 def replay_uncovered(spark: SparkSession, config: JobConfig, buffer: ParquetBuffer,
                      kafka_options: Mapping[str, str]) -> int:
-    """Write the flagged rows of committed batches the table lacks (a killed job's buffer); return rows."""
-    gap = uncovered(config.checkpoint(formats.QUERY_ALERTS), buffer.table.committed)
+    """Write the flagged rows of committed batches the table lacks (a killed job's buffer); return rows.
+
+    Each stretch of those batches is judged by the thresholds that judged it (spark_app.live_rules).
+    """
+    import pyarrow as pa
+
+    checkpoint = config.checkpoint(formats.QUERY_ALERTS)
+    gap = uncovered(checkpoint, buffer.table.committed)
     if gap is None:
         return 0
-    last, start, end = gap
-    source = (
-        spark.read.format("kafka").options(**kafka_options).option("subscribe", topics.TRANSACTIONS)
-        .option("startingOffsets", orjson.dumps(start).decode())
-        .option("endingOffsets", orjson.dumps(end).decode())
-        .load()
-    )
-    rows = parquet_part(sink_rows(classified(source, config)).toArrow())
+    last, _, end = gap
+    first = buffer.table.committed + 1
+    default = Judge(config.large_threshold, config.alert_threshold, RuleSettings())
+    parts = []
+    for seg_first, seg_last, judge in segments(checkpoint, first, last, default):
+        offsets = [orjson.dumps(_log_json(_offsets_file(checkpoint, batch))).decode()
+                   for batch in (seg_first - 1, seg_last)]
+        source = (
+            spark.read.format("kafka").options(**kafka_options).option("subscribe", topics.TRANSACTIONS)
+            .option("startingOffsets", offsets[0]).option("endingOffsets", offsets[1]).load()
+        )
+        judged = replace(config, large_threshold=judge.large_threshold, alert_threshold=judge.alert_threshold)
+        parts.append(parquet_part(sink_rows(classified(source, judged)).toArrow()))
     end_offsets = {str(p): int(o) for p, o in end.get(topics.TRANSACTIONS, {}).items()}
-    gap_rows = Flush(buffer.table.committed + 1, last, rows, end_offsets)
-    written = commit(buffer.table, gap_rows, buffer.on_flush)
+    written = commit(buffer.table, Flush(first, last, pa.concat_tables(parts), end_offsets), buffer.on_flush)
     print(f"txmon-spark: re-derived {written} Parquet rows of batches up to {last} from Kafka",
           file=sys.stderr, flush=True)
     return written

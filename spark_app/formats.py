@@ -115,6 +115,7 @@ class Alert:
     rule: str
     detected_at: str
     tx_ids: tuple[str, ...] = ()
+    rules_version: int | None = None  # the rules version that judged it (`txmon-spark --live-rules`)
 
 
 def rule_alert_id(level: str, tx_id: str) -> str:
@@ -169,7 +170,7 @@ class BatchMetrics:
 # Alert fields the job always fills (the others may be null: the job validates only tx_id, amount, ts).
 _ALERT_REQUIRED_TEXT = ("tx_id", "ts", "level")
 # Alert fields that records written before they existed lack: they decode to the field's default.
-_ALERT_OPTIONAL = ("tx_ids",)
+_ALERT_OPTIONAL = ("tx_ids", "rules_version")
 
 
 def decode_alert(value: bytes) -> Alert:
@@ -185,8 +186,11 @@ def decode_alert(value: bytes) -> Alert:
     tx_ids = [] if tx_ids is None else tx_ids
     if not isinstance(tx_ids, list) or not all(isinstance(t, str) for t in tx_ids):
         raise TypeError("alert tx_ids is not a list of strings")
+    rules_version = data.get("rules_version")
+    if rules_version is not None and (isinstance(rules_version, bool) or not isinstance(rules_version, int)):
+        raise TypeError("alert rules_version is not a whole number")
     alert = Alert(**{name: data[name] for name in Alert.__slots__ if name not in _ALERT_OPTIONAL},
-                  tx_ids=tuple(tx_ids))
+                  tx_ids=tuple(tx_ids), rules_version=rules_version)
     for name in Alert.__slots__:
         field_value = getattr(alert, name)
         if name in _ALERT_OPTIONAL:

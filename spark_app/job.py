@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:
@@ -31,8 +31,9 @@ from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql.streaming import StreamingQuery  # noqa: E402
 from pyspark.sql.streaming.listener import QueryProgressEvent  # noqa: E402
 
-from spark_app import flagged, formats, transforms  # noqa: E402
+from spark_app import class_archive, flagged, formats, live_rules, transforms  # noqa: E402
 from spark_app.checkpoints import damaged_checkpoint  # noqa: E402
+from spark_app.live_rules import Judge  # noqa: E402
 from spark_app.modes import (  # noqa: E402
     DEFAULT_MAX_OFFSETS,
     DEFAULT_TRIGGER_MS,
@@ -41,7 +42,7 @@ from spark_app.modes import (  # noqa: E402
     REALTIME_BATCH,
 )
 from spark_app.progress import MetricsPublisher  # noqa: E402
-from txmon_core import large_table, topics  # noqa: E402
+from txmon_core import large_table, rules_log, topics  # noqa: E402
 from txmon_core.large_table import LargeTable  # noqa: E402
 from txmon_core.rules import RuleSettings  # noqa: E402
 
@@ -76,6 +77,7 @@ class JobConfig:
     # of the alerts query a foreachBatch round trip instead of Spark's own Kafka sink.
     alert_lines: bool = False
     partitions: int = 1  # of the topics the job creates when they are missing
+    live_rules: bool = False  # thresholds and account rules from `txmon.rules` (spark_app.live_rules)
 
     @property
     def parquet_dir(self) -> Path:
@@ -131,6 +133,8 @@ def build_session(config: JobConfig) -> SparkSession:
         builder = builder.config("spark.driver.host", LOOPBACK).config("spark.driver.bindAddress", LOOPBACK)
     if config.jars:
         builder = builder.config("spark.jars", ",".join(str(jar) for jar in config.jars))
+    if not under_spark_submit() and (options := class_archive.options(config.jars)):
+        builder = builder.config("spark.driver.extraJavaOptions", options)
     session = (
         builder.config("spark.driver.memory", "1g")
         .config("spark.ui.enabled", "false")
@@ -141,6 +145,8 @@ def build_session(config: JobConfig) -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")
         # Parquet readers other than Spark (pyarrow in the monitor) expect standard timestamps, not INT96.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        # Checkpoints are as private as the rest of the data dir (Hadoop's file system has its own mask).
+        .config("spark.hadoop.fs.permissions.umask-mode", "077")
         # Streaming plans never use it; turning it off spares a warning per query start.
         .config("spark.sql.adaptive.enabled", "false")
         # An idle stateless query runs no batch anyway; the rules query need not run one just to move
@@ -168,11 +174,12 @@ def start_session(config: JobConfig) -> SparkSession:
     return spark
 
 
-def read_transactions(spark: SparkSession, config: JobConfig, split: bool = True) -> DataFrame:
+def read_transactions(spark: SparkSession, config: JobConfig, realtime: bool = False) -> DataFrame:
     """The `transactions` topic as a streaming DataFrame of Kafka source rows.
 
-    `split`: a batch is read by at least as many tasks as Spark has cores, even from fewer Kafka
-    partitions (Real-time Mode holds one task per partition and takes no split).
+    A micro-batch is bounded (`max_offsets_per_trigger`) and read by at least as many tasks as Spark
+    has cores, even from fewer Kafka partitions; Real-time Mode (one long task per partition) takes
+    neither.
     """
     reader = (
         spark.readStream.format("kafka")
@@ -183,15 +190,16 @@ def read_transactions(spark: SparkSession, config: JobConfig, split: bool = True
         # Offsets that vanish (retention, a recreated topic) must stop the job, not skip records.
         .option("failOnDataLoss", "true")
     )
+    if realtime:
+        return reader.load()
     if config.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
-    if split:
-        # One partition per core: otherwise a topic of one partition is parsed by one core only.
-        reader = reader.option("minPartitions", str(spark.sparkContext.defaultParallelism))
-    return reader.load()
+    # One partition per core: otherwise a topic of one partition is parsed by one core only.
+    return reader.option("minPartitions", str(spark.sparkContext.defaultParallelism)).load()
 
 
-def start_realtime_alerts_query(source: DataFrame, config: JobConfig) -> StreamingQuery:
+def start_realtime_alerts_query(source: DataFrame, config: JobConfig,
+                                rules_version: int | None = None) -> StreamingQuery:
     """Kafka → Kafka in Spark's Real-time Mode: each record is written as it arrives, not per batch.
 
     Real-time Mode takes only stateless plans with a Kafka sink and update output, so this query
@@ -200,7 +208,8 @@ def start_realtime_alerts_query(source: DataFrame, config: JobConfig) -> Streami
     """
     # No observe(): the alerts query beside it counts every batch for the metrics.
     return (
-        transforms.kafka_records(flagged.classified(source, config), topics.ALERTS, topics.DEAD_LETTERS)
+        transforms.kafka_records(flagged.classified(source, config), topics.ALERTS, topics.DEAD_LETTERS,
+                                 rules_version)
         .writeStream.queryName(formats.QUERY_REALTIME)
         .format("kafka")
         .options(**java_client_options(config.client_config))
@@ -257,17 +266,24 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
     buffer = flagged.ParquetBuffer(LargeTable(config.parquet_dir), config.parquet_trigger_seconds,
                                    on_flush=publisher.publish_flush)
     producer = flagged.AlertProducer(config.client_config)
-    queries: list[StreamingQuery] = []
+    judge = Judge(config.large_threshold, config.alert_threshold, rules or RuleSettings(enabled=False))
+    watcher = None
+    running: Running | None = None
     code = 0
     try:
+        if config.live_rules:
+            seed = rules_log.Rules(judge.large_threshold, judge.alert_threshold, judge.account)
+            version = rules_log.seed_if_empty(config.client_config, seed)
+            judge = judge_of(version)
+            watcher = rules_log.RulesWatcher(config.client_config).start()
         with flagged.IdleFlusher(buffer) as flusher:
             if not stop_requested.is_set():
-                start_queries(spark, config, rules, buffer, producer, publisher, stop_requested, queries)
+                running = start_queries(spark, config, judge, buffer, producer, publisher)
                 print(READY_LINE, flush=True)
                 print(f"txmon-spark: queries started {time.monotonic() - started:.1f} s after launch",
                       file=sys.stderr)
-            while not code and not stop_requested.wait(0.5):
-                failed = [q for q in queries if not q.isActive]
+            while running is not None and not code and not stop_requested.wait(0.5):
+                failed = [q for q in running.queries if not q.isActive]
                 for query in failed:
                     error = query.exception()
                     print(f"txmon-spark: query {query.name} stopped: {error or 'no error'}", file=sys.stderr)
@@ -275,17 +291,23 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
                     print(f"txmon-spark: writing the Parquet table failed: {flusher.error}", file=sys.stderr)
                 if failed or flusher.error is not None:
                     code = 1
+                elif watcher is not None and (newer := watcher.current()) and newer.version != judge.version:
+                    # A new rules version: the batches from the next one on are judged by it. What
+                    # the old queries buffered goes into the table first, as at any stop.
+                    code = running.stop()
+                    if not code:
+                        buffer.flush()
+                        judge = judge_of(newer)
+                        running = start_queries(spark, config, judge, buffer, producer, publisher)
             stop_requested.set()  # from here on, an interrupted batch is part of stopping, not a failure
-            for query in queries:
-                try:
-                    query.stop()
-                except (PySparkException, Py4JError) as exc:
-                    print(f"txmon-spark: stopping {query.name}: {exc}", file=sys.stderr)
-                    code = 1
+            if running is not None:
+                code = running.stop() or code
         if not code:
             buffer.flush()  # what the stopped batches left in the buffer; a failed job replays it instead
     finally:
         stop_requested.set()
+        if watcher is not None:
+            watcher.close()
         producer.close()
         undelivered = publisher.close()
         if undelivered:
@@ -295,26 +317,63 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
     return code
 
 
-def start_queries(spark: SparkSession, config: JobConfig, rules: RuleSettings | None,
-                  buffer: flagged.ParquetBuffer, producer: flagged.AlertProducer,
-                  publisher: MetricsPublisher, stop_requested: threading.Event,
-                  queries: list[StreamingQuery]) -> None:
-    """Re-derive what the table lacks, then start every query (each goes into `queries` at once)."""
-    flagged.replay_uncovered(spark, config, buffer, java_client_options(config.client_config))
-    realtime = config.mode == MODE_REALTIME
-    if realtime:
-        queries.append(start_realtime_alerts_query(read_transactions(spark, config, split=False), config))
+def judge_of(version: rules_log.RulesVersion) -> Judge:
+    """What a rules version judges by."""
+    rules = version.rules
+    return Judge(rules.large_threshold, rules.alert_threshold, rules.account, version.version)
+
+
+@dataclass
+class Running:
+    """The queries running under one rules version, and how to stop them."""
+
+    queries: list[StreamingQuery]
+    writer: flagged.FlaggedBatchWriter
+
+    def stop(self) -> int:
+        """Stop every query (an interrupted batch runs again at the next start); 1 if one failed to."""
+        code = 0
+        self.writer.stop_requested.set()  # a batch cut short now is part of stopping, not a failure
+        for query in self.queries:
+            try:
+                query.stop()
+            except (PySparkException, Py4JError) as exc:
+                print(f"txmon-spark: stopping {query.name}: {exc}", file=sys.stderr)
+                code = 1
+        if self.writer.rules is not None:
+            self.writer.rules.engine.close()
+        return code
+
+
+def start_queries(spark: SparkSession, config: JobConfig, judge: Judge, buffer: flagged.ParquetBuffer,
+                  producer: flagged.AlertProducer, publisher: MetricsPublisher) -> Running:
+    """Re-derive what the table lacks, then start every query with `judge`'s thresholds and rules."""
     checkpoint = config.checkpoint(formats.QUERY_ALERTS)
+    flagged.replay_uncovered(spark, config, buffer, java_client_options(config.client_config))
+    config = replace(config, large_threshold=judge.large_threshold, alert_threshold=judge.alert_threshold)
+    # The batches Spark has not committed yet run again under this version.
+    live_rules.record_switch(checkpoint, flagged.last_committed(checkpoint) + 1, judge)
+    if judge.version is not None:
+        print(f"txmon-spark: rules version {judge.version} in force: large > {judge.large_threshold:g}, "
+              f"alert > {judge.alert_threshold:g}", file=sys.stderr, flush=True)
+    realtime = config.mode == MODE_REALTIME
+    queries = []
+    if realtime:
+        queries.append(start_realtime_alerts_query(read_transactions(spark, config, realtime=True), config,
+                                                   judge.version))
     step = None
-    if rules is not None and rules.enabled:
-        step = flagged.RulesStep.create(checkpoint, rules, config.large_threshold, publisher.publish)
-        print(f"txmon-spark: {rules.describe(config.large_threshold)}", file=sys.stderr)
+    if judge.account.enabled:
+        step = flagged.RulesStep.create(checkpoint, judge.account, judge.large_threshold, publisher.publish,
+                                        judge.version)
+        print(f"txmon-spark: {judge.account.describe(judge.large_threshold)}", file=sys.stderr)
     # In Real-time Mode the alerts query still fills the Parquet table and runs the rules; the
     # Real-time query beside it writes the alerts and dead letters.
-    writer = flagged.FlaggedBatchWriter(producer, buffer, checkpoint, stop_requested,
+    writer = flagged.FlaggedBatchWriter(producer, buffer, checkpoint, threading.Event(),
                                         alert_lines=config.alert_lines and not realtime,
                                         rules=step, deliver_rows=not realtime)
-    queries.append(flagged.start_alerts_query(read_transactions(spark, config), config, writer))
+    source = read_transactions(spark, config)
+    queries.append(flagged.start_alerts_query(source, config, writer, judge.version))
+    return Running(queries, writer)
 
 
 class ProgressLoggingPublisher(MetricsPublisher):

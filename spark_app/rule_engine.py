@@ -137,12 +137,13 @@ def rule_events(rows: pa.Table) -> list[tuple[str, Event]]:
 
 
 def alert_records(hits: list[tuple[str, RuleHit]], rule_text: dict[str, str], detected_at: str,
-                  topic: str) -> list[tuple[str, bytes, bytes]]:
+                  topic: str, rules_version: int | None = None) -> list[tuple[str, bytes, bytes]]:
     """(topic, key, value) of each hit's alert, as formats.Alert spells it (key = the alert's id)."""
     records = []
     for account, hit in hits:
         trigger = hit.trigger
         alert = formats.Alert(hit.alert_id, account, trigger.merchant, trigger.amount, trigger.currency,
-                              trigger.ts, hit.level, rule_text[hit.level], detected_at, hit.tx_ids)
+                              trigger.ts, hit.level, rule_text[hit.level], detected_at, hit.tx_ids,
+                              rules_version)
         records.append((topic, hit.alert_id.encode(), formats.encode_alert(alert)))
     return records

@@ -203,11 +203,12 @@ def flagged(classified: DataFrame) -> DataFrame:
     return classified.where(F.col("level").isNotNull())
 
 
-def alert_value() -> Column:
+def alert_value(rules_version: int | None = None) -> Column:
     """The JSON of a flagged row as formats.Alert spells it."""
     fields = [F.col(name) for name in TRANSACTION_FIELDS]
     detected_at = F.date_format(_utc(F.current_timestamp()), ISO_UTC_MS).alias("detected_at")
-    return F.to_json(F.struct(*fields, "level", "rule", detected_at), JSON_KEEP_NULLS)
+    version = F.lit(rules_version).cast("int").alias("rules_version")
+    return F.to_json(F.struct(*fields, "level", "rule", detected_at, version), JSON_KEEP_NULLS)
 
 
 def dead_letter_value() -> Column:
@@ -235,12 +236,13 @@ def dead_letter_value() -> Column:
     )
 
 
-def _kafka_columns(alerts_topic: str, dead_letter_topic: str) -> dict[str, Column]:
+def _kafka_columns(alerts_topic: str, dead_letter_topic: str,
+                   rules_version: int | None = None) -> dict[str, Column]:
     # A dead letter keeps the source record's key; a flagged row is keyed by its tx_id.
     bad = F.col("reason").isNotNull()
     return {
         "key": F.when(bad, F.col("key")).otherwise(F.col("tx_id").cast("binary")),
-        "value": F.when(bad, dead_letter_value()).otherwise(alert_value()),
+        "value": F.when(bad, dead_letter_value()).otherwise(alert_value(rules_version)),
         "topic": F.when(bad, F.lit(dead_letter_topic)).otherwise(F.lit(alerts_topic)),
     }
 
@@ -249,18 +251,19 @@ def _to_a_sink() -> Column:
     return F.col("reason").isNotNull() | F.col("level").isNotNull()
 
 
-def kafka_records(classified: DataFrame, alerts_topic: str, dead_letter_topic: str) -> DataFrame:
+def kafka_records(classified: DataFrame, alerts_topic: str, dead_letter_topic: str,
+                  rules_version: int | None = None) -> DataFrame:
     """Rows for Spark's Kafka sink: flagged rows to `alerts_topic` (key tx_id), bad rows to the DLQ.
 
     One projection with a per-row `topic` (not a union of two filters, which would read the source
     twice).
     """
-    columns = _kafka_columns(alerts_topic, dead_letter_topic)
+    columns = _kafka_columns(alerts_topic, dead_letter_topic, rules_version)
     return classified.where(_to_a_sink()).select(*(column.alias(name) for name, column in columns.items()))
 
 
 def sink_rows(classified: DataFrame, alerts_topic: str, dead_letter_topic: str,
-              small_amount: float | None = None) -> DataFrame:
+              small_amount: float | None = None, rules_version: int | None = None) -> DataFrame:
     """Every row some sink needs, once: its Kafka record (key, value, topic) and its fields.
 
     Flagged rows and dead letters have a Kafka record; with `small_amount`, valid transactions of an
@@ -275,7 +278,7 @@ def sink_rows(classified: DataFrame, alerts_topic: str, dead_letter_topic: str,
     field_names = (*TRANSACTION_FIELDS, "event_time", "level")
     return classified.where(needed).select(
         *(F.when(record, column).alias(name)
-          for name, column in _kafka_columns(alerts_topic, dead_letter_topic).items()),
+          for name, column in _kafka_columns(alerts_topic, dead_letter_topic, rules_version).items()),
         *(F.when(~bad, F.col(name)).alias(name) for name in field_names),
         F.when(~bad, F.date_format(_utc(F.col("event_time")), "yyyy-MM-dd"))
         .alias(formats.PARQUET_PARTITION_COLUMN),

@@ -13,6 +13,11 @@ ALERTS = "alerts"
 DEAD_LETTERS = "transactions.dlq"
 METRICS = "metrics"
 ALL = (TRANSACTIONS, ALERTS, DEAD_LETTERS, METRICS)
+# Operators' topics, compacted: the versions of the rules (txmon_core.rules_log) and the shared triage
+# state (txmon_core.triage). Created by whoever uses them first, with COMPACTED.
+RULES = "txmon.rules"
+TRIAGE = "txmon.triage"
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 # Errors that retrying cannot mend: wrong credentials, a certificate that does not verify.
@@ -82,6 +87,8 @@ def ensure_topics(
 ) -> list[str]:
     """Create the topics that are missing (with `config`); return the names created. Safe to call
     concurrently.
+
+    `config`: topic settings of the topics created here, e.g. COMPACTED (an existing topic is left alone).
 
     Raises KafkaAccessError at once when the broker refuses our credentials or certificate.
     """

@@ -27,12 +27,14 @@ from txmon_sinks.identity import epoch, id_of, payload
 from txmon_sinks.jsonl import JsonlSink
 from txmon_sinks.latency import HistogramCounts, LatencyHistogram
 from txmon_sinks.mail import EmailSink
-from txmon_sinks.outbox import Outbox
+from txmon_sinks.outbox import Outbox, OutboxItem
 from txmon_sinks.sink import Sink
 from txmon_sinks.store import DatabaseSink
 from txmon_sinks.webhook import WebhookSink
 from txmon_sinks.worker import LOG, SinkWorker
 
+SilenceTest = Callable[[Alert, float], bool]  # (alert, when it arrived) → a silence covers it
+MUTED_REMEMBERED = 100_000  # ids of silenced alerts kept for the senders (far more than one outbox backlog)
 PRUNE_EVERY = 60.0  # seconds between two clean-ups of delivered alerts from the outbox
 INTAKE_RETRY = 1.0  # seconds between attempts to write a batch to an outbox that failed
 INTAKE_MAX = 50_000  # alerts offered but not yet in the outbox (~25 MB) before offer() waits
@@ -80,19 +82,68 @@ class _Spec:
     retry: Retry
 
 
-def _specs(config: DeliveryConfig) -> list[_Spec]:
+class _Muted:
+    """The ids of alerts that arrived while a silence covered them, bounded (the oldest go first)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, None] = {}
+        self._lock = threading.Lock()
+
+    def add(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            for alert_id in ids:
+                self._ids[alert_id] = None
+            while len(self._ids) > MUTED_REMEMBERED:
+                del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, alert_id: object) -> bool:
+        with self._lock:
+            return alert_id in self._ids
+
+
+class _Unmuted:
+    """A sending sink (file, webhook, email) that skips silenced alerts; the database still stores them."""
+
+    def __init__(self, sink: Sink, muted: _Muted) -> None:
+        self._sink = sink
+        self._muted = muted
+        self.name = sink.name
+        self.digests = sink.digests
+
+    def send(self, items: Sequence[OutboxItem]) -> None:
+        audible = [item for item in items if item.alert_id not in self._muted]
+        if audible:
+            self._sink.send(audible)
+
+    def recover(self, items: Sequence[OutboxItem]) -> int:
+        audible = [item for item in items if item.alert_id not in self._muted]
+        done = self._sink.recover(audible) if audible else 0
+        count = 0  # the items up to the last audible one recovered, and the silenced ones after it
+        for item in items:
+            if item.alert_id not in self._muted:
+                if done == 0:
+                    break
+                done -= 1
+            count += 1
+        return count
+
+    def close(self) -> None:
+        self._sink.close()
+
+
+def _specs(config: DeliveryConfig, muted: _Muted) -> list[_Spec]:
     specs = []
     if config.storage is not None:
         specs.append(_Spec(DatabaseSink(config.storage), 0, config.storage.batch_max, config.storage.retry))
     if config.jsonl is not None:
-        specs.append(_Spec(JsonlSink(config.jsonl), config.jsonl.max_per_minute, config.jsonl.batch_max,
-                           config.jsonl.retry))
+        specs.append(_Spec(_Unmuted(JsonlSink(config.jsonl), muted), config.jsonl.max_per_minute,
+                           config.jsonl.batch_max, config.jsonl.retry))
     if config.webhook is not None:
-        specs.append(_Spec(WebhookSink(config.webhook), config.webhook.max_per_minute,
+        specs.append(_Spec(_Unmuted(WebhookSink(config.webhook), muted), config.webhook.max_per_minute,
                            config.webhook.digest_max, config.webhook.retry))
     if config.email is not None:
-        specs.append(_Spec(EmailSink(config.email), config.email.max_per_minute, config.email.digest_max,
-                           config.email.retry))
+        specs.append(_Spec(_Unmuted(EmailSink(config.email), muted), config.email.max_per_minute,
+                           config.email.digest_max, config.email.retry))
     return specs
 
 
@@ -100,10 +151,14 @@ class Delivery:
     """Every configured sink behind one outbox: start(), offer(alerts), health(), close()."""
 
     def __init__(self, config: DeliveryConfig, clock: Callable[[], float] = time.time,
-                 intake_max: int = INTAKE_MAX) -> None:
+                 silenced: SilenceTest | None = None, intake_max: int = INTAKE_MAX) -> None:
         self.config = config
         self._clock = clock
-        self._specs = _specs(config)
+        # Asked once per alert as it is taken: a silence in force then keeps it from every sender for good
+        # (it is still stored); e.g. lambda alert, at: is_silenced(alert, triage.state(), at).
+        self.silenced = silenced
+        self._muted = _Muted()
+        self._specs = _specs(config, self._muted)
         self._trackers = {spec.sink.name: HealthTracker(spec.sink.name, spec.retry.down_after)
                           for spec in self._specs}
         self._workers: list[SinkWorker] = []
@@ -294,6 +349,9 @@ class Delivery:
             self._account(alerts, arrivals, sorted(first.values()))
             return
         items = [(id_of(alert), payload(alert)) for alert in alerts]
+        if (silenced := self.silenced) is not None:
+            self._muted.add(item[0] for item, alert, at in zip(items, alerts, arrivals, strict=True)
+                            if silenced(alert, at))
         while True:
             try:
                 fresh = self._outbox.add(items, self._clock(), positions)

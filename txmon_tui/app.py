@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.screen import Screen
@@ -23,7 +23,10 @@ from textual.worker import Worker, WorkerState
 from producer.control import BURST, CARD_TEST
 from spark_app.formats import PARQUET_DIR_NAME
 from txmon_core.rules import configured_rules
+from txmon_core.rules_log import Rules
+from txmon_core.settings import load
 from txmon_core.topics import TRANSACTIONS
+from txmon_core.triage import TriageSettings
 from txmon_tui.export import (
     EXPORT_DIR_NAME,
     FEED_FIELDS,
@@ -49,6 +52,7 @@ from txmon_tui.pipeline import Pipeline, PipelineConfig
 from txmon_tui.recording import Player, Recorder, Replay, play, recording_name, speed_text
 from txmon_tui.stats import AmountBins
 from txmon_tui.tail import Deliveries, OffsetWatcher, Tail
+from txmon_tui.triage_view import OVERSCAN, silence_lines, triage_feed, triage_status
 from txmon_tui.widgets import (
     AlertFeed,
     AmountsPlot,
@@ -65,6 +69,7 @@ from txmon_tui.widgets import (
 )
 from txmon_tui.widgets.feed import MAX_RENDERED_ROWS, FeedTable
 from txmon_tui.widgets.groups import GroupTable
+from txmon_tui.widgets.operating import OperatorApp
 
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets
@@ -84,10 +89,11 @@ PANELS = ("feed", "throughput", "histograms", "health", "processes")
 RECORDINGS_DIR_NAME = "recordings"  # under the data dir, for recordings started with r
 EXPORT_LIMIT = 100_000  # rows per export: more than the model keeps (its feed and groups are bounded)
 # Keys that act on the live pipeline: a replay has none (the replay's own keys act only during one).
-LIVE_ONLY_ACTIONS = {"toggle_producer", "change_rate", "toggle_spark", "logs", "toggle_recording", "inject"}
+LIVE_ONLY_ACTIONS = {"toggle_producer", "change_rate", "toggle_spark", "logs", "toggle_recording", "inject",
+                     "rules", "acknowledge", "silence", "note", "undo"}
 
 
-class MonitorApp(App[int]):
+class MonitorApp(OperatorApp):
     """Real-time view of the transaction pipeline, and the supervisor of its processes."""
 
     CSS_PATH = "app.tcss"
@@ -122,6 +128,16 @@ class MonitorApp(App[int]):
                 tooltip="Export the feed as shown to a file in the data dir"),
         Binding("r", "toggle_recording", "Record", show=False,
                 tooltip="Start or stop recording alerts and metrics to a file"),
+        Binding("R", "rules", "Rules", key_display="R",
+                tooltip="Rules in force, their history, and a new version (with a reason)"),
+        Binding("a", "acknowledge", "Ack", show=False,
+                tooltip="Acknowledge the selected alert (the whole group in the grouped view)"),
+        Binding("S", "silence", "Silence", key_display="S", show=False,
+                tooltip="Silence the selected alert's account or rule for a while, with a reason"),
+        Binding("n", "note", "Note", show=False, tooltip="Add a note to the selected alert"),
+        Binding("u", "undo", "Undo", show=False, tooltip="Undo your last acknowledgement, silence or note"),
+        Binding("z", "toggle_silenced", "Silenced", show=False,
+                tooltip="Show silenced alerts dimmed in the feed, or hide them"),
         Binding("k", "replay_pause", "Play/pause", tooltip="Replay: pause or resume playback"),
         Binding("full_stop", "replay_step", "Step", key_display=".",
                 tooltip="Replay: pause, then one more batch per press"),
@@ -224,6 +240,7 @@ class MonitorApp(App[int]):
         self._halt.set()
         self._history_wake.set()
         self._stop_recording()
+        self.stop_operators()
         if self.pipeline is not None:
             self.pipeline.stop()  # idempotent: a no-op after q
 
@@ -240,6 +257,7 @@ class MonitorApp(App[int]):
             config = self.pipeline.client_config
             self._tail(config)
             self._count_produced(config)
+            self.start_operators(config)
 
     def _repaint_tick(self) -> None:
         """The repaint clock: every tick while records arrive, every other tick while none do."""
@@ -271,13 +289,19 @@ class MonitorApp(App[int]):
         startup.display = present.starting(pipeline, snap)
         if startup.display:
             startup.show(present.steps(pipeline))
+        self._follow_rules()
+        triage, now = self.triage_state(), self.clock()
         feed = self.query_one(AlertFeed)
         if feed.display and self.grouped:
             feed.show_groups(self.model.groups(MAX_RENDERED_ROWS),
                              present.feed_status(snap, self.model.filter))
         elif feed.display:
-            feed.show(present.feed_lines(self.model, MAX_RENDERED_ROWS),
-                      present.feed_status(snap, self.model.filter))
+            rows = self.model.feed(MAX_RENDERED_ROWS * (OVERSCAN if triage is not None else 1))
+            triaged = triage_feed(rows, triage, now, self.show_silenced, MAX_RENDERED_ROWS)
+            status = present.feed_status(snap, self.model.filter)
+            if extra := triage_status(triaged, self.show_silenced, len(silence_lines(triage, now))):
+                status = f"{status} · {extra}"
+            feed.show(present.triaged_lines(triaged), status)
         throughput = self.query_one(ThroughputPanel)
         if throughput.display:
             throughput.show(present.gauges(snap))
@@ -286,13 +310,25 @@ class MonitorApp(App[int]):
             outlets = self.outlets
             sinks = present.sink_lines(outlets.health(), self.clock()) if outlets is not None else []
             health.show((snap.latency_p50, snap.latency_p99), present.funnel(snap),
-                        present.warnings(snap, pipeline), sinks)
+                        present.warnings(snap, pipeline), sinks, silence_lines(triage, now),
+                        (snap.to_batch, snap.batch_to_here))
         processes = self.query_one(ProcessesPanel)
         if processes.display:
             steps = pipeline.steps if pipeline is not None else []
             processes.show([present.process_line(view, steps) for view in views])
         self.query_one("#hist-live", AmountsPlot).set_bins(
             snap.bin_edges, snap.live_bins, self.thresholds, f"last minute, {sum(snap.live_bins):,} tx")
+
+    def _follow_rules(self) -> None:
+        """The histogram's threshold lines and the help's rules follow the version in force."""
+        version = self.rules_in_force()
+        if version is None:
+            return
+        rules = version.rules
+        thresholds = (rules.large_threshold, rules.alert_threshold)
+        # The live histogram gets them on this repaint, the history's at its next read.
+        self.thresholds = thresholds
+        self.rules_text = f"rules version {version.version}: {rules.describe()}"
 
     def replot(self) -> None:
         """Give the shown histogram its new bins, if they changed (about once a second).
@@ -707,7 +743,12 @@ def create_app(
         supervise, clock = False, replay.control.now
     model = MonitorModel(config.large_threshold, config.alert_threshold, now=clock())
     pipeline = Pipeline(config) if supervise else None
-    return MonitorApp(model, pipeline, thresholds=(config.large_threshold, config.alert_threshold),
-                      clock=clock, handle_signals=handle_signals, data_dir=config.data_dir,
-                      export_format=export_format, record_to=record_to, replay=replay,
-                      rules_text=configured_rules(config.settings_path).describe(config.large_threshold))
+    account_rules = configured_rules(config.settings_path)
+    app = MonitorApp(model, pipeline, thresholds=(config.large_threshold, config.alert_threshold),
+                     clock=clock, handle_signals=handle_signals, data_dir=config.data_dir,
+                     export_format=export_format, record_to=record_to, replay=replay,
+                     rules_text=account_rules.describe(config.large_threshold))
+    # The operator's name and whether R may edit ([triage]); version 1 of the rules when none exists yet.
+    app.triage_settings = TriageSettings.from_settings(load(config.settings_path))
+    app.start_rules = Rules(config.large_threshold, config.alert_threshold, account_rules)
+    return app

@@ -12,9 +12,11 @@ from producer.cli import DEFAULT_RATE
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import add_data_dir, add_kafka_options, add_version, client_config, positive_float
 from txmon_core.paths import private_data_dir
-from txmon_core.settings import add_settings_option
-from txmon_sinks.options import add_alert_report_options, add_metrics_option, start_outlets
+from txmon_core.settings import SettingsError, add_settings_option
+from txmon_core.triage import TriageSettings
+from txmon_sinks.options import add_alert_report_options, add_metrics_option, settings_of, start_outlets
 from txmon_tui.export import FORMATS as EXPORT_FORMATS
+from txmon_tui.operators_cli import add_rules_command, add_triage_report_options
 from txmon_tui.pipeline import PipelineConfig
 from txmon_tui.recording import RecordingError, Replay, open_replay, parse_speed
 
@@ -61,11 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_option(parser)  # txmon.toml: alert sinks, storage, metrics (and rules)
     add_metrics_option(parser)
     add_version(parser)
-    commands = parser.add_subparsers(dest="command", metavar="{report}")
+    commands = parser.add_subparsers(dest="command", metavar="{report,rules}")
     about = "print the history histogram and a summary of the Parquet data"
     report = commands.add_parser("report", help=about, description=about.capitalize() + ".")
     add_data_dir(report)
     add_alert_report_options(report)
+    add_triage_report_options(report)
+    add_rules_command(commands)
     return parser
 
 
@@ -101,10 +105,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options and run the monitor, the headless run or the report."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "rules":
+        from txmon_tui.operators_cli import rules_main
+
+        try:
+            settings = settings_of(args)
+        except SettingsError as exc:
+            parser.error(str(exc))
+        return rules_main(args, client_config(args), settings)
     private_data_dir(args.data_dir)  # alerts, logs, exports and recordings: the user's only
     if args.command == "report":
         from txmon_tui import report
 
+        if args.triage:
+            from txmon_tui.operators_cli import triage_report
+
+            return triage_report(client_config(args), args.since)
         if args.alerts:
             return report.alerts_main(args.data_dir, getattr(args, "settings", None), args.account,
                                       args.level, args.since, args.until, args.limit)
@@ -120,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--replay shows a recording on the screen: not with --headless or --record")
     if args.record is not None and args.headless:
         parser.error("--record records the monitor's session: not with --headless")
+    try:
+        TriageSettings.from_settings(settings_of(args))  # [triage]: a bad table stops here, in one line
+    except SettingsError as exc:
+        parser.error(str(exc))
     config = pipeline_config(args)
     if args.replay is not None:
         try:

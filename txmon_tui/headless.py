@@ -17,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from txmon_core.topics import TRANSACTIONS
+from txmon_core.triage_service import TriageService, silence_test
 from txmon_tui.model import MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState, describe_steps
 from txmon_tui.tail import OffsetWatcher, Tail
@@ -104,6 +105,7 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
     model = MonitorModel(config.large_threshold, config.alert_threshold)
     tail: Tail | None = None
     watcher: OffsetWatcher | None = None
+    triage: TriageService | None = None
     began = time.monotonic()
     running_since: float | None = None
     warnings_seen: list[str] = []
@@ -126,6 +128,10 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                     resume = outlets.resume_positions() if outlets is not None else None
                     tail = Tail(pipeline.client_config, resume=resume)
                     watcher = OffsetWatcher(pipeline.client_config)
+                    if outlets is not None:
+                        # Silences set in any monitor keep their alerts from the senders here too.
+                        triage = TriageService(pipeline.client_config, "headless").start()
+                        outlets.delivery.silenced = silence_test(triage)
                 if running_since is None and pipeline.started:
                     running_since = time.monotonic()
                 if running_since is not None and time.monotonic() - running_since >= duration:
@@ -161,6 +167,8 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
             tail.close()
         if watcher is not None:
             watcher.close()
+        if triage is not None:
+            triage.close()
         pipeline.stop()
         if outlets is not None:
             outlets.close()

@@ -51,6 +51,7 @@ SPARKLINES = ("produced", "input", "processed", "flagged", "alerts", "dead_lette
 
 _TX_ID = operator.attrgetter("tx_id")
 _TS = operator.attrgetter("ts")
+_DETECTED_AT = operator.attrgetter("detected_at")
 _LEVEL = operator.attrgetter("level")
 _AMOUNT = operator.attrgetter("amount")
 
@@ -121,6 +122,10 @@ class Snapshot:
     backlog: int | None
     latency_p50: float | None
     latency_p99: float | None
+    # Where the latency goes, (p50, p99) each: event time → Spark's batch start (waiting for a
+    # batch), batch start → received here (the batch itself and delivery through `alerts`).
+    to_batch: tuple[float | None, float | None]
+    batch_to_here: tuple[float | None, float | None]
     bin_edges: list[float]
     live_bins: list[int]
     total_bins: list[int]
@@ -188,6 +193,8 @@ class MonitorModel:
         self._alerts_meter = RateMeter()
         self._dead_meter = RateMeter()
         self._latency = LatencyWindow(max_age=self._live_window)
+        self._to_batch = LatencyWindow(max_age=self._live_window)
+        self._batch_to_here = LatencyWindow(max_age=self._live_window)
         self.histogram = AmountHistogram(self._bins, window=self._live_window)
         self._series = {name: Series(self._sparkline_seconds) for name in SPARKLINES}
         self._input_rate = self._processed_rate = 0.0
@@ -230,6 +237,7 @@ class MonitorModel:
         self.alerts_alert += levels[LEVEL_ALERT]
         self._alerts_meter.add(len(fresh), at)
         self._latency.add([value for value in latencies if value is not None], at)
+        self._split(fresh, at)
         # A rule alert repeats the amount of the transaction that completed it, which arrives as a
         # large/alert of its own: the histogram counts each transaction once.
         rules = levels[LEVEL_VELOCITY] + levels[LEVEL_PATTERN]
@@ -245,6 +253,19 @@ class MonitorModel:
             self._filtered_groups.add(row[0] for row in rows)
         if self._paused_rows is not None:
             self.new_while_paused += len(rows)
+
+    def _split(self, fresh: list[Alert], at: float) -> None:
+        # The two stages of the latency, from the job's own stamp of its batch start (`detected_at`).
+        # A foreign record may lack detected_at: "" reads as unknown.
+        detected = self._ts.epochs(d if isinstance(d, str) else "" for d in map(_DETECTED_AT, fresh))
+        to_batch, batch_to_here = [], []
+        for sent, batch in zip(self._ts.epochs(map(_TS, fresh)), detected, strict=True):
+            if batch is not None:
+                batch_to_here.append(at - batch)
+                if sent is not None:
+                    to_batch.append(batch - sent)
+        self._to_batch.add(to_batch, at)
+        self._batch_to_here.add(batch_to_here, at)
 
     def _apply_metrics(self, metrics: BatchMetrics, at: float) -> None:
         # The metrics topic is at-least-once too; a new run of the job (fresh checkpoint) reuses batch
@@ -449,6 +470,8 @@ class MonitorModel:
         dead_rate = self._dead_meter.rate(now)
         p50 = self._latency.percentile(50, now)
         p99 = self._latency.percentile(99, now)
+        to_batch = (self._to_batch.percentile(50, now), self._to_batch.percentile(99, now))
+        batch_to_here = (self._batch_to_here.percentile(50, now), self._batch_to_here.percentile(99, now))
         backlog = self.backlog
         samples = {
             "produced": produced_rate, "input": input_rate, "processed": processed_rate,
@@ -482,6 +505,8 @@ class MonitorModel:
             backlog=backlog,
             latency_p50=p50,
             latency_p99=p99,
+            to_batch=to_batch,
+            batch_to_here=batch_to_here,
             bin_edges=self._bins.edges,
             live_bins=self.histogram.live_counts(now),
             total_bins=list(self.histogram.total),

@@ -424,3 +424,15 @@ def test_restart_keeps_parquet_exactly_once(broker: EmbeddedBroker, readers: dic
     assert not [line for line in second.stdout().splitlines() if line.startswith("ALERT ")]
     assert second.stop() == 0, second.stderr_tail()
     print(f"restart test: {streamed[0]} records streamed across the stop, {after_restart} after the restart")
+
+
+def test_realtime_mode_routes_every_record(broker: EmbeddedBroker, readers: dict[str, TopicReader],
+                                           jobs: Callable[..., SparkJob], tmp_path: Path) -> None:
+    # Real-time Mode writes alerts and dead letters as records arrive; the micro-batch query beside
+    # it fills the Parquet table. A fresh checkpoint from the topic's end: only this test's records.
+    job = jobs("--mode", "realtime", "--starting-offsets", "latest")
+    job.wait_ready()
+    workload = Workload(prefix=f"rt{uuid.uuid4().hex[:8]}", seed=11)
+    produce(broker.bootstrap, workload, 600)
+    assert_complete(workload, readers, tmp_path)
+    assert job.stop() == 0, job.stderr_tail()

@@ -69,6 +69,21 @@ def test_latency_is_receive_time_minus_event_time() -> None:
     assert snap.latency_p99 == pytest.approx(0.5)
 
 
+def test_latency_splits_at_spark_s_batch_start() -> None:
+    model = MonitorModel(now=T0)
+    early = alert(1)
+    # Spark started the batch 0.3 s after the transaction; the monitor got it 0.2 s after that.
+    stamped = Alert(early.tx_id, early.account_id, early.merchant, early.amount, early.currency, early.ts,
+                    early.level, early.rule, format_ts(int((T0 + 0.3) * 1000)))
+    foreign = Alert("tx-2", "A", "M", 600.0, "RON", format_ts(int(T0 * 1000)), "large", "amount>500",
+                    None)  # type: ignore[arg-type]  # no detected_at: left out of the split
+    model.apply(batch([stamped, foreign], at=T0 + 0.5))
+    snap = model.snapshot(T0 + 0.5)
+    assert snap.to_batch == pytest.approx((0.3, 0.3))
+    assert snap.batch_to_here == pytest.approx((0.2, 0.2))
+    assert snap.latency_p99 == pytest.approx(0.5)
+
+
 def test_pause_freezes_the_feed_and_counts_new_rows() -> None:
     model = MonitorModel(now=T0)
     model.apply(batch([alert(1)]))

@@ -32,7 +32,16 @@ class FeedLine:
     ts: str
     level: str
     latency: float | None
+    mark: str = ""  # triage marks before the tx id (txmon_tui.triage_view), e.g. "✓" acknowledged
+    dim: bool = False  # a silenced alert, shown dimmed
 
+    @property
+    def key(self) -> str:
+        """The row's key: the tx id, plus its marks (the table redraws a row only when its key changes)."""
+        return self.tx_id if not (self.mark or self.dim) else f"{self.tx_id}{ROW_KEY_SEPARATOR}{self.mark}"
+
+
+ROW_KEY_SEPARATOR = "\x1e"
 
 # Each level has a word of at most 5 cells (reads without colour) and a colour of its own; account
 # rules' alerts (velocity, pattern) are in capitals like ALERT, as they call for a look too.
@@ -80,7 +89,8 @@ class AlertFeed(Vertical):
 
     def selected_tx_id(self) -> str | None:
         """The tx id of the row under the cursor, if any."""
-        return self.table.cursor_key
+        key = self.table.cursor_key
+        return None if key is None else key.partition(ROW_KEY_SEPARATOR)[0]
 
     def show(self, lines: Sequence[FeedLine], status: str) -> None:
         """Repaint the newest rows (newest first) and the status line; skipped when nothing changed."""
@@ -89,13 +99,19 @@ class AlertFeed(Vertical):
             self.query_one("#feed-status", Static).update(status, layout=False)  # one line, always
         lines = lines[:MAX_RENDERED_ROWS]
         widths = column_widths(self.table.size.width)
-        shown = tuple(line.tx_id for line in lines)
+        shown = tuple(line.key for line in lines)
         if shown == self._shown and widths == self._widths:
             return
         table = self.table
         if widths != self._widths:
             table.set_columns([label for label, _ in COLUMNS], widths)
-        table.set_rows([(line.tx_id, cells(line, widths)) for line in lines])
+        selected = self.selected_tx_id()
+        table.set_rows([(line.key, cells(line, widths)) for line in lines])
+        if selected is not None and table.cursor_key is not None and self.selected_tx_id() != selected:
+            # The row's marks changed its key (e.g. just acknowledged): the cursor stays on it.
+            tx_ids = [line.tx_id for line in lines]
+            if selected in tx_ids:
+                table.move_cursor(tx_ids.index(selected))
         self._shown, self._widths = shown, widths
 
     def show_groups(self, groups: Sequence[AlertGroup], status: str) -> None:
@@ -136,12 +152,16 @@ def column_widths(table_width: int) -> tuple[int, ...]:
 def cells(line: FeedLine, widths: tuple[int, ...]) -> tuple[Text | str, ...]:
     """The cells of one row at the given column widths."""
     _, _, tx_width, account_width, merchant_width, _, _ = widths
-    return (
+    row = (
         level_marker(line.level),
         line.ts[11:19],  # HH:MM:SS of the ISO 8601 event time
-        fmt.tail(line.tx_id, tx_width),
+        line.mark + fmt.tail(line.tx_id, tx_width - len(line.mark)),
         fmt.tail(line.account_id, account_width),
         fmt.head(line.merchant, merchant_width),
         Text(fmt.amount(line.amount), justify="right", style="bold red" if line.level == LEVEL_ALERT else ""),
         Text(fmt.seconds(line.latency), justify="right"),
     )
+    if not line.dim:
+        return row
+    return tuple(Text(cell.plain, style="dim", justify=cell.justify) if isinstance(cell, Text)
+                 else Text(cell, style="dim") for cell in row)

@@ -73,6 +73,14 @@ class GroupTable(LineTable):
         key = self.cursor_key
         return None if key is None else self._last_tx.get(key)
 
+    def selected_group(self) -> tuple[str, str, str] | None:
+        """(account, level, rule) of the group under the cursor, if any."""
+        key = self.cursor_key
+        if key is None:
+            return None
+        account, level, rule = key.rpartition(ROW_KEY_SEPARATOR)[0].split("\x1f", 2)
+        return account, level, rule
+
     def show(self, groups: Sequence[AlertGroup]) -> None:
         """Repaint the groups (latest updated first); skipped when nothing changed."""
         self._groups = groups

@@ -111,13 +111,20 @@ class HealthPanel(Panel):
     TITLE = "Pipeline health"
 
     def show(self, latency: tuple[float | None, float | None], funnel: Sequence[tuple[str, int | None]],
-             warnings: Sequence[str], sinks: Sequence[tuple[str, str]] = ()) -> None:
-        """Repaint latency, funnel, the alert sinks' (state, line) and warnings."""
-        key = (latency, tuple(funnel), tuple(warnings), tuple(sinks))
+             warnings: Sequence[str], sinks: Sequence[tuple[str, str]] = (),
+             silences: Sequence[str] = (),
+             split: Sequence[tuple[float | None, float | None]] = ()) -> None:
+        """Repaint latency (and its stages: to Spark's batch, batch to here), funnel, the alert sinks'
+        (state, line), warnings and the active silences."""
+        key = (latency, tuple(funnel), tuple(warnings), tuple(sinks), tuple(silences), tuple(split))
 
         def build() -> Group:
             p50, p99 = latency
             head = Text.assemble(("latency ", "bold"), f"p50 {fmt.seconds(p50)}  p99 {fmt.seconds(p99)}")
+            if split:
+                (wait50, wait99), (rest50, rest99) = split
+                head.append(f"\n to batch {fmt.seconds(wait50)}/{fmt.seconds(wait99)}"
+                            f" · batch→here {fmt.seconds(rest50)}/{fmt.seconds(rest99)}", style="dim")
             counts = [fmt.count(value) for _, value in funnel]
             stage_width = max((len(stage) for stage, _ in funnel), default=0)
             count_width = max(map(len, counts), default=0)
@@ -128,11 +135,15 @@ class HealthPanel(Panel):
                 notes = Text("\n").join(Text(f"! {w}", style="bold yellow") for w in warnings)
             else:
                 notes = Text("✓ no warnings", style="green")
-            if not sinks:
-                return Group(head, stages, notes)
-            outlets = Text("\n", no_wrap=True, overflow="ellipsis").join(
-                Text.assemble("sink ", (line, SINK_STYLES.get(state, ""))) for state, line in sinks)
-            return Group(head, stages, outlets, notes)
+            parts = [head, stages]
+            if sinks:
+                parts.append(Text("\n", no_wrap=True, overflow="ellipsis").join(
+                    Text.assemble("sink ", (line, SINK_STYLES.get(state, ""))) for state, line in sinks))
+            parts.append(notes)
+            if silences:  # plain Text: targets and reasons come from Kafka; wrapped, as reasons run long
+                parts.append(Text("\n").join(
+                    Text.assemble(("silenced ", "bold"), (line, "dim")) for line in silences))
+            return Group(*parts)
 
         self._paint(key, build)
 

@@ -12,6 +12,7 @@ from txmon_sinks.health import SinkHealth
 from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState
 from txmon_tui.supervisor import ProcessView
+from txmon_tui.triage_view import TriagedFeed
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine
 from txmon_tui.widgets.panels import Gauge, ProcessLine, StepLine
@@ -27,6 +28,12 @@ def feed_line(row: FeedRow) -> FeedLine:
     alert = row.alert
     return FeedLine(alert.tx_id, alert.account_id, alert.merchant, alert.amount, alert.currency, alert.ts,
                     alert.level, row.latency)
+
+
+def triaged_lines(feed: TriagedFeed) -> list[FeedLine]:
+    """The feed's rows with their triage marks; silenced ones (when shown) dimmed."""
+    return [FeedLine(a.tx_id, a.account_id, a.merchant, a.amount, a.currency, a.ts, a.level, r.row.latency,
+                     r.mark, r.silenced) for r in feed.rows if (a := r.row.alert)]
 
 
 def feed_lines(model: MonitorModel, limit: int) -> list[FeedLine]:

@@ -1,0 +1,178 @@
+"""Reading and writing the operators' compacted topics (txmon.rules, txmon.triage): one partition each.
+
+Every reader assigns partition 0 itself and never joins a group nor commits: each monitor, CLI call or
+job reads the whole topic, which stays small (one record per human action). No Textual, no pyspark.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from txmon_core.topics import COMPACTED, KafkaAccessError, ensure_topics
+
+PARTITION = 0
+_QUIET = logging.getLogger("txmon.compacted")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record of a compacted topic; `value` None is a tombstone."""
+
+    offset: int
+    key: str
+    value: bytes | None
+
+
+def ensure(client_config: Mapping[str, str], topic: str, timeout: float = 30.0) -> None:
+    """Create the topic, compacted and with one partition, if it is missing (idempotent)."""
+    ensure_topics(client_config, [topic], partitions=1, timeout=timeout, config=COMPACTED)
+
+
+def consumer(client_config: Mapping[str, str], purpose: str, errors: list[str] | None = None) -> Consumer:
+    """A consumer that reads what it is assigned; its group id is never used (no subscribe, no commit)."""
+    settings: dict[str, object] = {
+        **client_config,
+        "group.id": f"txmon-{purpose}-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+        "client.id": f"txmon-{purpose}",
+        "logger": _QUIET,
+    }
+    if errors is not None:
+        settings["error_cb"] = lambda err: errors.append(err.str())
+    return Consumer(settings)
+
+
+def _record(message: object) -> Record:
+    key = message.key()  # type: ignore[attr-defined]
+    return Record(message.offset(), key.decode("utf-8", "replace") if key else "",  # type: ignore[attr-defined]
+                  message.value())  # type: ignore[attr-defined]
+
+
+def _watermarks(reader: Consumer, topic: str, timeout: float) -> tuple[int, int]:
+    """(low, high) of partition 0, retrying while a new topic's leader is being elected."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            partition = TopicPartition(topic, PARTITION)
+            low, high = reader.get_watermark_offsets(partition, timeout=min(timeout, 5))
+            return int(low), int(high)
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise KafkaAccessError(f"cannot read the offsets of {topic}: {exc}") from None
+            time.sleep(0.1)
+
+
+def read_range(client_config: Mapping[str, str], topic: str, start_back: int | None = None,
+               timeout: float = 15.0) -> list[Record]:
+    """The records now on the topic, in offset order: all of them, or the last `start_back` offsets."""
+    reader = consumer(client_config, "read")
+    try:
+        low, high = _watermarks(reader, topic, timeout)
+        if high <= low:
+            return []
+        start = low if start_back is None else max(low, high - start_back)
+        reader.assign([TopicPartition(topic, PARTITION, start)])
+        found: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in reader.consume(500, 0.5):
+                error = message.error()
+                if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaAccessError(f"cannot read {topic}: {error.str()}")
+                if error is None:
+                    found.append(_record(message))
+                # Compaction leaves gaps in the offsets: the end is the high watermark seen at the start.
+                if (error is None and message.offset() >= high - 1) or (
+                        error is not None and message.offset() >= high):
+                    return found
+        raise KafkaAccessError(f"reading {topic} did not reach offset {high} within {timeout:g} s")
+    finally:
+        reader.close()
+
+
+def write(client_config: Mapping[str, str], topic: str, records: list[tuple[str, bytes | None]],
+          timeout: float = 15.0) -> list[int]:
+    """Write (key, value) records in order and wait until the broker has them; their offsets."""
+    offsets: list[int] = []
+    failures: list[str] = []
+
+    def delivered(error: KafkaError | None, message: object) -> None:
+        if error is not None:
+            failures.append(error.str())
+        else:
+            offsets.append(message.offset())  # type: ignore[attr-defined]
+
+    producer = Producer({**client_config, "enable.idempotence": True, "linger.ms": 0, "logger": _QUIET})
+    for key, value in records:
+        producer.produce(topic, key=key.encode(), value=value, partition=PARTITION, on_delivery=delivered)
+    remaining = producer.flush(timeout)
+    if failures or remaining:
+        raise KafkaAccessError(f"cannot write to {topic}: {failures[0] if failures else 'timed out'}")
+    return offsets
+
+
+class Follower:
+    """A thread that reads a compacted topic from its beginning and hands each record to `apply`.
+
+    `caught_up` is set once every record present at the start was applied; `error` holds the last client
+    error (e.g. the broker is down), cleared when records flow again.
+    """
+
+    def __init__(self, client_config: Mapping[str, str], topic: str, apply: Callable[[Record], None],
+                 name: str) -> None:
+        self._config = dict(client_config)
+        self._topic = topic
+        self._apply = apply
+        self._stop = threading.Event()
+        self.caught_up = threading.Event()
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start reading."""
+        self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop reading and close the consumer."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        errors: list[str] = []
+        reader = consumer(self._config, "follow", errors)
+        try:
+            _low, high = _watermarks(reader, self._topic, 30.0)
+            if high == 0:
+                self.caught_up.set()
+            reader.assign([TopicPartition(self._topic, PARTITION, OFFSET_BEGINNING)])
+            while not self._stop.is_set():
+                for message in reader.consume(500, 0.2):
+                    error = message.error()
+                    if error is None:
+                        self._apply(_record(message))
+                        self.error = None
+                        if message.offset() >= high - 1:
+                            self.caught_up.set()
+                    elif error.code() == KafkaError._PARTITION_EOF:
+                        self.caught_up.set()
+                    else:
+                        self.error = error.str()
+                if errors:
+                    self.error = errors[-1]
+                    errors.clear()
+        except KafkaAccessError as exc:
+            self.error = str(exc)
+        finally:
+            reader.close()
