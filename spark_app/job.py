@@ -71,6 +71,7 @@ class JobConfig:
     # of the alerts query a foreachBatch round trip instead of Spark's own Kafka sink.
     alert_lines: bool = False
     partitions: int = 1  # of the topics the job creates when they are missing
+    topic_names: topics.TopicNames = field(default_factory=topics.TopicNames)  # [topics] and the topic flags
 
     @property
     def parquet_dir(self) -> Path:
@@ -142,7 +143,7 @@ def build_session(config: JobConfig) -> SparkSession:
 def start_session(config: JobConfig) -> SparkSession:
     """The SparkSession, with the topics created meanwhile: the admin calls need no JVM, so they overlap."""
     with ThreadPoolExecutor(1, thread_name_prefix="txmon-topics") as pool:
-        creating = pool.submit(topics.ensure_topics, config.client_config, topics.ALL,
+        creating = pool.submit(topics.ensure_topics, config.client_config, config.topic_names.all,
                                partitions=config.partitions)
         spark = build_session(config)
         try:
@@ -158,7 +159,7 @@ def read_transactions(spark: SparkSession, config: JobConfig) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
         .options(**java_client_options(config.client_config))
-        .option("subscribe", topics.TRANSACTIONS)
+        .option("subscribe", config.topic_names.transactions)
         # Applies to a new checkpoint only; afterwards the checkpoint says where to resume.
         .option("startingOffsets", config.starting_offsets)
         # Offsets that vanish (retention, a recreated topic) must stop the job, not skip records.
@@ -195,6 +196,7 @@ class AlertsBatchWriter:
 
     def __init__(self, config: JobConfig, stop_requested: threading.Event) -> None:
         self.kafka_options = java_client_options(config.client_config)
+        self.topics = config.topic_names
         self.stop_requested = stop_requested
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
@@ -215,7 +217,7 @@ class AlertsBatchWriter:
         batch.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             (
-                transforms.kafka_records(batch, topics.ALERTS, topics.DEAD_LETTERS)
+                transforms.kafka_records(batch, self.topics.alerts, self.topics.dead_letters)
                 .write.format("kafka")
                 .options(**self.kafka_options)
                 .save()
@@ -264,7 +266,8 @@ def kafka_alerts_writer(source: DataFrame, config: JobConfig) -> DataStreamWrite
     )
     return (
         transforms.kafka_records(
-            classified.observe("counts", *transforms.batch_counts()), topics.ALERTS, topics.DEAD_LETTERS
+            classified.observe("counts", *transforms.batch_counts()), config.topic_names.alerts,
+            config.topic_names.dead_letters,
         )
         .writeStream.queryName(formats.QUERY_ALERTS)
         .format("kafka")
@@ -365,9 +368,9 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
         install_stop_handlers(stop_requested)  # SparkContext installs its own SIGINT handler: replace it
     print(f"txmon-spark: Spark session up in {time.monotonic() - started:.1f} s", file=sys.stderr)
     publisher = (
-        MetricsPublisher(config.client_config)
+        MetricsPublisher(config.client_config, config.topic_names.metrics, config.topic_names.transactions)
         if config.progress_log is None
-        else ProgressLoggingPublisher(config.client_config, config.progress_log)
+        else ProgressLoggingPublisher(config.client_config, config.progress_log, config.topic_names)
     )
     spark.streams.addListener(publisher)
     queries: list[StreamingQuery] = []
@@ -420,8 +423,10 @@ class ProgressLoggingPublisher(MetricsPublisher):
     One listener rather than two: every Python listener costs a callback from the JVM per event.
     """
 
-    def __init__(self, client_config: Mapping[str, str], path: Path) -> None:
-        super().__init__(client_config)
+    def __init__(self, client_config: Mapping[str, str], path: Path,
+                 names: topics.TopicNames | None = None) -> None:
+        names = names or topics.TopicNames()
+        super().__init__(client_config, names.metrics, names.transactions)
         # Line-buffered, so a reader sees each batch at once; closed in close(), with the producer.
         self.log = open(path, "a", buffering=1)
 

@@ -61,8 +61,10 @@ class MetricsPublisher(StreamingQueryListener):
     Runs on Spark's listener bus, so each callback only hands a record to librdkafka's queue.
     """
 
-    def __init__(self, client_config: Mapping[str, str], topic: str = topics.METRICS) -> None:
+    def __init__(self, client_config: Mapping[str, str], topic: str = topics.METRICS,
+                 source_topic: str = topics.TRANSACTIONS) -> None:
         self.topic = topic
+        self.source_topic = source_topic  # whose offsets the metrics report
         # Metrics are small and a few per second: a short linger batches the two queries' records.
         self.producer = Producer({**client_config, "linger.ms": "20", "client.id": "txmon-spark-metrics"})
         self.published = 0
@@ -72,7 +74,7 @@ class MetricsPublisher(StreamingQueryListener):
 
     def onQueryProgress(self, event: QueryProgressEvent) -> None:
         """Publish the batch's metrics."""
-        metrics = batch_metrics(orjson.loads(event.progress.json))
+        metrics = batch_metrics(orjson.loads(event.progress.json), self.source_topic)
         value = formats.encode_metrics(metrics)
         try:
             self.producer.produce(self.topic, key=metrics.query.encode(), value=value)

@@ -151,7 +151,7 @@ def start_rules_query(
     alerts = rule_alerts(inputs, settings, config.large_threshold)
     return (
         # The batch's rule alerts reach the metrics as `alerts`.
-        kafka_records(alerts.observe("counts", F.count(F.lit(1)).alias("alerts")))
+        kafka_records(alerts.observe("counts", F.count(F.lit(1)).alias("alerts")), config.topic_names.alerts)
         .writeStream.queryName(formats.QUERY_RULES)
         .format("kafka")
         .options(**kafka_options)

@@ -1,5 +1,8 @@
 """Reading Kafka for the monitor: tail `alerts` + `metrics` in batches, and watch topic end offsets.
 
+The tail starts at the end of both topics, or, for a backfill, reads the alerts topic from a point in
+time (or its beginning) up to where it ended at start, then goes on live.
+
 Both are blocking clients: call them from a worker thread (the UI) or a plain loop (headless).
 """
 
@@ -15,7 +18,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from spark_app.formats import Alert, BatchMetrics, decode_alert, decode_metrics
-from txmon_core.topics import ALERTS, METRICS
+from txmon_core.topics import TopicNames
 
 MAX_BATCH = 20_000  # records per poll(): bounds one batch's cost when a backlog is drained
 _QUIET = logging.getLogger("txmon.tui.kafka")
@@ -32,6 +35,8 @@ class TailBatch:
     undecodable: int = 0
     received_at: float = 0.0  # wall clock (time.time()), for detection latency against `ts`
     error: str | None = None  # a client-level error (e.g. all brokers down) reported since the last poll
+    # While a backfill runs: (alerts read, alerts to read) of the past; None once live (or without one).
+    backfill: tuple[int, int] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.metrics or self.undecodable or self.error)
@@ -83,25 +88,67 @@ def _end_offset(consumer: Consumer, partition: TopicPartition, timeout: float) -
 
 
 class Tail:
-    """Reads `alerts` and `metrics` from their ends at construction time, in batches."""
+    """Reads the alerts and metrics topics from their ends at construction time, in batches.
 
-    def __init__(self, client_config: Mapping[str, str], timeout: float = 10.0) -> None:
+    `since_ms` (Unix milliseconds; 0 for the beginning) backfills: the alerts topic is read from the
+    first record at or after that time, up to its end at construction time, before the live ones.
+    """
+
+    def __init__(self, client_config: Mapping[str, str], timeout: float = 10.0,
+                 names: TopicNames | None = None, since_ms: int | None = None) -> None:
         self._errors: list[str] = []
+        self._names = names or TopicNames()
+        self._alerts_topic = self._names.alerts
+        # Per alerts partition being backfilled: [next offset to read, offset where the backfill ends].
+        self._backfill: dict[int, list[int]] = {}
+        self._backfill_total = 0
         self._consumer = _consumer(client_config, "tail", self._errors)
         try:
             assignment = []
             metadata = self._consumer.list_topics(timeout=timeout)
-            for topic in (ALERTS, METRICS):
+            for topic in (self._names.alerts, self._names.metrics):
                 if topic not in metadata.topics:
                     raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {topic!r}"))
                 for partition in metadata.topics[topic].partitions:
                     # Resolve "the end" now, so everything written after construction is read.
                     high = _end_offset(self._consumer, TopicPartition(topic, partition), timeout)
-                    assignment.append(TopicPartition(topic, partition, high))
+                    start = high
+                    if since_ms is not None and topic == self._names.alerts:
+                        start = self._start_offset(TopicPartition(topic, partition), since_ms, high, timeout)
+                        if start < high:
+                            self._backfill[partition] = [start, high]
+                            self._backfill_total += high - start
+                    assignment.append(TopicPartition(topic, partition, start))
             self._consumer.assign(assignment)
         except BaseException:
             self._consumer.close()
             raise
+
+    def _start_offset(self, partition: TopicPartition, since_ms: int, high: int, timeout: float) -> int:
+        """The first offset at or after `since_ms` (the log start for 0); `high` when none is that new."""
+        if since_ms <= 0:
+            low, _high = self._consumer.get_watermark_offsets(partition, timeout=timeout)
+            return int(low)
+        wanted = TopicPartition(partition.topic, partition.partition, since_ms)
+        found = self._consumer.offsets_for_times([wanted], timeout=timeout)[0]
+        if found.error is not None:
+            raise KafkaException(found.error)
+        return high if found.offset < 0 else min(int(found.offset), high)  # -1: nothing that new
+
+    def backfill_progress(self) -> tuple[int, int] | None:
+        """(alerts of the past read, alerts of the past to read) while a backfill runs, else None."""
+        if not self._backfill:
+            return None
+        left = sum(end - max(position, 0) for position, end in self._backfill.values() if position < end)
+        return self._backfill_total - left, self._backfill_total
+
+    def _advance(self, partition: int, offset: int) -> None:
+        """A backfilled partition was read up to `offset` (inclusive); forget it once at its end."""
+        span = self._backfill.get(partition)
+        if span is not None:
+            span[0] = offset + 1
+            if span[0] >= span[1]:
+                del self._backfill[partition]
 
     def poll(self, timeout: float = 0.5, max_records: int = MAX_BATCH) -> TailBatch:
         """Wait up to `timeout` s for records, then take what is there (at most `max_records`)."""
@@ -109,6 +156,7 @@ class Tail:
         # consume(n, timeout) would wait the whole timeout unless n records arrive, adding ~100 ms to
         # every alert (`python -m bench tail-delay`): poll() returns the first record at once, then
         # consume(n, 0) takes whatever else is already there.
+        backfilling = self.backfill_progress() is not None
         first = self._consumer.poll(timeout)
         records = [] if first is None else [first]
         if first is not None and max_records > 1:
@@ -121,8 +169,11 @@ class Tail:
                         batch.error = record.error().str()
                     continue
                 value = record.value()
+                alert = record.topic() == self._alerts_topic
+                if backfilling and alert:
+                    self._advance(record.partition(), record.offset())
                 try:
-                    if record.topic() == ALERTS:
+                    if alert:
                         batch.alerts.append(decode_alert(value))
                     else:
                         batch.metrics.append(decode_metrics(value))
@@ -136,6 +187,10 @@ class Tail:
             batch.error = self._errors[-1]
             self._errors.clear()
         batch.received_at = time.time()
+        if backfilling:
+            # The last batch of a backfill still says so (read == to read): its records are the past.
+            batch.backfill = (self._backfill_total, self._backfill_total) if not self._backfill \
+                else self.backfill_progress()
         return batch
 
     def close(self) -> None:
