@@ -138,8 +138,10 @@ class MonitorApp(App[int]):
         Binding("h,question_mark,f1", "help", "Help", key_display="h"),
         Binding("q", "quit", "Quit", tooltip="Quit (asks first while it runs processes: q again or y)"),
         Binding("y", "confirm_quit", "Yes, quit", show=False, tooltip="Quit when asked to confirm"),
-        # Ctrl+C must stop the children like q does, even while a form has focus.
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        # Ctrl+C must stop the children like a confirmed q does, even while a form has focus: an
+        # interrupt is not asked about (nor are SIGTERM and SIGINT).
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True,
+                tooltip="Stop the children and quit, without asking"),
     ]
 
     def __init__(
@@ -668,6 +670,10 @@ class MonitorApp(App[int]):
             return
         await self._quit()
 
+    async def action_interrupt(self) -> None:
+        """Ctrl+C: quit without asking."""
+        await self._quit()
+
     async def action_confirm_quit(self) -> None:
         """y, once quitting was asked for."""
         if self._quit_asked:
@@ -723,7 +729,7 @@ class MonitorApp(App[int]):
         seen: set[str] = set()
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            if binding.action in seen or binding.action == "quit":
+            if binding.action in seen or binding.action in ("quit", "interrupt"):
                 continue
             if not self.check_action(binding.action.partition("(")[0], ()):
                 continue  # e.g. the replay's keys outside a replay

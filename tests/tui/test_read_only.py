@@ -117,3 +117,12 @@ async def test_yes_quits_at_once(config: PipelineConfig) -> None:
         await until(pilot, partial(running_pid, app.pipeline, "producer"), "the producer running", 60)
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, "the monitor to quit on one q (--yes)", timeout=60)
+
+
+async def test_ctrl_c_quits_without_asking(config: PipelineConfig) -> None:
+    app = create_app(dataclasses.replace(config, run_producer=True, rate=20.0), confirm_quit=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.pipeline is not None
+        await until(pilot, partial(running_pid, app.pipeline, "producer"), "the producer running", 60)
+        await pilot.press("ctrl+c")
+        await until(pilot, lambda: not app.is_running, "the monitor to quit on Ctrl+C", timeout=60)
