@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from tests.tui.conftest import make_alert, tailing, until
 from tests.tui.test_monitor import feed_ids
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TopicNames, ensure_topics
+from txmon_tui import headless
 from txmon_tui.app import create_app
 from txmon_tui.pipeline import PipelineConfig
 from txmon_tui.tail import Tail, TailBatch
@@ -96,3 +98,13 @@ async def test_alerts_from_before_start_fill_the_feed(config: PipelineConfig, na
         assert snap.alerts == 3 and sum(snap.live_bins) == 3  # counters and histogram too
         assert snap.latency_p99 is None  # alerts of the past say nothing of today's detection latency
         assert app._backfill is None  # done: the status line no longer shows progress
+
+
+def test_headless_backfill_counts_the_past(config: PipelineConfig, names: TopicNames,
+                                           past: dict[str, list[str]]) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    attached = dataclasses.replace(config, topic_names=names, since_ms=0, read_only=True)
+    headless.run(attached, duration=2.0, out=out, err=err)
+    summary = orjson.loads(out.getvalue())
+    assert summary["alerts"] == 5 and summary["steps"]["topics"]["state"] == "done", summary
+    assert "backfill 5/5 alerts" in err.getvalue(), err.getvalue()
