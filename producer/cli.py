@@ -19,19 +19,21 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from producer.control import CommandReader, Injector
 from producer.generator import DEFAULT_MAX_CENTS, DEFAULT_MIN_CENTS, TransactionGenerator
 from producer.publish import delivery_settings, publish
-from producer.transaction import TOPIC, format_cents
+from producer.transaction import format_cents
 from spark_app.formats import DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import (
     add_kafka_options,
     add_version,
     client_config,
+    fail,
     positive_float,
     positive_int,
+    require_bootstrap,
 )
 from txmon_core.paths import private_files
 from txmon_core.rules import rule_settings
 from txmon_core.settings import SettingsError, add_settings_option, resolve, section
-from txmon_core.topics import KafkaAccessError, ensure_topics
+from txmon_core.topics import KafkaAccessError, add_topic_options, ensure_topics, resolve_topics
 
 DEFAULT_RATE = 100.0
 COMMANDS_HELP = """\
@@ -108,7 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, help="same seed, same sequence of accounts, merchants and amounts"
     )
-    parser.add_argument("--topic", default=TOPIC, help="topic to produce to (default: %(default)s)")
     parser.add_argument(
         "--min-amount",
         type=amount_cents,
@@ -151,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: {DEFAULT_LARGE_THRESHOLD:g}, the Spark job's default)",
     )
     add_settings_option(parser)
-    add_kafka_options(parser, required=True)
+    add_kafka_options(parser)
+    add_topic_options(parser, only=["transactions"], aliases={"transactions": ["--topic"]})
     add_version(parser)
     return parser
 
@@ -213,8 +215,7 @@ def _text(exc: KafkaException) -> str:
 
 def _fail(message: str) -> int:
     """Print one error line and return the exit status for it."""
-    print(f"txmon-producer: error: {message}", file=sys.stderr, flush=True)
-    return 1
+    return fail("txmon-producer", message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,11 +226,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.min_amount > args.max_amount:
         parser.error("argument --min-amount: must not be larger than --max-amount")
     try:
-        rules = rule_settings(section(resolve(args.settings), "rules"))
+        settings = resolve(args.settings)
+        rules = rule_settings(section(settings, "rules"))
+        client = client_config(args, settings)
+        topic = resolve_topics(settings, args).transactions
     except SettingsError as exc:
         parser.error(str(exc))
+    require_bootstrap(parser, client)
 
-    config = producer_config(client_config(args), ack_log=args.ack_log is not None)
+    config = producer_config(client, ack_log=args.ack_log is not None)
     servers = config["bootstrap.servers"]
     try:
         producer = Producer(config)
@@ -248,12 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             # First: it fails at once on refused credentials or certificates, and in bounded time when
             # no broker answers, with one plain line either way.
-            ensure_topics(client_config(args), [args.topic], partitions=args.partitions,
-                          timeout=args.startup_timeout)
+            ensure_topics(client, [topic], partitions=args.partitions, timeout=args.startup_timeout)
         except KafkaAccessError as exc:
             return _fail(str(exc))
         except KafkaException as exc:
-            return _fail(f"cannot create topic {args.topic!r}: {_text(exc)}")
+            return _fail(f"cannot create topic {topic!r}: {_text(exc)}")
         try:
             # A metadata request with a deadline: an unreachable broker ends here, in bounded time.
             producer.list_topics(timeout=args.startup_timeout)
@@ -268,11 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 burst_size=2 * rules.velocity_count)
             commands = CommandReader(sys.stdin, injector).start().take
         rate_text = RATE_MAX if args.rate is None else f"{args.rate:g}"
-        print(f"producing to {servers} topic {args.topic} at {rate_text} tx/s", flush=True)
+        print(f"producing to {servers} topic {topic} at {rate_text} tx/s", flush=True)
         result = publish(
             producer,
             generator,
-            args.topic,
+            topic,
             rate=args.rate,
             count=args.count,
             stop=signals.stop,

@@ -14,19 +14,23 @@ from txmon_core.options import (
     add_kafka_options,
     add_version,
     client_config,
+    fail,
     positive_float,
     positive_int,
+    require_bootstrap,
 )
 from txmon_core.rules import add_rule_options, rule_settings
 from txmon_core.settings import SettingsError, add_settings_option, resolve, section
+from txmon_core.topics import add_topic_options, resolve_topics
 
+PROG = "txmon-spark"
 REACH_TIMEOUT = 7.0  # seconds for the broker to answer before the job gives up, in one line
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of txmon-spark."""
     parser = argparse.ArgumentParser(
-        prog="txmon-spark",
+        prog=PROG,
         description="Spark Structured Streaming job: flags large transactions from Kafka `transactions` "
         "into `alerts` and Parquet, bad records into `transactions.dlq`, progress into `metrics`.",
     )
@@ -116,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the Kafka connector jars comma-separated (for spark-submit --jars) and exit",
     )
     add_settings_option(parser)
+    add_topic_options(parser)
     add_rule_options(parser)
     add_version(parser)
     return parser
@@ -147,11 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             print(",".join(str(path) for path in jars.spark_connector_jars()))
         except (jars.MissingToolError, jars.FetchError) as exc:
-            print(f"txmon-spark: {exc}", file=sys.stderr)
-            return 1
+            return fail(PROG, str(exc))
         return 0
-    if not args.bootstrap_servers:
-        parser.error("-b/--bootstrap-servers is required (or set TXMON_BOOTSTRAP_SERVERS)")
+    try:
+        settings = resolve(args.settings)
+        client = client_config(args, settings)
+        names = resolve_topics(settings, args)
+    except SettingsError as exc:
+        parser.error(str(exc))
+    require_bootstrap(parser, client)
     if not args.large_threshold < args.alert_threshold:
         parser.error(
             f"--large-threshold ({args.large_threshold:g}) must be below "
@@ -160,16 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.large_threshold >= formats.MAX_AMOUNT:
         parser.error(f"--large-threshold must be below {formats.MAX_AMOUNT:g}, the largest valid amount")
     try:
-        rules = rule_settings(section(resolve(args.settings), "rules"), args)
+        rules = rule_settings(section(settings, "rules"), args)
     except SettingsError as exc:
         parser.error(str(exc))
     if rules.enabled and not rules.small_amount <= args.large_threshold:
         parser.error(f"the rules' small amount ({rules.small_amount:g}) must not be above "
                      f"--large-threshold ({args.large_threshold:g})")
 
-    if problem := unreachable(client_config(args)):
-        print(f"txmon-spark: error: {problem}", file=sys.stderr)
-        return 1
+    if problem := unreachable(client):
+        return fail(PROG, problem)
 
     # Imported here so that --help and bad flags answer without starting a JVM.
     from confluent_kafka import KafkaException
@@ -180,10 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Under spark-submit the jars are already on the classpath (--jars); adding them late is useless.
         connector = () if job.under_spark_submit() else tuple(jars.spark_connector_jars())
     except (jars.MissingToolError, jars.FetchError) as exc:
-        print(f"txmon-spark: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, str(exc))
     config = job.JobConfig(
-        client_config=client_config(args),
+        client_config=client,
         data_dir=args.data_dir,
         master=args.master,
         large_threshold=args.large_threshold,
@@ -198,12 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         alert_lines=args.alert_lines,
         partitions=args.partitions,
         live_rules=args.live_rules,
+        topic_names=names,
     )
     try:
         return job.run(config, rules=rules)
     except KafkaException as exc:
-        print(f"txmon-spark: Kafka at {args.bootstrap_servers}: {exc}", file=sys.stderr)
-        return 1
+        return fail(PROG, f"Kafka at {client['bootstrap.servers']}: {exc}")
 
 
 if __name__ == "__main__":

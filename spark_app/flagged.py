@@ -78,10 +78,10 @@ def classified(source: DataFrame, config: JobConfig) -> DataFrame:
     )
 
 
-def sink_rows(frame: DataFrame, small_amount: float | None = None,
+def sink_rows(frame: DataFrame, names: topics.TopicNames, small_amount: float | None = None,
               rules_version: int | None = None) -> DataFrame:
     """The rows some sink (or, with `small_amount`, a rule) needs, with their Kafka records."""
-    return transforms.sink_rows(frame, topics.ALERTS, topics.DEAD_LETTERS, small_amount, rules_version)
+    return transforms.sink_rows(frame, names.alerts, names.dead_letters, small_amount, rules_version)
 
 
 class AlertProducer:
@@ -242,9 +242,11 @@ class FlaggedBatchWriter:
 
     def __init__(self, producer: AlertProducer, buffer: ParquetBuffer, checkpoint: Path,
                  stop_requested: threading.Event, alert_lines: bool = False,
-                 rules: RulesStep | None = None, deliver_rows: bool = True) -> None:
+                 rules: RulesStep | None = None, deliver_rows: bool = True,
+                 names: topics.TopicNames | None = None) -> None:
         """`deliver_rows` False: the batch's own Kafka records are written elsewhere (Real-time Mode)."""
         self.checkpoint = checkpoint
+        self.names = names or topics.TopicNames()
         self.deliver_rows = deliver_rows
         self.producer = producer
         self.buffer = buffer
@@ -260,9 +262,9 @@ class FlaggedBatchWriter:
             rows = batch.toArrow()
         except Exception as exc:
             raise self._failure(exc, batch_id) from None
-        start, end = batch_offsets(self.checkpoint, batch_id)
+        start, end = batch_offsets(self.checkpoint, batch_id, self.names.transactions)
         hits = rules.engine.decide(batch_id, rule_events(rows)) if rules else []
-        extra = (alert_records(hits, rules.rule_text, iso_now(), topics.ALERTS, rules.rules_version)
+        extra = (alert_records(hits, rules.rule_text, iso_now(), self.names.alerts, rules.rules_version)
                  if rules else [])
         self.producer.send(rows if self.deliver_rows else None, extra)
         if rules is not None:
@@ -353,7 +355,8 @@ def start_alerts_query(source: DataFrame, config: JobConfig, writer: FlaggedBatc
     return (
         # The rows the sinks need are selected here, in the streaming plan Spark plans per batch
         # anyway: foreachBatch then runs that plan as it is instead of analysing another one.
-        sink_rows(counted, writer.rules.small_amount if writer.rules else None, rules_version)
+        sink_rows(counted, config.topic_names, writer.rules.small_amount if writer.rules else None,
+                  rules_version)
         .writeStream.queryName(formats.QUERY_ALERTS)
         .foreachBatch(writer)
         .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
@@ -378,7 +381,8 @@ def _offsets_file(checkpoint: Path, batch_id: int) -> Path:
     return checkpoint / "offsets" / str(batch_id) if batch_id >= 0 else checkpoint / "sources" / "0" / "0"
 
 
-def batch_offsets(checkpoint: Path, batch_id: int) -> tuple[dict[str, int], dict[str, int]]:
+def batch_offsets(checkpoint: Path, batch_id: int,
+                  topic: str = topics.TRANSACTIONS) -> tuple[dict[str, int], dict[str, int]]:
     """Partition → start and end offsets in `transactions` of a batch, from the checkpoint's logs.
 
     Spark writes a batch's offsets there before it runs the batch (its write-ahead log). A start that
@@ -390,7 +394,7 @@ def batch_offsets(checkpoint: Path, batch_id: int) -> tuple[dict[str, int], dict
             data = _log_json(path)
         except FileNotFoundError:
             return None
-        return {str(p): int(o) for p, o in data.get(topics.TRANSACTIONS, {}).items()}
+        return {str(p): int(o) for p, o in data.get(topic, {}).items()}
 
     end = offsets(_offsets_file(checkpoint, batch_id)) or {}
     start = offsets(_offsets_file(checkpoint, batch_id - 1))
@@ -427,6 +431,7 @@ def replay_uncovered(spark: SparkSession, config: JobConfig, buffer: ParquetBuff
     import pyarrow as pa
 
     checkpoint = config.checkpoint(formats.QUERY_ALERTS)
+    names = config.topic_names
     gap = uncovered(checkpoint, buffer.table.committed)
     if gap is None:
         return 0
@@ -438,12 +443,12 @@ def replay_uncovered(spark: SparkSession, config: JobConfig, buffer: ParquetBuff
         offsets = [orjson.dumps(_log_json(_offsets_file(checkpoint, batch))).decode()
                    for batch in (seg_first - 1, seg_last)]
         source = (
-            spark.read.format("kafka").options(**kafka_options).option("subscribe", topics.TRANSACTIONS)
+            spark.read.format("kafka").options(**kafka_options).option("subscribe", names.transactions)
             .option("startingOffsets", offsets[0]).option("endingOffsets", offsets[1]).load()
         )
         judged = replace(config, large_threshold=judge.large_threshold, alert_threshold=judge.alert_threshold)
-        parts.append(parquet_part(sink_rows(classified(source, judged)).toArrow()))
-    end_offsets = {str(p): int(o) for p, o in end.get(topics.TRANSACTIONS, {}).items()}
+        parts.append(parquet_part(sink_rows(classified(source, judged), names).toArrow()))
+    end_offsets = {str(p): int(o) for p, o in end.get(names.transactions, {}).items()}
     written = commit(buffer.table, Flush(first, last, pa.concat_tables(parts), end_offsets), buffer.on_flush)
     print(f"txmon-spark: re-derived {written} Parquet rows of batches up to {last} from Kafka",
           file=sys.stderr, flush=True)

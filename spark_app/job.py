@@ -78,6 +78,7 @@ class JobConfig:
     alert_lines: bool = False
     partitions: int = 1  # of the topics the job creates when they are missing
     live_rules: bool = False  # thresholds and account rules from `txmon.rules` (spark_app.live_rules)
+    topic_names: topics.TopicNames = field(default_factory=topics.TopicNames)  # [topics] and the topic flags
 
     @property
     def parquet_dir(self) -> Path:
@@ -163,7 +164,7 @@ def build_session(config: JobConfig) -> SparkSession:
 def start_session(config: JobConfig) -> SparkSession:
     """The SparkSession, with the topics created meanwhile: the admin calls need no JVM, so they overlap."""
     with ThreadPoolExecutor(1, thread_name_prefix="txmon-topics") as pool:
-        creating = pool.submit(topics.ensure_topics, config.client_config, topics.ALL,
+        creating = pool.submit(topics.ensure_topics, config.client_config, config.topic_names.all,
                                partitions=config.partitions)
         spark = build_session(config)
         try:
@@ -184,7 +185,7 @@ def read_transactions(spark: SparkSession, config: JobConfig, realtime: bool = F
     reader = (
         spark.readStream.format("kafka")
         .options(**java_client_options(config.client_config))
-        .option("subscribe", topics.TRANSACTIONS)
+        .option("subscribe", config.topic_names.transactions)
         # Applies to a new checkpoint only; afterwards the checkpoint says where to resume.
         .option("startingOffsets", config.starting_offsets)
         # Offsets that vanish (retention, a recreated topic) must stop the job, not skip records.
@@ -208,8 +209,8 @@ def start_realtime_alerts_query(source: DataFrame, config: JobConfig,
     """
     # No observe(): the alerts query beside it counts every batch for the metrics.
     return (
-        transforms.kafka_records(flagged.classified(source, config), topics.ALERTS, topics.DEAD_LETTERS,
-                                 rules_version)
+        transforms.kafka_records(flagged.classified(source, config), config.topic_names.alerts,
+                                 config.topic_names.dead_letters, rules_version)
         .writeStream.queryName(formats.QUERY_REALTIME)
         .format("kafka")
         .options(**java_client_options(config.client_config))
@@ -258,9 +259,9 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
         install_stop_handlers(stop_requested)  # SparkContext installs its own SIGINT handler: replace it
     print(f"txmon-spark: Spark session up in {time.monotonic() - started:.1f} s", file=sys.stderr)
     publisher = (
-        MetricsPublisher(config.client_config)
+        MetricsPublisher(config.client_config, config.topic_names.metrics, config.topic_names.transactions)
         if config.progress_log is None
-        else ProgressLoggingPublisher(config.client_config, config.progress_log)
+        else ProgressLoggingPublisher(config.client_config, config.progress_log, config.topic_names)
     )
     spark.streams.addListener(publisher)
     buffer = flagged.ParquetBuffer(LargeTable(config.parquet_dir), config.parquet_trigger_seconds,
@@ -370,7 +371,7 @@ def start_queries(spark: SparkSession, config: JobConfig, judge: Judge, buffer: 
     # Real-time query beside it writes the alerts and dead letters.
     writer = flagged.FlaggedBatchWriter(producer, buffer, checkpoint, threading.Event(),
                                         alert_lines=config.alert_lines and not realtime,
-                                        rules=step, deliver_rows=not realtime)
+                                        rules=step, deliver_rows=not realtime, names=config.topic_names)
     source = read_transactions(spark, config)
     queries.append(flagged.start_alerts_query(source, config, writer, judge.version))
     return Running(queries, writer)
@@ -382,8 +383,10 @@ class ProgressLoggingPublisher(MetricsPublisher):
     One listener rather than two: every Python listener costs a callback from the JVM per event.
     """
 
-    def __init__(self, client_config: Mapping[str, str], path: Path) -> None:
-        super().__init__(client_config)
+    def __init__(self, client_config: Mapping[str, str], path: Path,
+                 names: topics.TopicNames | None = None) -> None:
+        names = names or topics.TopicNames()
+        super().__init__(client_config, names.metrics, names.transactions)
         # Line-buffered, so a reader sees each batch at once; closed in close(), with the producer.
         self.log = open(path, "a", buffering=1)
 

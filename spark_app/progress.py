@@ -65,8 +65,10 @@ class MetricsPublisher(StreamingQueryListener):
     Runs on Spark's listener bus, so each callback only hands a record to librdkafka's queue.
     """
 
-    def __init__(self, client_config: Mapping[str, str], topic: str = topics.METRICS) -> None:
+    def __init__(self, client_config: Mapping[str, str], topic: str = topics.METRICS,
+                 source_topic: str = topics.TRANSACTIONS) -> None:
         self.topic = topic
+        self.source_topic = source_topic  # whose offsets the metrics report
         # Metrics are small and a few per second: a short linger batches the two queries' records.
         self.producer = Producer({**client_config, "linger.ms": "20", "client.id": "txmon-spark-metrics"})
         self.published = 0
@@ -76,7 +78,7 @@ class MetricsPublisher(StreamingQueryListener):
 
     def onQueryProgress(self, event: QueryProgressEvent) -> None:
         """Publish the batch's metrics."""
-        self.publish(batch_metrics(orjson.loads(event.progress.json)))
+        self.publish(batch_metrics(orjson.loads(event.progress.json), self.source_topic))
 
     def publish_flush(self, flush: Flush) -> None:
         """Publish a flush into the Parquet table as a QUERY_PARQUET batch (id = the last it covers)."""

@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         broker.start()
         waited = broker.wait_ready()
     except (jars.MissingToolError, jars.FetchError, BrokerError) as exc:
-        print(f"txmon-broker: {exc}", file=sys.stderr)
+        print(f"txmon-broker: error: {exc}", file=sys.stderr)
         broker.stop()
         return 1
     print(f"ready bootstrap.servers={broker.bootstrap}", flush=True)
@@ -402,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     while not stop_requested.wait(0.5):
         if broker.process.poll() is not None:
             code = broker.process.returncode
-            print(f"txmon-broker: the broker exited (code {code}):\n{broker.log_tail()}", file=sys.stderr)
+            print(f"txmon-broker: error: the broker exited (code {code}):\n{broker.log_tail()}",
+                  file=sys.stderr)
             return 1
     code = broker.stop()
     print(f"broker stopped (exit {code})", file=sys.stderr)
@@ -417,13 +418,13 @@ def _run_cluster(nodes: int, port: int, data_dir: Path, stop_requested: threadin
     try:
         cluster = KafkaCluster(data_dir, nodes, ports)
     except BrokerError as exc:
-        print(f"txmon-broker: {exc}", file=sys.stderr)
+        print(f"txmon-broker: error: {exc}", file=sys.stderr)
         return 1
     try:
         cluster.start()
         waited = cluster.wait_ready()
     except (jars.MissingToolError, jars.FetchError, BrokerError) as exc:
-        print(f"txmon-broker: {exc}", file=sys.stderr)
+        print(f"txmon-broker: error: {exc}", file=sys.stderr)
         cluster.stop()
         return 1
     print(f"ready bootstrap.servers={cluster.bootstrap}", flush=True)

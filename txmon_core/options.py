@@ -1,15 +1,32 @@
-"""Command-line options every txmon command spells the same way: -b, -X, --data-dir, --version."""
+"""Command-line options every txmon command spells the same way: -b, -X, -F, --data-dir, --version.
+
+Also the one error style and the exit codes every command shares: `txmon-x: error: …` on stderr;
+0 done, 1 a runtime error, 2 a usage error (argparse's own), 3 a headless run whose pipeline stalled,
+4 a headless run whose pipeline could not start.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from txmon_core import __version__
 from txmon_core.paths import default_data_dir
+from txmon_core.settings import SettingsError, section
 
 BOOTSTRAP_ENV = "TXMON_BOOTSTRAP_SERVERS"
+KAFKA_SECTION = "kafka"
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_STALLED, EXIT_NOT_STARTED = 0, 1, 2, 3, 4
+
+
+def fail(prog: str, message: str) -> int:
+    """Print `prog: error: message` on stderr (the style of every txmon command) and return EXIT_RUNTIME."""
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    return EXIT_RUNTIME
 
 
 def client_setting(text: str) -> tuple[str, str]:
@@ -21,7 +38,7 @@ def client_setting(text: str) -> tuple[str, str]:
 
 
 def config_file(text: str) -> dict[str, str]:
-    """An argparse type for --config FILE: `key=value` client settings, one a line, `#` comments."""
+    """An argparse type for -F/--client-config FILE: `key=value` client settings, one a line, `#` comments."""
     path = Path(text)
     try:
         lines = path.read_text().splitlines()
@@ -64,20 +81,40 @@ def positive_int(text: str) -> int:
     return value
 
 
-def add_version(parser: argparse.ArgumentParser) -> None:
-    """Add --version."""
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+class _VersionAction(argparse.Action):
+    """--version: the program's version line, then whatever `details()` adds (computed only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 details: Callable[[], list[str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+        self.details = details
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        lines = [f"{parser.prog} {__version__}", *(self.details() if self.details else [])]
+        print("\n".join(lines), flush=True)  # on stdout, as argparse's own version action does
+        parser.exit()
 
 
-def add_kafka_options(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """Add -b/--bootstrap-servers (env TXMON_BOOTSTRAP_SERVERS) and repeatable -X key=value."""
+def add_version(parser: argparse.ArgumentParser, details: Callable[[], list[str]] | None = None) -> None:
+    """Add --version (the txmon version, then the lines `details()` gives, e.g. library versions)."""
+    parser.add_argument("--version", action=_VersionAction, details=details,
+                        help="show the version and exit")
+
+
+def add_kafka_options(parser: argparse.ArgumentParser) -> None:
+    """Add -b/--bootstrap-servers (env TXMON_BOOTSTRAP_SERVERS), repeatable -X key=value, -F FILE.
+
+    None of them is required: bootstrap.servers may also come from [kafka] of the settings, so each
+    command checks, once it has merged everything, with `require_bootstrap`.
+    """
     parser.add_argument(
         "-b",
         "--bootstrap-servers",
         metavar="HOST:PORT",
         default=os.environ.get(BOOTSTRAP_ENV),
-        required=required and not os.environ.get(BOOTSTRAP_ENV),
-        help=f"Kafka bootstrap servers (env {BOOTSTRAP_ENV})",
+        help=f"Kafka bootstrap servers (env {BOOTSTRAP_ENV}; else bootstrap.servers of [kafka] in the "
+        "settings)",
     )
     parser.add_argument(
         "-X",
@@ -97,13 +134,16 @@ def add_kafka_options(parser: argparse.ArgumentParser, *, required: bool = False
         "existing topics keep theirs)",
     )
     parser.add_argument(
-        "--config",
+        "-F",
+        "--client-config",
+        "--config",  # the name of earlier releases, kept so that scripts keep working
         dest="client_config_file",
         metavar="FILE",
         type=config_file,
         default={},
         help="read Kafka client settings (key=value lines) from FILE, e.g. passwords, which must not be "
-        "given as -X where other users can see command lines; -X and -b override it",
+        "given as -X where other users can see command lines; overrides [kafka] of the settings; -X and "
+        "-b override it (--config is the old name)",
     )
 
 
@@ -117,9 +157,51 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def client_config(args: argparse.Namespace) -> dict[str, str]:
-    """The librdkafka settings named by --config, -X and -b; each overrides the one before."""
-    config = {**getattr(args, "client_config_file", {}), **dict(args.client_settings)}
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """TOML reads `security.protocol = "SSL"` as nested tables: join the keys back with dots."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def kafka_table_problems(table: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(key, problem) for each value of a [kafka] table that is not text, a number or true/false."""
+    return [(key, f"[{KAFKA_SECTION}] {key}: expected text, a number or true/false, "
+                  f"not {type(value).__name__}")
+            for key, value in _flatten(table).items()
+            if isinstance(value, list | dict) or not isinstance(value, str | int | float | bool)]
+
+
+def kafka_settings(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The librdkafka settings of the [kafka] table, as librdkafka wants them (text; true/false).
+
+    Keys are librdkafka's own (`bootstrap.servers`, `security.protocol`, `sasl.username`, …); TOML's
+    dotted keys and quoted keys both work. SettingsError names a value that cannot be a setting.
+    """
+    table = section(settings, KAFKA_SECTION)
+    if problems := kafka_table_problems(table):
+        raise SettingsError(problems[0][1])
+    return {key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in _flatten(table).items()}
+
+
+def client_config(args: argparse.Namespace, settings: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The librdkafka settings of [kafka] in `settings`, -F/--client-config, -X and -b (or its env var);
+    each overrides the one before. SettingsError when the [kafka] table is bad."""
+    config = {**kafka_settings(settings or {}), **getattr(args, "client_config_file", {}),
+              **dict(args.client_settings)}
     if args.bootstrap_servers:
         config["bootstrap.servers"] = args.bootstrap_servers
     return config
+
+
+def require_bootstrap(parser: argparse.ArgumentParser, config: Mapping[str, str]) -> None:
+    """A usage error unless bootstrap.servers is known from -b, the env or the settings."""
+    if not config.get("bootstrap.servers"):
+        parser.error(f"-b/--bootstrap-servers is required (or set {BOOTSTRAP_ENV}, or bootstrap.servers "
+                     f"in [{KAFKA_SECTION}] of the settings)")

@@ -1,4 +1,4 @@
-"""The settings file, txmon.toml: rules, alert sinks and storage in one place.
+"""The settings file, txmon.toml: Kafka, topics, monitor, rules, alert sinks and storage in one place.
 
 Each section belongs to the module that uses it ([rules] to the rules, [sinks.*] and [storage] to
 alert delivery); this module only finds, reads and checks the file's syntax, so that every command
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,12 @@ def default_settings_path() -> Path:
 
 
 def load(path: Path | None = None) -> Settings:
-    """The file's tables; empty when no path is given and the default file does not exist."""
-    explicit = path is not None
+    """The file's tables; empty when no path is given and the default file does not exist.
+
+    A file named by --settings or by $TXMON_SETTINGS must exist: a typo there must not silently run
+    without the settings the user meant.
+    """
+    explicit = path is not None or bool(os.environ.get(SETTINGS_ENV))
     path = path if path is not None else default_settings_path()
     if not explicit and not path.exists():
         return Settings({})
@@ -77,9 +82,48 @@ def add_settings_option(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         type=settings_file,
         default=None,
-        help=f"rules, alert sinks and storage (TOML; default {default_settings_path()} when present,"
-        f" env {SETTINGS_ENV})",
+        help=f"the settings file: kafka, topics, monitor, rules, alert sinks, storage (TOML; default "
+        f"{default_settings_path()} when present, env {SETTINGS_ENV}, which must then exist)",
     )
+
+
+def path_of(parsed: Mapping[str, Any] | None) -> Path | None:
+    """The file the settings came from (None when there was none)."""
+    return getattr(parsed, "path", None)
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_PART_TEXT = r"""(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""  # a bare or quoted key
+_KEY = re.compile(rf"^\s*({_PART_TEXT}(?:\s*\.\s*{_PART_TEXT})*)\s*=")
+_PART = re.compile(_PART_TEXT)
+
+
+def _parts(dotted: str) -> tuple[str, ...]:
+    return tuple(part.strip("\"'") for part in _PART.findall(dotted))
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Where each table and key of a TOML text is defined: (table..., key) -> line number (1-based).
+
+    A table's own entry is its header's line. Good enough to point at a line, not a TOML parser:
+    lines inside multi-line strings are skipped.
+    """
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    in_string = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if in_string:
+            in_string = line.count('"""') % 2 == 0 and line.count("'''") % 2 == 0
+            continue
+        if (header := _HEADER.match(line)) and "=" not in line.split("]")[0]:
+            table = _parts(header.group(1))
+            lines.setdefault(table, number)
+            continue
+        if key := _KEY.match(line):
+            lines.setdefault(table + _parts(key.group(1)), number)
+            rest = line[key.end():]
+            in_string = rest.count('"""') % 2 == 1 or rest.count("'''") % 2 == 1
+    return lines
 
 
 def resolve(parsed: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from txmon_core.settings import SettingsError, section
 
 TRANSACTIONS = "transactions"
 ALERTS = "alerts"
@@ -114,3 +120,95 @@ def ensure_topics(
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
     return created
+
+
+# --- names configured per cluster: [topics] of the settings, overridden by flags --------------------
+
+TOPICS_SECTION = "topics"
+# (settings key, flag, default): each of the four names is configured under these spellings only.
+TOPIC_KEYS = (
+    ("transactions", "--transactions-topic", TRANSACTIONS),
+    ("alerts", "--alerts-topic", ALERTS),
+    ("dead_letters", "--dead-letters-topic", DEAD_LETTERS),
+    ("metrics", "--metrics-topic", METRICS),
+)
+_LEGAL = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """The four topic names a pipeline uses (defaults: transactions, alerts, transactions.dlq, metrics)."""
+
+    transactions: str = TRANSACTIONS
+    alerts: str = ALERTS
+    dead_letters: str = DEAD_LETTERS
+    metrics: str = METRICS
+
+    @property
+    def all(self) -> tuple[str, str, str, str]:
+        """The four names, in the order of ALL."""
+        return (self.transactions, self.alerts, self.dead_letters, self.metrics)
+
+    def flags(self, only: Iterable[str] | None = None) -> list[str]:
+        """The flags that name these topics for a child process: the non-default ones (of `only`)."""
+        argv = []
+        for key, flag, default in TOPIC_KEYS:
+            if getattr(self, key) != default and (only is None or key in only):
+                argv += [flag, getattr(self, key)]
+        return argv
+
+
+def topic_problem(name: object) -> str | None:
+    """Why `name` cannot be a Kafka topic name, or None."""
+    if not isinstance(name, str):
+        return f"expected a topic name (text), not {type(name).__name__}"
+    if name in (".", "..") or not _LEGAL.fullmatch(name):
+        return f"not a legal Kafka topic name: {name!r} (letters, digits, '.', '_', '-'; at most 249)"
+    return None
+
+
+def topic_name(text: str) -> str:
+    """An argparse type for a topic name."""
+    if problem := topic_problem(text):
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+def add_topic_options(parser: argparse.ArgumentParser, only: Iterable[str] | None = None,
+                      aliases: Mapping[str, Iterable[str]] | None = None) -> None:
+    """Add --transactions-topic, --alerts-topic, --dead-letters-topic and --metrics-topic (or `only`
+    those keys), each with the extra spellings of `aliases` (e.g. the producer's --topic)."""
+    group = parser.add_argument_group("topics", "topic names, for clusters with their own naming "
+                                      "(default: [topics] of the settings, else the name shown)")
+    wanted = set(only) if only is not None else None
+    for key, flag, default in TOPIC_KEYS:
+        if wanted is None or key in wanted:
+            group.add_argument(flag, *(aliases or {}).get(key, ()), dest=f"{key}_topic", type=topic_name,
+                               default=None, metavar="NAME", help=f"default: {default}")
+
+
+def topics_table_problems(table: Mapping[str, Any]) -> list[tuple[str | None, str]]:
+    """(key, problem) for each thing wrong in a [topics] table."""
+    known = {key for key, _flag, _default in TOPIC_KEYS}
+    problems: list[tuple[str | None, str]] = [
+        (key, f"[{TOPICS_SECTION}] unknown key {key!r} (known: {', '.join(sorted(known))})")
+        for key in table if key not in known]
+    for key in known & set(table):
+        if problem := topic_problem(table[key]):
+            problems.append((key, f"[{TOPICS_SECTION}] {key}: {problem}"))
+    return problems
+
+
+def resolve_topics(settings: Mapping[str, Any], args: argparse.Namespace | None = None) -> TopicNames:
+    """The topic names: the flags of `args`, else the settings' [topics] table, else the defaults.
+
+    Raises SettingsError naming the key when the table holds something that is not a topic name.
+    """
+    table = section(settings, TOPICS_SECTION)
+    if problems := topics_table_problems(table):
+        raise SettingsError(problems[0][1])
+    names = {key: table.get(key, default) for key, _flag, default in TOPIC_KEYS}
+    for key in names:
+        if args is not None and (flag := getattr(args, f"{key}_topic", None)) is not None:
+            names[key] = flag
+    return TopicNames(**names)

@@ -25,7 +25,6 @@ from spark_app.formats import PARQUET_DIR_NAME
 from txmon_core.rules import configured_rules
 from txmon_core.rules_log import Rules
 from txmon_core.settings import load
-from txmon_core.topics import TRANSACTIONS
 from txmon_core.triage import TriageSettings
 from txmon_tui.export import (
     EXPORT_DIR_NAME,
@@ -91,6 +90,9 @@ EXPORT_LIMIT = 100_000  # rows per export: more than the model keeps (its feed a
 # Keys that act on the live pipeline: a replay has none (the replay's own keys act only during one).
 LIVE_ONLY_ACTIONS = {"toggle_producer", "change_rate", "toggle_spark", "logs", "toggle_recording", "inject",
                      "rules", "acknowledge", "silence", "note", "undo"}
+# Keys that write to the cluster or stop something in it: shown disabled while the monitor is read-only.
+WRITE_ACTIONS = {"toggle_producer", "change_rate", "toggle_spark", "inject"}
+READ_ONLY_NOTE = "disabled: read-only"
 
 
 class MonitorApp(OperatorApp):
@@ -150,9 +152,12 @@ class MonitorApp(OperatorApp):
         Binding("4", "show_panel('health')", "Health panel", show=False),
         Binding("5", "show_panel('processes')", "Processes panel", show=False),
         Binding("h,question_mark,f1", "help", "Help", key_display="h"),
-        Binding("q", "quit", "Quit"),
-        # Ctrl+C must stop the children like q does, even while a form has focus.
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("q", "quit", "Quit", tooltip="Quit (asks first while it runs processes: q again or y)"),
+        Binding("y", "confirm_quit", "Yes, quit", show=False, tooltip="Quit when asked to confirm"),
+        # Ctrl+C must stop the children like a confirmed q does, even while a form has focus: an
+        # interrupt is not asked about (nor are SIGTERM and SIGINT).
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True,
+                tooltip="Stop the children and quit, without asking"),
     ]
 
     def __init__(
@@ -168,6 +173,7 @@ class MonitorApp(OperatorApp):
         record_to: Path | None = None,
         replay: Replay | None = None,
         rules_text: str = "",
+        confirm_quit: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
@@ -195,6 +201,9 @@ class MonitorApp(OperatorApp):
         self._history_shown = False
         self._history_wake = threading.Event()  # the view was shown, or the app ends
         self._children_stopped = threading.Event()
+        self.confirm_quit = confirm_quit  # ask before stopping running children (off with --yes)
+        self._quit_asked = False
+        self._backfill: tuple[int, int] | None = None  # (read, to read) while a backfill runs
 
     def compose(self) -> ComposeResult:
         """The status line, startup steps, panel tabs (compact layout only), panels and footer."""
@@ -278,6 +287,8 @@ class MonitorApp(OperatorApp):
         pipeline = self.pipeline
         views = pipeline.processes if pipeline is not None else []  # read once: it reads the broker's log
         status = present.status_line(snap, pipeline, views, self.tailing, self._stopping)
+        if self._backfill is not None:
+            status += f" · backfill {self._backfill[0]:,}/{self._backfill[1]:,} alerts"
         if self.replay is not None:
             status = f"txmon · {self.replay.describe()}"
         elif self.recorder is not None:
@@ -346,8 +357,11 @@ class MonitorApp(OperatorApp):
     @work(thread=True, exclusive=True, group="tail", exit_on_error=False)
     def _tail(self, client_config: dict[str, str]) -> None:
         """Read `alerts` and `metrics` in batches and post them."""
+        config = self.pipeline.config if self.pipeline is not None else None
         outlets = self.outlets  # delivery resumes where the last run's delivered alerts were read up to
-        tail = Tail(client_config, resume=outlets.resume_positions() if outlets is not None else None)
+        tail = Tail(client_config, names=config.topic_names if config else None,
+                    since_ms=config.since_ms if config else None,
+                    resume=outlets.resume_positions() if outlets is not None else None)
         deliveries = Deliveries(DELIVER_SECONDS)
         self.post_message(TailStarted())
         try:
@@ -371,12 +385,13 @@ class MonitorApp(OperatorApp):
     def _count_produced(self, client_config: dict[str, str]) -> None:
         """Read the end offsets of `transactions` (produced tx/s, whoever produces) and the broker count."""
         watcher = OffsetWatcher(client_config)
+        transactions = self.pipeline.config.topic_names.transactions if self.pipeline is not None else ""
         try:
             sample = 0
             while not self._halt.wait(OFFSETS_SECONDS):
                 brokers = watcher.broker_count() if sample % BROKERS_EVERY == 0 else None
                 sample += 1
-                total = watcher.end_offset_total(TRANSACTIONS)
+                total = watcher.end_offset_total(transactions)
                 at = self.clock()
                 self.post_message(ProducedCounted(total, at, brokers))
                 if (recorder := self.recorder) is not None:
@@ -442,6 +457,8 @@ class MonitorApp(OperatorApp):
         self._records_since_repaint = True
         for batch in message.batches:
             self.model.apply(batch)
+            if batch.backfill is not None:
+                self._backfill = batch.backfill if batch.backfill[0] < batch.backfill[1] else None
 
     def on_tail_started(self) -> None:
         """From now on every alert and metrics record reaches the model."""
@@ -654,17 +671,53 @@ class MonitorApp(OperatorApp):
             self.notify(f"Replay speed {speed_text(speed)}", timeout=2)
             self.repaint()
 
+    @property
+    def read_only(self) -> bool:
+        """True while the monitor may not write to the cluster (attached without children, --read-only)."""
+        return self.pipeline is not None and self.pipeline.config.read_only
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Replay keys only in a replay; keys that act on the live pipeline only outside one."""
+        """Replay keys only in a replay; keys that act on the live pipeline only outside one; keys that
+        write shown disabled (None) while read-only; y only while a quit waits for it."""
         if action.startswith("replay_"):
             return self.replay is not None
+        if action == "confirm_quit":
+            return self._quit_asked
+        if action in WRITE_ACTIONS and self.read_only:
+            return None
         return not (self.replay is not None and action in LIVE_ONLY_ACTIONS)
 
     def action_help(self) -> None:
         """Show every key, read from the bindings."""
         self.push_screen(HelpScreen(list(self.key_help()), [self.rules_text] if self.rules_text else []))
 
+    def _runs_children(self) -> bool:
+        """Whether quitting would stop something: the embedded broker, a Spark job or a producer."""
+        return self.pipeline is not None and any(
+            view.pid is not None for view in self.pipeline.processes)
+
     async def action_quit(self) -> None:
+        """Quit: at once when nothing runs; else ask once (q again or y), then stop the children."""
+        if self._stopping:
+            return
+        if self.confirm_quit and not self._quit_asked and self._runs_children():
+            self._quit_asked = True
+            self.refresh_bindings()
+            self.notify("Quitting stops the processes this monitor started. Press q again or y to quit.",
+                        title="Quit?", timeout=10)
+            return
+        await self._quit()
+
+    async def action_interrupt(self) -> None:
+        """Ctrl+C: quit without asking."""
+        await self._quit()
+
+    async def action_confirm_quit(self) -> None:
+        """y, once quitting was asked for."""
+        if self._quit_asked:
+            await self._quit()
+
+    async def _quit(self) -> None:
         """Stop the children (gracefully, then forcibly), then exit."""
         if self._stopping:
             return
@@ -677,8 +730,8 @@ class MonitorApp(OperatorApp):
         self._stop_pipeline()
 
     def _on_signal(self) -> None:
-        """SIGTERM or SIGINT: leave as q does."""
-        self.call_later(self.action_quit)
+        """SIGTERM or SIGINT: leave as a confirmed q does (a signal is not asked twice)."""
+        self.call_later(self._quit)
 
     def _on_hangup(self, signum: int, _frame: FrameType | None) -> None:
         """SIGHUP (the ssh connection dropped): stop the children, then exit without touching the terminal.
@@ -704,6 +757,8 @@ class MonitorApp(OperatorApp):
             assert isinstance(binding, Binding)
             keys = ", ".join(self.get_key_display(Binding(key, "")) for key in binding.key.split(","))
             text = binding.tooltip or binding.description
+            if self.read_only and binding.action.partition("(")[0] in WRITE_ACTIONS:
+                text += f" ({READ_ONLY_NOTE})"
             yield keys, text
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -712,7 +767,7 @@ class MonitorApp(OperatorApp):
         seen: set[str] = set()
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            if binding.action in seen or binding.action == "quit":
+            if binding.action in seen or binding.action in ("quit", "interrupt"):
                 continue
             if not self.check_action(binding.action.partition("(")[0], ()):
                 continue  # e.g. the replay's keys outside a replay
@@ -731,6 +786,7 @@ def create_app(
     export_format: str = "csv",
     record_to: Path | None = None,
     replay: Replay | None = None,
+    confirm_quit: bool = False,
 ) -> MonitorApp:
     """Build the monitor, for the CLI and for tests alike.
 
@@ -738,6 +794,7 @@ def create_app(
     `config.run_spark` choose the children. `supervise=False` builds the screen with no pipeline and no
     Kafka workers (snapshot tests post it messages); `clock` (wall seconds) makes screens deterministic.
     `record_to` records the session from the start; `replay` shows a recording instead of any pipeline.
+    `confirm_quit` asks before q stops running children (the CLI's default; --yes turns it off).
     """
     if replay is not None:  # a recorded session: no broker, no children, its own clock
         supervise, clock = False, replay.control.now
@@ -747,7 +804,7 @@ def create_app(
     app = MonitorApp(model, pipeline, thresholds=(config.large_threshold, config.alert_threshold),
                      clock=clock, handle_signals=handle_signals, data_dir=config.data_dir,
                      export_format=export_format, record_to=record_to, replay=replay,
-                     rules_text=account_rules.describe(config.large_threshold))
+                     rules_text=account_rules.describe(config.large_threshold), confirm_quit=confirm_quit)
     # The operator's name and whether R may edit ([triage]); version 1 of the rules when none exists yet.
     app.triage_settings = TriageSettings.from_settings(load(config.settings_path))
     app.start_rules = Rules(config.large_threshold, config.alert_threshold, account_rules)

@@ -1,7 +1,8 @@
 """`txmon-tui --headless --duration S`: the same pipeline and model without a screen, for scripts.
 
-Progress goes to stderr; one JSON summary goes to stdout at the end. Exit status: 0 healthy, 1 stalled,
-2 the pipeline could not start. Everything started is stopped before returning, however the run ends.
+Progress goes to stderr; one JSON summary goes to stdout at the end. Exit status: 0 healthy, 3 stalled,
+4 the pipeline could not start (txmon_core.options: 1 and 2 are runtime and usage errors). Everything
+started is stopped before returning, however the run ends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from txmon_core.topics import TRANSACTIONS
+from txmon_core.options import EXIT_NOT_STARTED, EXIT_OK, EXIT_STALLED
 from txmon_core.triage_service import TriageService, silence_test
 from txmon_tui.model import MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState, describe_steps
@@ -25,7 +26,7 @@ from txmon_tui.tail import OffsetWatcher, Tail
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets
 
-EXIT_OK, EXIT_STALLED, EXIT_NOT_STARTED = 0, 1, 2
+__all__ = ["EXIT_NOT_STARTED", "EXIT_OK", "EXIT_STALLED", "run"]
 STARTUP_TIMEOUT = 900.0  # a first run may fetch jars; each step has its own, shorter deadline too
 OFFSETS_EVERY = 0.5
 SNAPSHOT_EVERY = 1.0
@@ -110,6 +111,7 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
     running_since: float | None = None
     warnings_seen: list[str] = []
     states_line = ""
+    backfill_said: tuple[int, int] | None = None
     try:
         with _stop_on_signals(stop):
             pipeline.start()
@@ -126,7 +128,8 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                 if tail is None and pipeline.topics_ready:
                     # Delivery resumes where the last run's delivered alerts were read up to.
                     resume = outlets.resume_positions() if outlets is not None else None
-                    tail = Tail(pipeline.client_config, resume=resume)
+                    tail = Tail(pipeline.client_config, names=config.topic_names, since_ms=config.since_ms,
+                                resume=resume)
                     watcher = OffsetWatcher(pipeline.client_config)
                     if outlets is not None:
                         # Silences set in any monitor keep their alerts from the senders here too.
@@ -141,12 +144,17 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                     continue
                 batch = tail.poll(0.2)
                 model.apply(batch)
+                if batch.backfill is not None and batch.backfill != backfill_said:
+                    backfill_said = batch.backfill
+                    print(f"txmon-tui: backfill {backfill_said[0]:,}/{backfill_said[1]:,} alerts", file=err,
+                          flush=True)
                 if outlets is not None:
                     outlets.take(batch)  # returns at once: delivery has its own threads
                 now = time.monotonic()
                 if now >= next_offsets and watcher is not None:
                     next_offsets = now + OFFSETS_EVERY
-                    model.apply_produced(watcher.end_offset_total(TRANSACTIONS), time.time())
+                    produced = watcher.end_offset_total(config.topic_names.transactions)
+                    model.apply_produced(produced, time.time())
                     model.apply_processes(pipeline.processes, time.time())
                 if now >= next_snapshot:
                     next_snapshot = now + SNAPSHOT_EVERY
@@ -158,7 +166,7 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                             warnings_seen.append(warning)
                             print(f"txmon-tui: warning: {warning}", file=err, flush=True)
             if watcher is not None:
-                model.apply_produced(watcher.end_offset_total(TRANSACTIONS), time.time())
+                model.apply_produced(watcher.end_offset_total(config.topic_names.transactions), time.time())
             model.apply_processes(pipeline.processes, time.time())
             final = model.snapshot()
             ended = time.monotonic()

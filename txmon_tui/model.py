@@ -219,18 +219,20 @@ class MonitorModel:
         at = batch.received_at or time.time()
         self.undecodable += batch.undecodable
         if batch.alerts:
-            self._apply_alerts(batch.alerts, at)
+            self._apply_alerts(batch.alerts, at, past=batch.backfill is not None)
         for metrics in batch.metrics:
             self._apply_metrics(metrics, at)
 
-    def _apply_alerts(self, alerts: list[Alert], at: float) -> None:
+    def _apply_alerts(self, alerts: list[Alert], at: float, past: bool = False) -> None:
         # Per record only C-level loops (attrgetter, zip, Counter) and two tight Python loops (dedupe,
         # timestamps): 5,000 alerts cost a few ms.
         fresh = self._dedupe.fresh(alerts, _TX_ID)
         self.duplicates += len(alerts) - len(fresh)
         if not fresh:
             return
-        latencies = [None if sent is None else at - sent for sent in self._ts.epochs(map(_TS, fresh))]
+        # A backfill's alerts were detected long ago: no detection latency, not the live one's figures.
+        latencies = [None] * len(fresh) if past else [
+            None if sent is None else at - sent for sent in self._ts.epochs(map(_TS, fresh))]
         levels = Counter(map(_LEVEL, fresh))
         self.alerts += len(fresh)
         self.alerts_large += levels[LEVEL_LARGE]

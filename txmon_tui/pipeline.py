@@ -91,7 +91,16 @@ class PipelineConfig:
     auto_restart: bool = True  # restart a Spark job or producer that dies on its own
     settings_path: Path | None = None  # txmon.toml named on the command line, passed to the children
     broker_login: bool = False  # the embedded broker requires its SCRAM login (txmon_core.secure.LocalLogin)
+    # Attached to a cluster without leave to write: no topic is created, no child started or stopped,
+    # nothing injected; the pipeline only reads.
+    read_only: bool = False
+    topic_names: topics.TopicNames = field(default_factory=topics.TopicNames)
+    since_ms: int | None = None  # backfill the alerts from this time (Unix ms; 0 = the beginning)
     restart_backoff: Backoff = field(default_factory=Backoff)
+
+    def __post_init__(self) -> None:
+        if self.read_only and (self.run_producer or self.run_spark or self.bootstrap is None):
+            raise ValueError("a read-only pipeline attaches to a named broker and starts no children")
 
 
 class _StepClock:
@@ -333,7 +342,18 @@ class Pipeline:
         raise StepFailed("stopped")
 
     def _create_topics(self) -> bool:
-        topics.ensure_topics(self.client_config, partitions=self.config.partitions)
+        names = self.config.topic_names
+        if not self.config.read_only:
+            topics.ensure_topics(self.client_config, names.all, partitions=self.config.partitions)
+            return False
+        # Read-only: the topics the monitor reads must already be there; creating them would be a write.
+        admin, fatal = topics.access_admin({**self.client_config, "logger": _QUIET})
+        existing = topics.check_access(admin, self.client_config, fatal, NAMED_BROKER_TIMEOUT)
+        missing = [name for name in (names.alerts, names.metrics) if name not in existing]
+        if missing:
+            raise StepFailed(f"no topic {', '.join(missing)} on {self._bootstrap}: a read-only monitor "
+                             "creates none (name the cluster's topics with --alerts-topic/--metrics-topic "
+                             "or [topics], or start the job with --with-spark)")
         return False
 
     @property
@@ -347,7 +367,7 @@ class Pipeline:
             # Through a 0600 file, not -X: a child's command line is visible to every local user, and
             # the settings may hold a SASL password.
             write_client_config(self._client_settings_file, client_settings)
-            settings = ["--config", str(self._client_settings_file)]
+            settings = ["--client-config", str(self._client_settings_file)]
         if config.settings_path is not None:
             # Rules size the producer's injected patterns and drive the Spark job's rules query.
             settings += ["--settings", str(config.settings_path)]
@@ -356,10 +376,11 @@ class Pipeline:
             seed = ["--seed", str(config.seed)] if config.seed is not None else []
             # --commands: the monitor's keys inject the patterns the account rules look for (inject()).
             return [sys.executable, "-m", "producer", "-b", self._bootstrap, "--rate", f"{config.rate:g}",
-                    "--commands", "--large-threshold", f"{config.large_threshold:g}", *seed, *settings]
+                    "--commands", "--large-threshold", f"{config.large_threshold:g}", *seed, *settings,
+                    *config.topic_names.flags(only=["transactions"])]
         return [sys.executable, "-m", "spark_app", "-b", self._bootstrap, "--data-dir", str(self.data_dir),
                 "--large-threshold", f"{config.large_threshold:g}",
-                "--alert-threshold", f"{config.alert_threshold:g}", *settings]
+                "--alert-threshold", f"{config.alert_threshold:g}", *settings, *config.topic_names.flags()]
 
     def _child(self, name: str) -> Child:
         child = self._children.get(name)
@@ -412,7 +433,7 @@ class Pipeline:
     def _metrics_total(self) -> int | None:
         watcher = OffsetWatcher(self.client_config)
         try:
-            return watcher.end_offset_total(topics.METRICS)
+            return watcher.end_offset_total(self.config.topic_names.metrics)
         finally:
             watcher.close()
 
@@ -428,7 +449,7 @@ class Pipeline:
             watcher = OffsetWatcher(self.client_config)
             try:
                 while not self._stopping.wait(0.5):
-                    total = watcher.end_offset_total(topics.METRICS)
+                    total = watcher.end_offset_total(self.config.topic_names.metrics)
                     if total is not None and total > baseline:
                         step.finish(StepState.DONE)
                         return
@@ -493,6 +514,8 @@ class Pipeline:
         return self._toggle(SPARK)
 
     def _toggle(self, name: str) -> bool:
+        if self.config.read_only:
+            return False  # the keys are disabled too; this guards every other caller
         self._user_takes_over(name)
         child = self._children.get(name)
         if child is not None and child.poll() is ProcState.STOPPING:
@@ -508,19 +531,24 @@ class Pipeline:
     def inject(self, command: str) -> bool:
         """Send a pattern command (producer.control: burst, cardtest) to the producer; False if none runs."""
         child = self._children.get(PRODUCER)
-        return child is not None and self._running(PRODUCER) and child.send(command)
+        return (not self.config.read_only and child is not None and self._running(PRODUCER)
+                and child.send(command))
 
     def set_rate(self, rate: float) -> None:
         """Change the producer's rate; a running producer is restarted with it."""
         if not rate > 0:
             raise ValueError(f"rate must be > 0, got {rate}")
+        if self.config.read_only:
+            return
         self.config.rate = rate
         if self._running(PRODUCER):
             self._user_takes_over(PRODUCER)
             self._submit(lambda: self._restart_child(PRODUCER))
 
     def restart(self, name: str) -> None:
-        """Restart one process (broker, spark or producer) in the background."""
+        """Restart one process (broker, spark or producer) in the background (not when read-only)."""
+        if self.config.read_only:
+            return
         if name == BROKER:
             self._submit(self._restart_broker)
         elif name in (SPARK, PRODUCER):

@@ -96,7 +96,7 @@ def main(data_dir: Path) -> int:
     try:
         text = render(data_dir, colour=use_colour(sys.stdout))
     except HistoryError as exc:
-        print(f"txmon-tui report: {exc}", file=sys.stderr)
+        print(f"txmon-tui report: error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(text)
     return 0 if not text.startswith("no committed Parquet data") else 1
@@ -144,10 +144,10 @@ def alerts_main(data_dir: Path, settings: Mapping[str, Any] | None, account: str
     try:
         storage = storage_config(resolve(settings), Path(data_dir))
     except SettingsError as exc:
-        print(f"txmon-tui report: {exc}", file=sys.stderr)
+        print(f"txmon-tui report: error: {exc}", file=sys.stderr)
         return 2
     if storage is None:
-        print("txmon-tui report: alert storage is off ([storage] enabled = false)", file=sys.stderr)
+        print("txmon-tui report: error: alert storage is off ([storage] enabled = false)", file=sys.stderr)
         return 2
     database = sqlite_path(storage.url)
     if database is not None and not database.exists():
@@ -161,7 +161,7 @@ def alerts_main(data_dir: Path, settings: Mapping[str, Any] | None, account: str
         finally:
             store.close()
     except StoreError as exc:
-        print(f"txmon-tui report: {exc}", file=sys.stderr)
+        print(f"txmon-tui report: error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(text)
     return 0 if stored else 1

@@ -138,8 +138,8 @@ def test_pipeline_passes_secrets_to_children_in_a_private_file(
         view = pipeline.process("producer")
         assert view is not None and view.pid is not None
         cmdline = " ".join(psutil.Process(view.pid).cmdline())
-        assert "--config" in cmdline and "-X" not in cmdline.split()
-        conf = Path(cmdline.split("--config ")[1].split()[0])
+        assert "--client-config" in cmdline and "-X" not in cmdline.split()
+        conf = Path(cmdline.split("--client-config ")[1].split()[0])
         assert stat.S_IMODE(conf.stat().st_mode) == 0o600
         log_path = tmp_path / "logs" / "producer.log"
         wait_until(lambda: "producing to" in log_path.read_text(errors="replace"), 30,

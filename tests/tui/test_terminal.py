@@ -165,7 +165,8 @@ def start_and_see_alerts(term: Terminal, tree: set[int]) -> int:
 def test_q_stops_everything_and_restores_the_terminal(terminal: tuple[Terminal, set[int]]) -> None:
     term, tree = terminal
     start_and_see_alerts(term, tree)
-    term.press("q")
+    term.press("q")  # asks, as the monitor runs processes…
+    term.press("q")  # …and a second q confirms
     wait_until(lambda: "MONITOR-EXITED 0" in term.screen(), STOP_TIMEOUT, "the monitor to exit with 0")
     wait_gone(tree, 5, "the monitor's tree after it exited")
     assert term.flag("alternate_on") == "0"  # back on the normal screen
@@ -226,5 +227,6 @@ def test_a_killed_monitor_started_again_on_its_data_dir_resumes(tmp_path: Path) 
                    interval=0.5)
         assert "startup failed" not in term.screen()
         term.press("q")
+        term.press("q")  # the monitor runs processes: it asks once
         wait_until(lambda: "MONITOR-EXITED 0" in term.screen(), STOP_TIMEOUT, "the monitor to exit with 0")
         wait_gone(tree, 5, "the restarted monitor's tree after it exited")

@@ -7,6 +7,7 @@ import pytest
 from producer import cli
 from producer.transaction import TOPIC
 from txmon_core.options import BOOTSTRAP_ENV
+from txmon_core.topics import resolve_topics
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +61,17 @@ def test_defaults() -> None:
     args = cli.build_parser().parse_args(["-b", "h:1"])
     assert args.rate == 100.0
     assert args.count is None and args.seed is None and args.ack_log is None
-    assert args.topic == TOPIC
+    assert resolve_topics({}, args).transactions == TOPIC
     assert (args.min_amount, args.max_amount) == (100, 100_000)
+
+
+def test_topic_comes_from_flags_then_settings() -> None:
+    settings = {"topics": {"transactions": "payments.card"}}
+    args = cli.build_parser().parse_args(["-b", "h:1"])
+    assert resolve_topics(settings, args).transactions == "payments.card"
+    for flag in ("--topic", "--transactions-topic"):
+        args = cli.build_parser().parse_args(["-b", "h:1", flag, "tx.v2"])
+        assert resolve_topics(settings, args).transactions == "tx.v2"
 
 
 def test_rate_max_means_unthrottled() -> None:

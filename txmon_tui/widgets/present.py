@@ -178,9 +178,13 @@ def status_line(snap: Snapshot, pipeline: Pipeline | None, views: Sequence[Proce
     elif pipeline.bootstrap is None:
         where = "starting the broker…"
     else:
-        where = f"kafka {pipeline.bootstrap}" + ("" if tailing else " (connecting)")
+        attached = pipeline.config.bootstrap is not None  # a broker the user named, not our own
+        where = f"{'attached to' if attached else 'kafka'} {pipeline.bootstrap}"
+        where += "" if tailing else " (connecting)"
         if snap.brokers is not None and snap.brokers != 1:
             where += f" ({snap.brokers} brokers)"
+        if pipeline.config.read_only:
+            where += " · read-only"
     parts = [f"txmon · {where}"]
     if pipeline is not None:
         steps = pipeline.steps
