@@ -378,9 +378,13 @@ class Pipeline:
             return [sys.executable, "-m", "producer", "-b", self._bootstrap, "--rate", f"{config.rate:g}",
                     "--commands", "--large-threshold", f"{config.large_threshold:g}", *seed, *settings,
                     *config.topic_names.flags(only=["transactions"])]
+        # On the embedded broker the job follows the rules versions the monitor's R screen publishes; on
+        # a cluster the job that runs there decides (txmon-spark --live-rules).
+        live = ["--live-rules"] if config.bootstrap is None else []
         return [sys.executable, "-m", "spark_app", "-b", self._bootstrap, "--data-dir", str(self.data_dir),
                 "--large-threshold", f"{config.large_threshold:g}",
-                "--alert-threshold", f"{config.alert_threshold:g}", *settings, *config.topic_names.flags()]
+                "--alert-threshold", f"{config.alert_threshold:g}", *settings, *config.topic_names.flags(),
+                *live]
 
     def _child(self, name: str) -> Child:
         child = self._children.get(name)
