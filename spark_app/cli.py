@@ -9,6 +9,7 @@ from pathlib import Path
 
 from spark_app import formats
 from spark_app.modes import MODE_MICROBATCH, MODES
+from txmon_core import extras
 from txmon_core.options import (
     add_data_dir,
     add_kafka_options,
@@ -152,6 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rules.enabled and not rules.small_amount <= args.large_threshold:
         parser.error(f"the rules' small amount ({rules.small_amount:g}) must not be above "
                      f"--large-threshold ({args.large_threshold:g})")
+
+    # A monitor-only install has no pyspark (nor pandas, which only the rules query needs): say which
+    # extra brings them, before any Kafka round trip.
+    if problem := extras.missing(extras.SPARK, ("pyspark", "pandas") if rules.enabled else ("pyspark",)):
+        print(f"txmon-spark: error: {problem}", file=sys.stderr)
+        return 1
 
     if problem := unreachable(client_config(args)):
         print(f"txmon-spark: error: {problem}", file=sys.stderr)
