@@ -50,8 +50,10 @@ class StateLog:
         """`spark running (pid 42)`, `producer failed (code 1): …` for each process that changed."""
         lines = []
         for view in views:
-            if self._processes.get(view.name) is not view.state:
-                self._processes[view.name] = view.state
+            previous = self._processes.get(view.name)
+            self._processes[view.name] = view.state
+            not_started_yet = previous is None and view.state is ProcState.STOPPED and view.exit_code is None
+            if view.state is not previous and not not_started_yet:
                 lines.append(_process_line(view))
         return lines
 

@@ -29,6 +29,7 @@ def test_steps_are_logged_when_a_state_changes_not_while_time_passes() -> None:
 
 def test_processes_say_pid_exit_and_error_once_per_change() -> None:
     log = StateLog()
+    assert log.processes([view("producer", ProcState.STOPPED)]) == []  # not started yet: nothing to say
     assert log.processes([view("spark", ProcState.STARTING), view("producer", ProcState.RUNNING, 7)]) == [
         "spark starting", "producer running (pid 7)"]
     assert log.processes([view("spark", ProcState.RUNNING, 42), view("producer", ProcState.RUNNING, 7)]) == [
