@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@scripts/check-prerequisites
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[spark,postgres,dev]'
 	@touch $@
 
 jars: $(STAMP)

@@ -113,16 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--min-amount",
         type=amount_cents,
-        default=DEFAULT_MIN_CENTS,
+        default=None,
         metavar="RON",
-        help=f"smallest amount, inclusive (default: {format_cents(DEFAULT_MIN_CENTS)})",
+        help=f"smallest amount, inclusive (default {format_cents(DEFAULT_MIN_CENTS)}); with --min-amount or "
+        "--max-amount amounts are uniform over the range, for load tests, instead of people-like "
+        "spending (each account around its own typical amount, few above 500)",
     )
     parser.add_argument(
         "--max-amount",
         type=amount_cents,
-        default=DEFAULT_MAX_CENTS,
+        default=None,
         metavar="RON",
-        help=f"largest amount, inclusive (default: {format_cents(DEFAULT_MAX_CENTS)})",
+        help=f"largest amount, inclusive (default {format_cents(DEFAULT_MAX_CENTS)})",
     )
     parser.add_argument(
         "--ack-log",
@@ -223,7 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     private_files()  # e.g. the acknowledgement log: the user's only
-    if args.min_amount > args.max_amount:
+    low = DEFAULT_MIN_CENTS if args.min_amount is None else args.min_amount
+    high = DEFAULT_MAX_CENTS if args.max_amount is None else args.max_amount
+    if low > high:
         parser.error("argument --min-amount: must not be larger than --max-amount")
     try:
         settings = resolve(args.settings)

@@ -1,8 +1,13 @@
 """A seeded, fast generator of realistic card transactions, already encoded as Kafka keys and values.
 
+Spending looks like people's: many accounts, each paying a few times an hour at most, each with its own
+typical amount (a student's 25 RON, a family's 150 RON), every purchase varying around it; most are
+small and few are large, so the account rules stay quiet on normal traffic (an amount range given
+instead draws amounts uniformly in it, for load tests).
+
 Per-record cost decides the producer's throughput, so everything that can be is prepared once: each
-account's key bytes and JSON fragment, each merchant's JSON string, the amount texts. A record is then
-one random draw per field and one f-string.
+account's key bytes and JSON fragment, each merchant's JSON string, the amount texts of each spending
+level. A record is then one random draw per field and one f-string.
 
 Determinism: accounts, merchants and amounts each come from their own `random.Random` seeded from
 `seed`, and `random.choices` uses exactly one draw per item, so the same seed gives the same sequence
@@ -12,6 +17,7 @@ and `ts` is the event time.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -26,11 +32,22 @@ from producer.transaction import CURRENCY, Transaction, decode, format_cents, fo
 
 DEFAULT_MIN_CENTS = 100  # 1.00 RON
 DEFAULT_MAX_CENTS = 100_000  # 1,000.00 RON
-DEFAULT_ACCOUNTS = 5_000
+DEFAULT_ACCOUNTS = 50_000
 # Zipf-Mandelbrot popularity, weight 1 / (rank + offset) ** exponent: the offset flattens the head so that
-# the busiest account makes ~1.5% of transactions rather than 11% (pure Zipf over 5,000 accounts).
+# the busiest account makes ~0.025% of transactions (about 1.5 a minute at 100 tx/s, a busy person),
+# the quietest a tenth of that.
 ZIPF_EXPONENT = 1.0
-ZIPF_OFFSET = 10.0
+ZIPF_OFFSET = 1_000.0
+# People's spending, log-normal twice over: each account's typical amount (median TYPICAL_CENTS, spread
+# TYPICAL_SIGMA across accounts), and each purchase around its account's typical amount (PURCHASE_SIGMA).
+# About 3% of purchases are above 500 RON and under 1% above 900 RON; none under 1 RON.
+TYPICAL_CENTS = 6_000
+TYPICAL_SIGMA = 0.7
+PURCHASE_SIGMA = 0.6
+# Typical amounts are rounded to SPENDING_LEVELS steps on a log scale; each level keeps LEVEL_SAMPLES
+# amount texts drawn once, so a record costs one index draw and no formatting.
+SPENDING_LEVELS = 40
+LEVEL_SAMPLES = 2_048
 # The account universe is the same in every run (a bank's customers do not change with --seed).
 UNIVERSE_SEED = "txmon-accounts-v1"
 # Above this many distinct amounts, texts are formatted per record instead of kept in a table.
@@ -122,6 +139,34 @@ def popularity(n: int, exponent: float = ZIPF_EXPONENT, offset: float = ZIPF_OFF
     return list(accumulate(1.0 / (rank + offset) ** exponent for rank in range(1, n + 1)))
 
 
+# Levels span the typical amounts of all but one account in ten thousand (±3.7 sigma), log-spaced.
+_LEVEL_LOW = math.log(TYPICAL_CENTS) - 3.7 * TYPICAL_SIGMA
+_LEVEL_STEP = 2 * 3.7 * TYPICAL_SIGMA / (SPENDING_LEVELS - 1)
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return min(max(value, low), high)
+
+
+def spending_levels(min_cents: int, max_cents: int, seed: str = UNIVERSE_SEED) -> list[list[str]]:
+    """Amount texts of each spending level (lowest typical amount first), within [min_cents, max_cents]."""
+    rng = random.Random(f"{seed}:purchases")
+    levels = []
+    for level in range(SPENDING_LEVELS):
+        typical = math.exp(_LEVEL_LOW + level * _LEVEL_STEP)
+        cents = (round(typical * rng.lognormvariate(0.0, PURCHASE_SIGMA)) for _ in range(LEVEL_SAMPLES))
+        levels.append([format_cents(_clamp(c, min_cents, max_cents)) for c in cents])
+    return levels
+
+
+def account_levels(n: int, seed: str = UNIVERSE_SEED) -> list[int]:
+    """Each of `n` accounts' spending level (its typical amount), the same in every run."""
+    rng = random.Random(f"{seed}:typical")
+    mean = math.log(TYPICAL_CENTS)
+    return [_clamp(round((rng.gauss(mean, TYPICAL_SIGMA) - _LEVEL_LOW) / _LEVEL_STEP), 0, SPENDING_LEVELS - 1)
+            for _ in range(n)]
+
+
 def new_run_id() -> str:
     """A random per-run tx_id prefix (48 bits): ids stay unique across runs, seeded or not."""
     return "p" + os.urandom(6).hex()
@@ -156,12 +201,17 @@ class TransactionGenerator:
         self,
         seed: int | None = None,
         *,
-        min_cents: int = DEFAULT_MIN_CENTS,
-        max_cents: int = DEFAULT_MAX_CENTS,
+        min_cents: int | None = None,
+        max_cents: int | None = None,
         accounts: int = DEFAULT_ACCOUNTS,
         run_id: str | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
+        """People-like spending within 1.00..1,000.00 RON; with `min_cents` or `max_cents`, amounts
+        uniform over the range instead (the other bound keeps its default)."""
+        self.uniform = min_cents is not None or max_cents is not None
+        min_cents = DEFAULT_MIN_CENTS if min_cents is None else min_cents
+        max_cents = DEFAULT_MAX_CENTS if max_cents is None else max_cents
         if not 0 < min_cents <= max_cents:
             raise ValueError(f"need 0 < min_cents <= max_cents, got {min_cents}..{max_cents}")
         self.seed = int.from_bytes(os.urandom(8), "big") if seed is None else seed
@@ -187,12 +237,22 @@ class TransactionGenerator:
         self._merchant_table = [
             orjson.dumps(name).decode() for name, weight in MERCHANTS for _ in range(weight)
         ]
-        span = max_cents - min_cents + 1
-        self._amounts: Sequence[str] = (
-            [format_cents(c) for c in range(min_cents, max_cents + 1)]
-            if span <= _AMOUNT_TABLE_LIMIT
-            else _AmountTexts(min_cents, max_cents)
-        )
+        # Each account's amount texts: its spending level's, or the whole range's when uniform. A record
+        # draws an index into them, so both ways cost the same.
+        self._account_amounts: list[Sequence[str]]
+        if self.uniform:
+            span = max_cents - min_cents + 1
+            amounts: Sequence[str] = (
+                [format_cents(c) for c in range(min_cents, max_cents + 1)]
+                if span <= _AMOUNT_TABLE_LIMIT
+                else _AmountTexts(min_cents, max_cents)
+            )
+            self._account_amounts = [amounts] * len(self.accounts)
+            self._amount_index: Sequence[int] = range(span)
+        else:
+            levels = spending_levels(min_cents, max_cents)
+            self._account_amounts = [levels[level] for level in account_levels(len(self.accounts))]
+            self._amount_index = list(range(LEVEL_SAMPLES))  # a list draws faster than a range
 
     @property
     def generated(self) -> int:
@@ -203,9 +263,10 @@ class TransactionGenerator:
         """The next `n` records as parallel lists of keys and values."""
         accounts = self._account_rng.choices(self._account_index, cum_weights=self._account_weights, k=n)
         merchants = self._merchant_rng.choices(self._merchant_table, k=n)
-        amounts = self._amount_rng.choices(self._amounts, k=n)
+        picks = self._amount_rng.choices(self._amount_index, k=n)
         keys = self._keys
         account_json = self._account_json
+        account_amounts = self._account_amounts
         clock_ns = self._clock_ns
         last_ms = self._last_ms
         ts = self._ts
@@ -214,8 +275,9 @@ class TransactionGenerator:
         seq = self._sequence
         values = []
         append = values.append
-        for account, merchant, amount in zip(accounts, merchants, amounts, strict=True):
+        for account, merchant, pick in zip(accounts, merchants, picks, strict=True):
             seq += 1
+            amount = account_amounts[account][pick]
             # Formatting a timestamp costs ~1 us; do it once per millisecond, not once per record.
             now_ms = clock_ns() // 1_000_000
             if now_ms != last_ms:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from spark_app import formats
 from spark_app.modes import DEFAULT_MAX_OFFSETS, DEFAULT_TRIGGER_MS, MODE_MICROBATCH, MODES
+from txmon_core import extras
 from txmon_core.options import (
     add_data_dir,
     add_kafka_options,
@@ -176,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"the rules' small amount ({rules.small_amount:g}) must not be above "
                      f"--large-threshold ({args.large_threshold:g})")
 
+    # A monitor-only install has no pyspark: say which extra brings it, before any Kafka round trip.
+    if problem := extras.missing(extras.SPARK, ("pyspark",)):
+        return fail(PROG, problem)
     if problem := unreachable(client):
         return fail(PROG, problem)
 

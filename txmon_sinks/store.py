@@ -1,5 +1,6 @@
-"""Every distinct alert in a database (SQLAlchemy Core: SQLite by default, any URL it supports),
-the queries the history view and `txmon-tui report --alerts` use, and the sink that fills it."""
+"""Every distinct alert in a database (SQLAlchemy Core: SQLite by default, any URL it supports;
+PostgreSQL through psycopg 3, the [postgres] extra), the queries the history view and
+`txmon-tui report --alerts` use, and the sink that fills it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DataError, SQLAlchemyError
 
+from txmon_core import extras
 from txmon_sinks.config import StorageConfig
 from txmon_sinks.identity import decode, epoch
 from txmon_sinks.outbox import OutboxItem
@@ -127,6 +129,10 @@ class AlertStore:
             if parsed.get_backend_name() == "sqlite":
                 sa.event.listen(self._engine, "connect", _sqlite_pragmas)
             _METADATA.create_all(self._engine)
+        except ImportError as exc:
+            # postgresql:// is psycopg 3 in SQLAlchemy 2.1, which only the [postgres] extra installs.
+            hint = extras.missing(extras.POSTGRES) if parsed.get_backend_name() == "postgresql" else None
+            raise StoreError(f"cannot open {safe_url(url)}: {hint or exc}") from None
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"cannot open {safe_url(url)}: {_short(exc)}") from None
 

@@ -93,9 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not restart a producer or Spark job that dies on its own "
                         "(by default: after 2, 4, 8 … up to 60 s)")
     parser.add_argument("--headless", action="store_true",
-                        help="run the pipeline without a screen and print a JSON summary at the end")
+                        help="run the pipeline without a screen, one log line per change of state on stderr, "
+                        "and print a JSON summary at the end")
     parser.add_argument("--duration", type=positive_float, default=None, metavar="S",
-                        help="with --headless: seconds to run")
+                        help="with --headless: seconds to run (default: until SIGTERM or Ctrl+C: a service)")
     parser.add_argument("--record", type=Path, default=None, metavar="FILE",
                         help="record the session's alerts and metrics to FILE (JSON lines) as they arrive")
     parser.add_argument("--replay", type=Path, default=None, metavar="FILE",
@@ -236,8 +237,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         return run_monitor(config, export_format=args.export_format, replay=replay, confirm_quit=False)
     if args.headless:
-        if args.duration is None:
-            parser.error("--headless needs --duration S")
         from txmon_tui import headless
 
         return headless.run(config, args.duration, outlets=start_outlets(parser, args, config.data_dir))

@@ -1,8 +1,11 @@
-"""`txmon-tui --headless --duration S`: the same pipeline and model without a screen, for scripts.
+"""`txmon-tui --headless [--duration S]`: the same pipeline and model without a screen, for scripts and
+services. Without --duration it runs until SIGTERM (or SIGINT, SIGHUP): delivery and the Prometheus
+endpoint as a daemon.
 
-Progress goes to stderr; one JSON summary goes to stdout at the end. Exit status: 0 healthy, 3 stalled,
-4 the pipeline could not start (txmon_core.options: 1 and 2 are runtime and usage errors). Everything
-started is stopped before returning, however the run ends.
+Progress goes to stderr, one line per change of state; one JSON summary goes to stdout at the end. Exit
+status: 0 healthy (or, without --duration, stopped by a signal after starting), 3 stalled, 4 the
+pipeline could not start (txmon_core.options: 1 and 2 are runtime and usage errors). Everything started
+is stopped before returning, however the run ends.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from txmon_core.options import EXIT_NOT_STARTED, EXIT_OK, EXIT_STALLED
 from txmon_core.triage_service import TriageService, silence_test
 from txmon_tui.model import MonitorModel, Snapshot
-from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState, describe_steps
+from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState
+from txmon_tui.statelog import StateLog, warning_key
 from txmon_tui.tail import OffsetWatcher, Tail
 
 if TYPE_CHECKING:
@@ -93,9 +97,10 @@ def summary(snapshot: Snapshot, pipeline: Pipeline, config: PipelineConfig, **ex
     }
 
 
-def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err: TextIO | None = None,
+def run(config: PipelineConfig, duration: float | None, out: TextIO | None = None, err: TextIO | None = None,
         outlets: Outlets | None = None) -> int:
-    """Run the pipeline for `duration` s once it is up, print the JSON summary, return the exit status.
+    """Run the pipeline for `duration` s once it is up (None: until a signal), print the JSON summary,
+    return the exit status.
 
     `outlets` (started by the caller, closed here): alert delivery and the metrics endpoint.
     """
@@ -110,19 +115,19 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
     began = time.monotonic()
     running_since: float | None = None
     warnings_seen: list[str] = []
-    states_line = ""
     backfill_said: tuple[int, int] | None = None
+    log = StateLog()
+
+    def say(lines: list[str]) -> None:
+        for line in lines:
+            print(f"txmon-tui: {line}", file=err, flush=True)
     try:
         with _stop_on_signals(stop):
             pipeline.start()
             next_offsets = next_snapshot = 0.0
             while not stop.is_set():
                 pipeline.poll()
-                line = describe_steps(pipeline.steps)
-                states = ",".join(step.state.value for step in pipeline.steps)
-                if states != states_line:
-                    states_line = states
-                    print(f"txmon-tui: {line}", file=err, flush=True)
+                say(log.steps(pipeline.steps))
                 if pipeline.error or time.monotonic() - began > STARTUP_TIMEOUT and running_since is None:
                     break
                 if tail is None and pipeline.topics_ready:
@@ -137,7 +142,8 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                         outlets.delivery.silenced = silence_test(triage)
                 if running_since is None and pipeline.started:
                     running_since = time.monotonic()
-                if running_since is not None and time.monotonic() - running_since >= duration:
+                if (duration is not None and running_since is not None
+                        and time.monotonic() - running_since >= duration):
                     break
                 if tail is None:
                     stop.wait(0.2)
@@ -156,15 +162,18 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
                     produced = watcher.end_offset_total(config.topic_names.transactions)
                     model.apply_produced(produced, time.time())
                     model.apply_processes(pipeline.processes, time.time())
+                    say(log.processes(pipeline.processes))
                 if now >= next_snapshot:
                     next_snapshot = now + SNAPSHOT_EVERY
                     snapshot = model.snapshot()
                     if outlets is not None:
                         outlets.publish(snapshot)
                     for warning in snapshot.warnings:
-                        if warning.split(" for ")[0] not in (w.split(" for ")[0] for w in warnings_seen):
+                        if warning_key(warning) not in map(warning_key, warnings_seen):
                             warnings_seen.append(warning)
-                            print(f"txmon-tui: warning: {warning}", file=err, flush=True)
+                    say(log.warnings(snapshot.warnings))
+                    if outlets is not None:
+                        say(log.sinks(outlets.health()))
             if watcher is not None:
                 model.apply_produced(watcher.end_offset_total(config.topic_names.transactions), time.time())
             model.apply_processes(pipeline.processes, time.time())
@@ -198,4 +207,6 @@ def run(config: PipelineConfig, duration: float, out: TextIO | None = None, err:
         print(f"txmon-tui: error: {error}", file=err, flush=True)  # the one line a person reads
     if not_started or any(s["state"] == StepState.FAILED.value for s in report["steps"].values()):
         return EXIT_NOT_STARTED
+    if duration is None and stop.is_set():
+        return EXIT_OK  # a service stopped as asked; its stalls were logged as they happened
     return EXIT_STALLED if report["stalled"] else EXIT_OK

@@ -1,4 +1,5 @@
-"""compose.yaml, checked without a Docker engine: it parses, and it agrees with the code it runs.
+"""compose.yaml, checked without a Docker engine: it is valid against the Compose specification's JSON
+schema, and it agrees with the code it runs.
 
 Image tags must match the pinned Kafka and Spark versions, topic names, ports, paths and environment the
 code's defaults, and every published port must bind 127.0.0.1 only.
@@ -6,11 +7,14 @@ code's defaults, and every published port must bind 127.0.0.1 only.
 
 from __future__ import annotations
 
+import importlib.resources
+import json
 import re
 import shlex
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -18,6 +22,7 @@ from spark_app import formats
 from txmon_core import jars, topics
 from txmon_core.broker import DEFAULT_PORT, server_properties
 from txmon_core.options import BOOTSTRAP_ENV
+from txmon_core.rules import RuleSettings
 
 ROOT = Path(__file__).parents[2]
 SPARK_IMAGE = re.compile(
@@ -32,6 +37,25 @@ def compose() -> dict[str, Any]:
     loaded = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert isinstance(loaded, dict) and isinstance(loaded.get("services"), dict)
     return loaded
+
+
+def compose_schema() -> dict[str, Any]:
+    """The Compose specification's JSON schema (compose-spec/compose-spec, as check-jsonschema ships it)."""
+    vendored = importlib.resources.files("check_jsonschema.builtin_schemas.vendor") / "compose-spec.json"
+    return json.loads(vendored.read_text())
+
+
+def test_compose_yaml_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = compose_schema()
+    assert schema["title"] == "Compose Specification"
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    problems = [f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}"
+                for error in validator.iter_errors(compose)]
+    assert problems == []
+    # The check has teeth: a misspelt key and a wrong type are both caught.
+    kafka = {**services(compose)["kafka"], "helthcheck": {}, "restart": 5}
+    broken = {**compose, "services": {**services(compose), "kafka": kafka}}
+    assert len(list(validator.iter_errors(broken))) >= 2
 
 
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -123,13 +147,31 @@ def test_job_runs_the_code_with_its_pins_and_shared_paths(compose: dict[str, Any
     data_dir = option(argv, "--data-dir")
     # The job's Python dependencies are installed at the versions pyproject pins.
     pyproject = (ROOT / "pyproject.toml").read_text()
-    for pin in re.findall(r"\b(?:confluent-kafka|orjson)==\S+", script(job)):
+    pins = re.findall(r"\b(?:confluent-kafka|orjson|pandas|pyarrow)==\S+", script(job))
+    for pin in pins:
         assert f'"{pin}"' in pyproject, pin
     # The driver (job) and the executors (worker) see the checkpoints and the Parquet at the same paths,
     # under --data-dir as the job lays them out: <data-dir>/checkpoints, <data-dir>/large.
     mounts = {f"spark-checkpoints:{data_dir}/checkpoints", f"parquet:{data_dir}/{formats.PARQUET_DIR_NAME}"}
     for name in ("spark-job", "spark-worker"):
         assert mounts <= set(services(compose)[name]["volumes"]), name
+
+
+def test_the_executors_can_run_the_account_rules(compose: dict[str, Any]) -> None:
+    """The rules query (on by default) runs pandas in Spark's Python workers, on the executors."""
+    job = services(compose)["spark-job"]
+    argv = job_argv(compose)
+    assert RuleSettings().enabled and "--no-rules" not in argv
+    installed = {pin.split("==")[0] for pin in re.findall(r"\b[a-z-]+==\S+", script(job))}
+    assert {"pandas", "pyarrow"} <= installed, "the rules query needs pandas and pyarrow"
+    target = option(words(script(job)), "--target")
+    assert f"pydeps:{target}" in job["volumes"] and job["environment"]["PYTHONPATH"] == target
+    # The executors import txmon's code and those packages from the same paths as the driver.
+    code = next(v.split(":")[1] for v in job["volumes"] if v.startswith(".:"))
+    worker_volumes = set(services(compose)["spark-worker"]["volumes"])
+    assert {f".:{code}:ro", f"pydeps:{target}:ro"} <= worker_volumes
+    confs = dict(argv[i + 1].split("=", 1) for i, word in enumerate(argv) if word == "--conf")
+    assert confs["spark.executorEnv.PYTHONPATH"].split(":") == [code, target]
 
 
 def test_healthchecks_and_named_volumes(compose: dict[str, Any]) -> None:

@@ -62,7 +62,7 @@ def test_defaults() -> None:
     assert args.rate == 100.0
     assert args.count is None and args.seed is None and args.ack_log is None
     assert resolve_topics({}, args).transactions == TOPIC
-    assert (args.min_amount, args.max_amount) == (100, 100_000)
+    assert (args.min_amount, args.max_amount) == (None, None)  # people-like spending in 1.00..1,000.00
 
 
 def test_topic_comes_from_flags_then_settings() -> None:

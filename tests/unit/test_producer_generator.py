@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
+from typing import Any
 
 import orjson
 import pytest
@@ -11,12 +13,16 @@ import pytest
 from producer import iban
 from producer.generator import (
     BANKS,
+    DEFAULT_ACCOUNTS,
     MERCHANTS,
     TransactionGenerator,
     _AmountTexts,
     make_accounts,
 )
 from producer.transaction import format_cents, format_ts
+from spark_app.account_rules import AccountRules, AccountState, Event
+from spark_app.formats import DEFAULT_LARGE_THRESHOLD
+from txmon_core.rules import RuleSettings
 
 TX_ID = re.compile(r"p[0-9a-f]{12}-(\d{12})")
 AMOUNT_TEXT = re.compile(rb'"amount":(\d+)\.(\d{2}),')
@@ -82,16 +88,47 @@ def test_amounts_have_two_decimals_and_stay_within_inclusive_bounds() -> None:
     assert set(cents) == set(range(100, 106))  # both bounds are drawn
 
 
-def test_amounts_are_roughly_uniform_over_1_to_1000(sample: list[dict[str, float]]) -> None:
+def test_amounts_look_like_peoples_spending(sample: list[dict[str, Any]]) -> None:
     amounts = [record["amount"] for record in sample]
     assert min(amounts) >= 1.0 and max(amounts) <= 1000.0
     assert all(round(a * 100) == pytest.approx(a * 100, abs=1e-6) for a in amounts)
-    bins = Counter(min(int((a - 1.0) / (999.0 / 20)), 19) for a in amounts)
-    expected = len(amounts) / 20
-    chi_square = sum((bins[i] - expected) ** 2 / expected for i in range(20))
-    # 19 degrees of freedom: the mean is 19; 60 is a generous bound (p < 1e-5 for a uniform draw).
-    assert chi_square < 60, bins
-    assert sum(1 for a in amounts if a > 500) == pytest.approx(50_000, rel=0.03)
+    # Mostly everyday amounts; few large (above 500), fewer above 900: 1% and 0.2% of 100,000.
+    assert 30 <= statistics.median(amounts) <= 120
+    assert 500 <= sum(1 for a in amounts if a > 500) <= 2_000
+    assert 50 <= sum(1 for a in amounts if a > 900) <= 400
+    # Each account spends around its own typical amount: the busiest accounts' medians differ widely,
+    # while one account's purchases stay within a few times its median.
+    by_account: dict[str, list[float]] = {}
+    for record in sample:
+        by_account.setdefault(record["account_id"], []).append(record["amount"])
+    busiest = sorted(by_account.values(), key=len, reverse=True)[:40]
+    medians = [statistics.median(spent) for spent in busiest]
+    assert max(medians) > 5 * min(medians)
+    spreads = [statistics.quantiles(spent, n=4) for spent in busiest]
+    assert statistics.median(q3 / q1 for q1, _, q3 in spreads) < 3
+
+
+def test_uniform_amounts_when_a_range_is_given() -> None:
+    gen = TransactionGenerator(seed=11, min_cents=100)  # the other bound keeps its default, 1,000.00
+    assert gen.uniform
+    amounts = [tx.amount for tx in gen.transactions(20_000)]
+    assert min(amounts) >= 1.0 and max(amounts) <= 1000.0
+    assert sum(1 for a in amounts if a > 500) == pytest.approx(10_000, rel=0.05)
+
+
+def test_normal_traffic_raises_rule_alerts_rarely() -> None:
+    """Ten minutes at 100 tx/s through the account rules (defaults) raise at most one alert a minute."""
+    rate, minutes, start_ms = 100, 10, 1_795_608_000_000
+    gen = TransactionGenerator(seed=3)
+    rules = AccountRules(RuleSettings(), DEFAULT_LARGE_THRESHOLD)
+    states: dict[str, AccountState] = {}
+    raised = 0
+    for n, value in enumerate(gen.batch(rate * 60 * minutes)[1]):
+        record = orjson.loads(value)
+        event = Event(record["tx_id"], start_ms + n * 1000 // rate, record["amount"])
+        if rules.matters(event):
+            raised += len(rules.observe(states.setdefault(record["account_id"], AccountState()), event))
+    assert raised <= minutes, f"{raised} rule alerts in {minutes} minutes of normal traffic"
 
 
 def test_wide_amount_ranges_format_on_demand_like_the_table() -> None:
@@ -116,7 +153,7 @@ def test_bad_amount_bounds_are_refused() -> None:
 
 def test_accounts_are_distinct_valid_romanian_ibans() -> None:
     accounts = make_accounts()
-    assert len(accounts) == len(set(accounts)) == 5_000
+    assert len(accounts) == len(set(accounts)) == DEFAULT_ACCOUNTS == 50_000
     banks = {code for code, _ in BANKS}
     for account in accounts:
         assert len(account) == 24 and account.startswith("RO")
@@ -138,10 +175,10 @@ def test_iban_check_digits_match_a_published_example() -> None:
 def test_accounts_are_skewed_but_widely_spread(sample: list[dict[str, str]]) -> None:
     counts = Counter(record["account_id"] for record in sample)
     busiest = counts.most_common()
-    assert len(counts) > 3_000  # most of the 5,000 accounts appear
-    assert busiest[0][1] < 5_000  # no single account dominates
-    top_500 = sum(n for _, n in busiest[:500])
-    assert top_500 > 0.3 * 100_000  # the busiest 10% make a large share: a Zipf-like skew
+    assert len(counts) > 30_000  # most of the 50,000 accounts appear
+    assert busiest[0][1] < 100  # no account pays more than a person does: under 0.1% of transactions
+    top_tenth = sum(n for _, n in busiest[:5_000])
+    assert top_tenth > 0.3 * 100_000  # the busiest 10% make a large share: a Zipf-like skew
 
 
 def test_merchants_are_real_names_weighted(sample: list[dict[str, str]]) -> None:
