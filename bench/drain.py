@@ -42,11 +42,16 @@ SEED = 7
 STARTUP_TIMEOUT = 300.0
 
 
-def fill(bootstrap: str, records: int) -> set[str]:
-    """Produce `records` seeded transactions; return the tx_ids above the large threshold."""
+def fill(bootstrap: str, records: int, uniform: bool = False) -> set[str]:
+    """Produce `records` seeded transactions; return the tx_ids above the large threshold.
+
+    `uniform`: amounts uniform over 1.00..1,000.00 RON (half of them flagged) instead of the
+    generator's people-like spending (about 1 % flagged).
+    """
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000,
                          "compression.type": "lz4", "enable.idempotence": True})
-    generator = TransactionGenerator(seed=SEED)
+    generator = (TransactionGenerator(seed=SEED, min_cents=100, max_cents=100_000) if uniform
+                 else TransactionGenerator(seed=SEED))
     flagged: set[str] = set()
     left = records
     while left:
@@ -182,10 +187,11 @@ def figures(run: dict[str, Any], records: int) -> dict[str, Any]:
             "jvm_cpu_us_per_tx": round(run["jvm_cpu_s"] / records * 1e6, 2)}
 
 
-def run(records: int, spark_args: list[str], with_reference: bool, timeout: float) -> dict[str, Any]:
+def run(records: int, spark_args: list[str], with_reference: bool, timeout: float,
+        uniform: bool = False) -> dict[str, Any]:
     """Fill, drain, check, reference; every process stopped on the way out."""
     result: dict[str, Any] = {"kind": "drain", "machine": machine.machine(), "records": records,
-                              "spark_args": spark_args}
+                              "spark_args": spark_args, "amounts": "uniform" if uniform else "people-like"}
     with tempfile.TemporaryDirectory(prefix="txmon-bench-drain-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
         broker = EmbeddedBroker(folder / "broker")
@@ -195,7 +201,8 @@ def run(records: int, spark_args: list[str], with_reference: bool, timeout: floa
         bootstrap = broker.bootstrap
         topics.ensure_topics({"bootstrap.servers": bootstrap}, topics.ALL)
         progress(f"filling transactions with {records:,} records")
-        flagged = fill(bootstrap, records)
+        flagged = fill(bootstrap, records, uniform)
+        result["flagged"] = len(flagged)
         progress(f"{len(flagged):,} flagged; draining with the job as shipped")
         drained = streaming(bootstrap, folder, records, spark_args, timeout, stack)
         missing_alerts = len(flagged - alert_ids(bootstrap, topics.ALERTS))
@@ -222,11 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spark-arg", action="append", default=[], metavar="FLAG",
                         help="an extra txmon-spark flag (repeatable)")
     parser.add_argument("--no-reference", action="store_true", help="skip the batch reference")
+    parser.add_argument("--uniform", action="store_true",
+                        help="amounts uniform over 1..1,000 RON (half flagged) instead of people-like spending")
     parser.add_argument("--timeout", type=float, default=600.0, help="drain deadline in s")
     parser.add_argument("--json", action="store_true", help="print the whole result")
     parser.add_argument("--no-save", action="store_true", help="do not write to bench/results/")
     args = parser.parse_args(argv)
-    result = run(args.records, args.spark_arg, not args.no_reference, args.timeout)
+    result = run(args.records, args.spark_arg, not args.no_reference, args.timeout, args.uniform)
     if not args.no_save:
         progress(f"saved {save(result, 'drain')}")
     if args.json:
