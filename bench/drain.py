@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="an extra txmon-spark flag (repeatable)")
     parser.add_argument("--no-reference", action="store_true", help="skip the batch reference")
     parser.add_argument("--uniform", action="store_true",
-                        help="amounts uniform over 1..1,000 RON (half flagged) instead of people-like spending")
+                        help="amounts uniform over 1..1,000 RON (half flagged), not people-like spending")
     parser.add_argument("--timeout", type=float, default=600.0, help="drain deadline in s")
     parser.add_argument("--json", action="store_true", help="print the whole result")
     parser.add_argument("--no-save", action="store_true", help="do not write to bench/results/")
