@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"--large-threshold ({args.large_threshold:g})")
 
     # A monitor-only install has no pyspark: say which extra brings it, before any Kafka round trip.
-    if problem := extras.missing(extras.SPARK, ("pyspark",)):
+    if problem := extras.missing(extras.SPARK):
         return fail(PROG, problem)
     if problem := unreachable(client):
         return fail(PROG, problem)

@@ -8,7 +8,7 @@ from collections.abc import Collection
 SPARK, POSTGRES = "spark", "postgres"
 # What each extra brings that a command checks for before it needs it: (import name, package name).
 MODULES: dict[str, tuple[tuple[str, str], ...]] = {
-    SPARK: (("pyspark", "pyspark"), ("pandas", "pandas")),
+    SPARK: (("pyspark", "pyspark"),),
     POSTGRES: (("psycopg", "psycopg"),),
 }
 
