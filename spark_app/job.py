@@ -129,7 +129,7 @@ def build_session(config: JobConfig) -> SparkSession:
     if master is not None and master.startswith("local"):
         # Otherwise Spark binds, and warns about, the machine's outward-facing address.
         os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
-        # Python workers (the account rules) need this interpreter's packages, not whatever python3 is.
+        # txmon runs no Python on executors; should Spark start a Python worker, it gets this interpreter.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.config("spark.driver.host", LOOPBACK).config("spark.driver.bindAddress", LOOPBACK)
     if config.jars:
