@@ -5,6 +5,7 @@ Imports neither pyspark nor Textual: the monitor and the tests read these format
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,7 @@ class Alert:
     rule, except `tx_id`, which is the alert's own id (rule_alert_id) so that the key still equals
     `tx_id` and readers that drop repeats by `tx_id` keep every alert; `tx_ids` lists the transactions
     that make up the match, oldest first. A flagged transaction has no `tx_ids` (empty).
+    Decoded (decode_alert), a text field that was null on the wire is "" and none holds a control character.
     """
 
     tx_id: str
@@ -163,13 +165,36 @@ class BatchMetrics:
 _ALERT_REQUIRED_TEXT = ("tx_id", "ts", "level")
 # Alert fields that records written before they existed lack: they decode to the field's default.
 _ALERT_OPTIONAL = ("tx_ids",)
+# Characters that must never reach a terminal, an email header or a log line as they came: C0 and C1
+# controls and DEL (escape sequences, CR/LF, BEL), line/paragraph separators, and the bidi controls that
+# reorder what is shown (Trojan Source, CVE-2021-42574).
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(value: str | None) -> str:
+    """Text from a record, safe to show: null as "", each unsafe character as a visible `\\xNN`/`\\uNNNN`.
+
+    Escaped rather than dropped, so an operator sees that a record carried them. Decoding applies it to
+    every text field of an alert; readers of other stores (the report) apply it to what they print.
+    """
+    if value is None:
+        return ""
+    if value.isascii() and value.isprintable():
+        return value  # the common case, without the regular expression
+    return _UNSAFE_TEXT.sub(_escape, value)
 
 
 def decode_alert(value: bytes) -> Alert:
     """Decode one `alerts` record; raises ValueError, TypeError or KeyError on a malformed one.
 
     Field types are checked here, so that a foreign or corrupt record is counted as undecodable by the
-    monitor instead of breaking its counters.
+    monitor instead of breaking its counters. Every text field comes out through safe_text(): a null
+    optional field is "", and no control or bidi character reaches any reader.
     """
     data = orjson.loads(value)
     if not isinstance(data, dict):
@@ -178,12 +203,11 @@ def decode_alert(value: bytes) -> Alert:
     tx_ids = [] if tx_ids is None else tx_ids
     if not isinstance(tx_ids, list) or not all(isinstance(t, str) for t in tx_ids):
         raise TypeError("alert tx_ids is not a list of strings")
-    alert = Alert(**{name: data[name] for name in Alert.__slots__ if name not in _ALERT_OPTIONAL},
-                  tx_ids=tuple(tx_ids))
+    fields: dict[str, Any] = {}
     for name in Alert.__slots__:
-        field_value = getattr(alert, name)
         if name in _ALERT_OPTIONAL:
             continue
+        field_value = data[name]
         if name == "amount":
             if isinstance(field_value, bool) or not isinstance(field_value, int | float):
                 raise TypeError("alert amount is not a number")
@@ -191,9 +215,12 @@ def decode_alert(value: bytes) -> Alert:
             raise TypeError(f"alert {name} is not a string")
         elif field_value is not None and not isinstance(field_value, str):
             raise TypeError(f"alert {name} is neither a string nor null")
-    if alert.level not in LEVELS:
-        raise ValueError(f"alert level {alert.level!r} is not one of {LEVELS}")
-    return alert
+        else:
+            field_value = safe_text(field_value)
+        fields[name] = field_value
+    if fields["level"] not in LEVELS:
+        raise ValueError(f"alert level {fields['level']!r} is not one of {LEVELS}")
+    return Alert(**fields, tx_ids=tuple(map(safe_text, tx_ids)))
 
 
 def decode_dead_letter(value: bytes) -> DeadLetter:

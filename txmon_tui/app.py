@@ -182,7 +182,7 @@ class MonitorApp(App[int]):
 
     def compose(self) -> ComposeResult:
         """The status line, startup steps, panel tabs (compact layout only), panels and footer."""
-        yield Static("", id="status")
+        yield Static("", id="status", markup=False)  # names files the user chose
         yield StartupView(id="startup")
         yield Tabs(*(Tab(present.PANEL_TITLES[name], id=f"tab-{name}") for name in PANELS), id="panel-tabs")
         with Container(id="panels"):
@@ -429,7 +429,8 @@ class MonitorApp(App[int]):
 
     def on_export_written(self, message: ExportWritten) -> None:
         """Say where the export went."""
-        self.notify(f"Exported {message.rows:,} rows to {message.path}", title="Export", timeout=10)
+        self.notify(f"Exported {message.rows:,} rows to {message.path}", title="Export", timeout=10,
+                    markup=False)
 
     def on_replay_finished(self, message: ReplayFinished) -> None:
         """Say that the recording was shown to its end."""
@@ -446,7 +447,7 @@ class MonitorApp(App[int]):
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             self.notify(f"{event.worker.name}: {type(error).__name__}: {error}", title="Error",
-                        severity="error", timeout=30)
+                        severity="error", timeout=30, markup=False)
             if event.worker.group == "stop":
                 self.exit(1, message=str(error))
 
@@ -577,7 +578,7 @@ class MonitorApp(App[int]):
         """Start recording to a new file under the data dir, or stop and say where it went."""
         if self.recorder is not None:
             path = self._stop_recording()
-            self.notify(f"Recording saved to {path}", title="Recording", timeout=10)
+            self.notify(f"Recording saved to {path}", title="Recording", timeout=10, markup=False)
         else:
             self._start_recording(self.data_dir / RECORDINGS_DIR_NAME / recording_name(time.time()))
         self.repaint()
@@ -587,9 +588,10 @@ class MonitorApp(App[int]):
             # The tail stamps batches with the wall clock: offsets are counted from it.
             self.recorder = Recorder(path, started_at=time.time())
         except OSError as exc:
-            self.notify(f"Cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=15)
+            self.notify(f"Cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=15,
+                        markup=False)
             return
-        self.notify(f"Recording to {path}", title="Recording", timeout=5)
+        self.notify(f"Recording to {path}", title="Recording", timeout=5, markup=False)
 
     def _stop_recording(self) -> Path | None:
         recorder, self.recorder = self.recorder, None

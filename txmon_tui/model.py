@@ -27,6 +27,7 @@ from spark_app.formats import (
     RULE_LEVELS,
     Alert,
     BatchMetrics,
+    safe_text,
 )
 from txmon_tui import health
 from txmon_tui.grouping import AlertGroup, AlertGroups
@@ -73,10 +74,11 @@ class FeedFilter:
     level: str | None = None
 
     def __post_init__(self) -> None:
-        # Blank fields (as a form leaves them) mean "any"; normalise once, not per record.
-        object.__setattr__(self, "account", (self.account or "").strip().lower() or None)
-        object.__setattr__(self, "merchant", (self.merchant or "").strip().lower() or None)
-        object.__setattr__(self, "level", (self.level or "").strip().lower() or None)
+        # Blank fields (as a form leaves them) mean "any"; normalise once, not per record. Through
+        # safe_text as records are: a pasted control character is compared, and shown, as records show it.
+        object.__setattr__(self, "account", safe_text(self.account).strip().lower() or None)
+        object.__setattr__(self, "merchant", safe_text(self.merchant).strip().lower() or None)
+        object.__setattr__(self, "level", safe_text(self.level).strip().lower() or None)
 
     @property
     def active(self) -> bool:

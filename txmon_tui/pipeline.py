@@ -29,7 +29,7 @@ from txmon_core.broker import BrokerError, EmbeddedBroker
 from txmon_core.paths import default_data_dir
 from txmon_core.secure import write_client_config
 from txmon_tui.restarts import Backoff, RestartPlan
-from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState, describe_exit
+from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState, describe_exit, output_line
 from txmon_tui.tail import OffsetWatcher
 
 BROKER, PRODUCER, SPARK = "broker", "producer", "spark"
@@ -126,7 +126,7 @@ def _tail_lines(path: Path, n: int, max_bytes: int = 32_768) -> list[str]:
             text = handle.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return []
-    return text.splitlines()[-n:]
+    return [output_line(line) for line in text.splitlines()[-n:]]
 
 
 class Pipeline:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from spark_app.formats import safe_text
 from txmon_core.lifetime import die_with_parent
 from txmon_tui.restarts import PendingRestart
 
@@ -52,6 +53,14 @@ class ProcessView:
     last_lines: list[str]
     log_path: Path | None
     restart: PendingRestart | None = None  # an automatic restart scheduled after a failure
+
+
+def output_line(line: str) -> str:
+    """One line of a child's output as it may be shown or printed: no control character, tabs as spaces.
+
+    A child may echo record text (a rejected value in an error message): it never reaches the terminal raw.
+    """
+    return safe_text(line.rstrip("\r").expandtabs(4))
 
 
 def describe_exit(code: int | None) -> str:
@@ -169,7 +178,7 @@ class Child:
                 log.flush()
                 if log.tell() > LOG_ROTATE_BYTES:
                     log = self._rotate(log)
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                line = output_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
                 if self.ready_marker and not self._ready.is_set() and self.ready_marker in line:
                     self._ready.set()
                     self.ever_ready = True

@@ -11,7 +11,7 @@ from pathlib import Path
 from txmon_sinks.health import SinkHealth
 from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState
-from txmon_tui.supervisor import ProcessView
+from txmon_tui.supervisor import ProcessView, output_line
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine
 from txmon_tui.widgets.panels import Gauge, ProcessLine, StepLine
@@ -197,6 +197,7 @@ def read_log(pipeline: Pipeline | None, name: str) -> str:
             handle.seek(0, 2)
             size = handle.tell()
             handle.seek(max(size - LOG_TAIL_BYTES, 0))
-            return handle.read().decode("utf-8", "replace")
+            text = handle.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return f"(no log yet at {path})"
+    return "\n".join(map(output_line, text.split("\n")))
