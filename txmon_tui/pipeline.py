@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import logging
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,6 +151,12 @@ class Pipeline:
         self._restarts = {name: RestartPlan(config.restart_backoff) for name in (SPARK, PRODUCER)}
         self._restart_lock = threading.Lock()  # the UI clock polls, key handlers reset
         self._handled_runs: dict[str, int] = {}  # per child, the run whose failure was already planned for
+        # Starts queued on the launcher (a key, a rate change, an automatic restart) and a key's stop are
+        # decided under one lock, and a queued start runs only if no key press came after it: a stop is
+        # never undone by a restart that was already on its way.
+        self._intent_lock = threading.Lock()
+        self._queued: dict[str, int] = {}  # per child, the token of the one start that may still run
+        self._tokens = itertools.count(1)
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -457,13 +464,42 @@ class Pipeline:
         if news is not None and self._on_restart is not None:
             self._on_restart(news)
         if due:
-            self._submit(lambda: self._restart_failed(name))
+            self._queue_start(name, only_if_failed=True)
 
-    def _restart_failed(self, name: str) -> None:
-        """On the launcher: start the child again, unless it was started or stopped meanwhile."""
-        child = self._child(name)
-        if not self._stopping.is_set() and child.poll() is ProcState.FAILED:
+    def _queue_start(self, name: str, stop_first: bool = False, only_if_failed: bool = False) -> None:
+        """Start a child on the launcher (after stopping it, for a restart); a later key press cancels it."""
+        with self._intent_lock:
+            token = self._queued[name] = next(self._tokens)
+        if self._submit(lambda: self._start_queued(name, token, stop_first, only_if_failed)) is None:
+            with self._intent_lock:
+                if self._queued.get(name) == token:
+                    del self._queued[name]
+
+    def _start_queued(self, name: str, token: int, stop_first: bool, only_if_failed: bool) -> None:
+        """On the launcher: the queued (re)start, unless a key stopped or started the child since."""
+        child = self._child(name)  # its command line carries the rate as it is now
+        if stop_first:
+            child.stop(STOP_TIMEOUTS[name])
+        with self._intent_lock:
+            if self._queued.get(name) != token:
+                return  # a key press came after this was queued: what it asked for stands
+            del self._queued[name]
+            if self._stopping.is_set() or (only_if_failed and child.poll() is not ProcState.FAILED):
+                return
             child.start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every start and stop queued before the call has run; False if not within `timeout`."""
+        future = self._submit(lambda: None)
+        if future is None:
+            return self._launcher is None or self._stopping.is_set()
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            return False
+        except CancelledError:
+            return self._stopping.is_set()  # stop() dropped what was queued: none of it will run
+        return True
 
     def _user_takes_over(self, name: str) -> None:
         """A key or call started, stopped or restarted this child: no automatic restart is pending."""
@@ -485,15 +521,20 @@ class Pipeline:
 
     def _toggle(self, name: str) -> bool:
         self._user_takes_over(name)
-        child = self._children.get(name)
-        if child is not None and child.poll() is ProcState.STOPPING:
-            return False  # a second press while it stops must not start it again behind the user's back
-        if self._running(name):
-            self._children[name].begin_stop(STOP_TIMEOUTS[name])
-            return False
+        with self._intent_lock:
+            queued = self._queued.pop(name, None) is not None
+            child = self._children.get(name)
+            state = child.poll() if child is not None else None
+            if queued or state in (ProcState.STARTING, ProcState.RUNNING):
+                # Running, or about to (re)start: stop it, and the start on its way will not run.
+                if child is not None:
+                    child.begin_stop(STOP_TIMEOUTS[name])
+                return False
+            if state is ProcState.STOPPING:
+                return False  # a second press while it stops must not start it again behind the user's back
         if self._bootstrap is None or not self.topics_ready:
             return False  # startup will start it
-        self._submit(lambda: self._child(name).start())
+        self._queue_start(name)
         return True
 
     def inject(self, command: str) -> bool:
@@ -508,7 +549,7 @@ class Pipeline:
         self.config.rate = rate
         if self._running(PRODUCER):
             self._user_takes_over(PRODUCER)
-            self._submit(lambda: self._restart_child(PRODUCER))
+            self._queue_start(PRODUCER, stop_first=True)
 
     def restart(self, name: str) -> None:
         """Restart one process (broker, spark or producer) in the background."""
@@ -517,15 +558,9 @@ class Pipeline:
         elif name in (SPARK, PRODUCER):
             self._user_takes_over(name)
             if self._bootstrap is not None and self.topics_ready:
-                self._submit(lambda: self._restart_child(name))
+                self._queue_start(name, stop_first=True)
         else:
             raise ValueError(f"no process named {name!r}")
-
-    def _restart_child(self, name: str) -> None:
-        child = self._child(name)
-        child.stop(STOP_TIMEOUTS[name])
-        if not self._stopping.is_set():
-            child.start()
 
     def _restart_broker(self) -> None:
         if self._broker is None:
