@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from producer.cli import DEFAULT_RATE
+from producer.cli import DEFAULT_RATE, amount_cents
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import add_data_dir, add_kafka_options, add_version, client_config, positive_float
 from txmon_core.settings import add_settings_option
@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 DESCRIPTION = "Real-time card transaction monitor: alerts, throughput, histograms, pipeline health."
 
 
+def threshold_amount(text: str) -> float:
+    """An argparse type for a threshold: RON > 0 with at most 2 decimals (as the producer takes it)."""
+    return amount_cents(text) / 100
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `txmon-tui` and its `report` subcommand."""
     parser = argparse.ArgumentParser(prog="txmon-tui", description=DESCRIPTION)
@@ -30,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir(parser)
     parser.add_argument("--rate", type=positive_float, default=DEFAULT_RATE,
                         help="producer rate in transactions/s (default: %(default)s)")
-    parser.add_argument("--large-threshold", type=positive_float, default=DEFAULT_LARGE_THRESHOLD,
+    parser.add_argument("--large-threshold", type=threshold_amount, default=DEFAULT_LARGE_THRESHOLD,
                         help="amounts above this are large (default: %(default)s)")
-    parser.add_argument("--alert-threshold", type=positive_float, default=DEFAULT_ALERT_THRESHOLD,
+    parser.add_argument("--alert-threshold", type=threshold_amount, default=DEFAULT_ALERT_THRESHOLD,
                         help="amounts above this are alerts (default: %(default)s)")
     parser.add_argument("--no-producer", dest="run_producer", action="store_false",
                         help="do not start the producer (transactions come from elsewhere)")
@@ -104,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       args.level, args.since, args.until, args.limit)
         return report.main(args.data_dir)
     if not args.alert_threshold > args.large_threshold:
-        parser.error(f"--alert-threshold ({args.alert_threshold:g}) must be above "
-                     f"--large-threshold ({args.large_threshold:g})")
+        parser.error(f"--alert-threshold ({args.alert_threshold!r}) must be above "
+                     f"--large-threshold ({args.large_threshold!r})")
     if args.duration is not None and not args.headless:
         parser.error("--duration only applies with --headless")
     if args.speed is not None and args.replay is None:

@@ -117,6 +117,14 @@ class _StepClock:
         return Step(self.name, self.state, end - self.started, self.detail)
 
 
+def number_arg(value: float) -> str:
+    """A number on a child's command line, exactly: the shortest text that reads back as the same float.
+
+    `:g` keeps 6 digits, so 999.9999 went to the children as 1000 and 1234567.5 as 1.23457e+06.
+    """
+    return repr(float(value))
+
+
 def _tail_lines(path: Path, n: int, max_bytes: int = 32_768) -> list[str]:
     """The last `n` lines of a text file (reading only its end)."""
     try:
@@ -217,6 +225,12 @@ class Pipeline:
     def process(self, name: str) -> ProcessView | None:
         """One process's view by name (broker, spark, producer)."""
         return next((view for view in self.processes if view.name == name), None)
+
+    def command(self, name: str) -> list[str]:
+        """The command line the producer or the Spark job is started with (once the broker is known)."""
+        if name not in (PRODUCER, SPARK):
+            raise ValueError(f"no child process named {name!r}")
+        return self._argv(name)
 
     def log_path(self, name: str) -> Path | None:
         """Where one process's full log is."""
@@ -353,11 +367,12 @@ class Pipeline:
         if name == PRODUCER:
             seed = ["--seed", str(config.seed)] if config.seed is not None else []
             # --commands: the monitor's keys inject the patterns the account rules look for (inject()).
-            return [sys.executable, "-m", "producer", "-b", self._bootstrap, "--rate", f"{config.rate:g}",
-                    "--commands", "--large-threshold", f"{config.large_threshold:g}", *seed, *settings]
+            return [sys.executable, "-m", "producer", "-b", self._bootstrap,
+                    "--rate", number_arg(config.rate), "--commands",
+                    "--large-threshold", number_arg(config.large_threshold), *seed, *settings]
         return [sys.executable, "-m", "spark_app", "-b", self._bootstrap, "--data-dir", str(self.data_dir),
-                "--large-threshold", f"{config.large_threshold:g}",
-                "--alert-threshold", f"{config.alert_threshold:g}", *settings]
+                "--large-threshold", number_arg(config.large_threshold),
+                "--alert-threshold", number_arg(config.alert_threshold), *settings]
 
     def _child(self, name: str) -> Child:
         child = self._children.get(name)
