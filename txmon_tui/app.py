@@ -46,7 +46,7 @@ from txmon_tui.messages import (
 )
 from txmon_tui.model import MonitorModel
 from txmon_tui.pipeline import Pipeline, PipelineConfig
-from txmon_tui.recording import Player, Recorder, Replay, play, recording_name, speed_text
+from txmon_tui.recording import Player, Recorder, Replay, new_recording_path, play, speed_text
 from txmon_tui.stats import AmountBins
 from txmon_tui.tail import Deliveries, OffsetWatcher, Tail
 from txmon_tui.widgets import (
@@ -580,7 +580,7 @@ class MonitorApp(App[int]):
             path = self._stop_recording()
             self.notify(f"Recording saved to {path}", title="Recording", timeout=10, markup=False)
         else:
-            self._start_recording(self.data_dir / RECORDINGS_DIR_NAME / recording_name(time.time()))
+            self._start_recording(new_recording_path(self.data_dir / RECORDINGS_DIR_NAME, time.time()))
         self.repaint()
 
     def _start_recording(self, path: Path) -> None:

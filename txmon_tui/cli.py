@@ -119,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--replay shows a recording on the screen: not with --headless or --record")
     if args.record is not None and args.headless:
         parser.error("--record records the monitor's session: not with --headless")
+    if args.record is not None and args.record.exists():
+        parser.error(f"--record: {args.record} exists; a recording never replaces another: name a new file")
     config = pipeline_config(args)
     if args.replay is not None:
         try:
