@@ -39,6 +39,7 @@ from txmon_tui.messages import (
     HistoryLoaded,
     LogLoaded,
     PipelineStopped,
+    ProcessesPolled,
     ProducedCounted,
     RecordsReceived,
     ReplayFinished,
@@ -48,6 +49,7 @@ from txmon_tui.model import MonitorModel
 from txmon_tui.pipeline import Pipeline, PipelineConfig
 from txmon_tui.recording import Player, Recorder, Replay, new_recording_path, play, speed_text
 from txmon_tui.stats import AmountBins
+from txmon_tui.supervisor import ProcessView
 from txmon_tui.tail import Deliveries, OffsetWatcher, Tail
 from txmon_tui.widgets import (
     AlertFeed,
@@ -179,6 +181,7 @@ class MonitorApp(App[int]):
         self._history_shown = False
         self._history_wake = threading.Event()  # the view was shown, or the app ends
         self._children_stopped = threading.Event()
+        self._views: list[ProcessView] = []  # the supervised processes as last polled (_poll_processes)
 
     def compose(self) -> ComposeResult:
         """The status line, startup steps, panel tabs (compact layout only), panels and footer."""
@@ -210,7 +213,7 @@ class MonitorApp(App[int]):
             signal.signal(signal.SIGHUP, self._on_hangup)
         if self.pipeline is not None:
             self.pipeline.start()
-            self.set_interval(POLL_SECONDS, self._poll_pipeline, name="poll")
+            self._poll_processes(self.pipeline)
         self.set_interval(REPAINT_SECONDS, self._repaint_tick, name="repaint")
         self.set_interval(REPLOT_SECONDS, self.replot, name="replot")
         if self._record_to is not None:
@@ -229,12 +232,12 @@ class MonitorApp(App[int]):
 
     # ---- clocks -------------------------------------------------------------------------------------
 
-    def _poll_pipeline(self) -> None:
-        """Refresh child states; start the Kafka workers once the topics exist."""
+    def on_processes_polled(self, message: ProcessesPolled) -> None:
+        """Take the children's states; start the Kafka workers once the topics exist."""
         if self.pipeline is None or self._stopping:
             return
-        self.pipeline.poll()
-        self.model.apply_processes(self.pipeline.processes, self.clock())
+        self._views = message.views
+        self.model.apply_processes(message.views, message.at)
         if not self._workers_started and self.pipeline.topics_ready:
             self._workers_started = True
             config = self.pipeline.client_config
@@ -258,7 +261,7 @@ class MonitorApp(App[int]):
         if self.outlets is not None:
             self.outlets.publish(snap)  # the totals the Prometheus endpoint serves
         pipeline = self.pipeline
-        views = pipeline.processes if pipeline is not None else []  # read once: it reads the broker's log
+        views = self._views  # as last polled: reading them reads the broker's log, off the event loop
         status = present.status_line(snap, pipeline, views, self.tailing, self._stopping)
         if self.replay is not None:
             status = f"txmon · {self.replay.describe()}"
@@ -329,6 +332,17 @@ class MonitorApp(App[int]):
                     recorder.flush_if_due()  # here, off the event loop: one write a second
         finally:
             tail.close()
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll_processes(self, pipeline: Pipeline) -> None:
+        """Refresh the children's states (escalating stops, restarting failed ones) and post their views.
+
+        In a thread: a poll may reap a child's process group, and the views read the broker's log file.
+        """
+        while not self._halt.is_set():
+            pipeline.poll()
+            self.post_message(ProcessesPolled(pipeline.processes, self.clock()))
+            self._halt.wait(POLL_SECONDS)
 
     @work(thread=True, exclusive=True, group="offsets", exit_on_error=False)
     def _count_produced(self, client_config: dict[str, str]) -> None:
@@ -539,7 +553,7 @@ class MonitorApp(App[int]):
 
     def action_logs(self) -> None:
         """Open the full log view of the child processes."""
-        names = [view.name for view in self.pipeline.processes] if self.pipeline is not None else []
+        names = [view.name for view in self._views]
         if not names:
             self.notify("No child processes", timeout=2)
             return
