@@ -145,7 +145,9 @@ class BatchMetrics:
     Built from Spark's StreamingQueryProgress. `end_offsets` maps partition → next offset to read from
     `transactions` once the batch is done, so a reader can compute the backlog against the topic's end.
     `large`, `alerts` and `dead_letters` count the batch's records (zero where the query does not route
-    that kind); for the rules query, `alerts` counts the rule alerts the batch raised.
+    that kind); for the rules query, `alerts` counts the rule alerts the batch raised. `query_id` is Spark's
+    id of the query, kept across restarts from its checkpoint (a re-run batch has the same id and batch
+    id) and new with a fresh checkpoint (whose batch ids start again at 0); "" in older records.
     """
 
     query: str
@@ -159,6 +161,7 @@ class BatchMetrics:
     large: int
     alerts: int
     dead_letters: int
+    query_id: str = ""
 
 
 # Alert fields the job always fills (the others may be null: the job validates only tx_id, amount, ts).
@@ -229,10 +232,34 @@ def decode_dead_letter(value: bytes) -> DeadLetter:
     return DeadLetter(**{name: data[name] for name in DeadLetter.__slots__})
 
 
+_METRICS_INTS = ("batch_id", "num_input_rows", "batch_duration_ms", "large", "alerts", "dead_letters")
+_METRICS_FLOATS = ("input_rows_per_second", "processed_rows_per_second")
+
+
 def decode_metrics(value: bytes) -> BatchMetrics:
-    """Decode one `metrics` record."""
-    data: dict[str, Any] = orjson.loads(value)
-    return BatchMetrics(**{name: data[name] for name in BatchMetrics.__slots__})
+    """Decode one `metrics` record; raises ValueError, TypeError or KeyError on a malformed one.
+
+    Field types are checked here, as for alerts: a foreign record must not break the monitor's counters.
+    """
+    data = orjson.loads(value)
+    if not isinstance(data, dict):
+        raise TypeError("metrics record is not a JSON object")
+    fields: dict[str, Any] = {name: data[name] for name in BatchMetrics.__slots__ if name != "query_id"}
+    fields["query_id"] = data.get("query_id") or ""
+    for name in _METRICS_INTS:
+        if isinstance(fields[name], bool) or not isinstance(fields[name], int):
+            raise TypeError(f"metrics {name} is not a whole number")
+    for name in _METRICS_FLOATS:
+        if isinstance(fields[name], bool) or not isinstance(fields[name], int | float):
+            raise TypeError(f"metrics {name} is not a number")
+    for name in ("query", "timestamp", "query_id"):
+        if not isinstance(fields[name], str):
+            raise TypeError(f"metrics {name} is not a string")
+    offsets = fields["end_offsets"]
+    if not isinstance(offsets, dict) or not all(isinstance(o, int) and not isinstance(o, bool)
+                                                for o in offsets.values()):
+        raise TypeError("metrics end_offsets is not a map of partition to offset")
+    return BatchMetrics(**fields)
 
 
 def encode_metrics(metrics: BatchMetrics) -> bytes:

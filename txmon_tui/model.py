@@ -249,9 +249,12 @@ class MonitorModel:
             self.new_while_paused += len(rows)
 
     def _apply_metrics(self, metrics: BatchMetrics, at: float) -> None:
-        # The metrics topic is at-least-once too; a new run of the job (fresh checkpoint) reuses batch
-        # ids but not timestamps.
-        if not self._metrics_seen.first_time((metrics.query, metrics.batch_id, metrics.timestamp)):
+        # The metrics topic is at-least-once too, and a batch re-run after a restart from the checkpoint
+        # reports again (another timestamp): one count per (query id, batch id). A fresh checkpoint is a
+        # new query id whose batch ids start again at 0. Older records have no query id: by timestamp.
+        key = ((metrics.query_id, metrics.query, metrics.batch_id) if metrics.query_id
+               else (metrics.query, metrics.batch_id, metrics.timestamp))
+        if not self._metrics_seen.first_time(key):
             return
         flagged = metrics.large + metrics.alerts
         if metrics.query == QUERY_ALERTS:
