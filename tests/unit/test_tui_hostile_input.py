@@ -29,7 +29,7 @@ from txmon_sinks.outbox import OutboxItem
 from txmon_sinks.store import AlertStore
 from txmon_tui import report
 from txmon_tui.export import FEED_FIELDS, GROUP_FIELDS, feed_records, group_records, write_export
-from txmon_tui.model import FeedFilter, MonitorModel
+from txmon_tui.model import FeedFilter, FeedRow, MonitorModel
 from txmon_tui.recording import Player, Recorder, open_recording
 from txmon_tui.tail import TailBatch
 from txmon_tui.widgets import feed as feed_widget
@@ -246,3 +246,12 @@ def test_the_alerts_report_prints_stored_record_text_without_control_characters(
         store.close()
     assert_safe(text, "report")
     assert "\\x1b]52;c;eA==" in text and "\\x1b[2Jt-1" in text
+
+
+def test_a_huge_field_shows_its_start_and_how_much_more_there_is() -> None:
+    # Near the broker's 1 MB record limit: laid out whole, the details took ~4 s to open.
+    alert = decode_alert(orjson.dumps({**FLAGGED, "merchant": "M" * 1_000_000}))
+    line = present.feed_line(FeedRow(alert, 0.3, NOW))
+    shown = rendered(details_fields(line, alert.rule, alert.detected_at), width=3_000)  # no wrapping
+    assert "… (998,000 more characters)" in shown and shown.count("M") < 2_100
+    assert len(recent_cells(line)[2].plain) <= 40

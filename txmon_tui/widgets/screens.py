@@ -19,6 +19,10 @@ from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine, level_marker
 
 CLOSE = Binding("escape", "dismiss", "Close")
+# A record field near the broker's 1 MB limit would take seconds to lay out: the details show its start
+# and how much more there is (an export holds it whole).
+DETAIL_CHARS = 2_000
+RECENT_MERCHANT_CHARS = 40
 
 
 class HelpScreen(ModalScreen[None]):
@@ -134,13 +138,15 @@ def details_fields(line: FeedLine, rule: str, detected_at: str) -> Table:
         ("rule", rule),
         ("latency", fmt.seconds(line.latency)),
     ):
-        fields.add_row(name, Text(value))
+        fields.add_row(name, Text(value if len(value) <= DETAIL_CHARS else
+                                  f"{value[:DETAIL_CHARS]}… ({len(value) - DETAIL_CHARS:,} more characters)"))
     return fields
 
 
 def recent_cells(item: FeedLine) -> tuple[Text, ...]:
     """One row of the account's history (a DataTable reads a str cell as markup: record text goes as Text)."""
-    return (level_marker(item.level), Text(item.ts[:19].replace("T", " ")), Text(item.merchant),
+    return (level_marker(item.level), Text(item.ts[:19].replace("T", " ")),
+            Text(fmt.head(item.merchant, RECENT_MERCHANT_CHARS)),
             Text(fmt.amount(item.amount), justify="right"))
 
 
