@@ -25,6 +25,7 @@ from rich.text import Text
 
 from spark_app import formats
 from spark_app.formats import Alert, decode_alert, safe_text
+from txmon_sinks.health import SinkHealth
 from txmon_sinks.outbox import OutboxItem
 from txmon_sinks.store import AlertStore
 from txmon_tui import report
@@ -255,3 +256,11 @@ def test_a_huge_field_shows_its_start_and_how_much_more_there_is() -> None:
     shown = rendered(details_fields(line, alert.rule, alert.detected_at), width=3_000)  # no wrapping
     assert "… (998,000 more characters)" in shown and shown.count("M") < 2_100
     assert len(recent_cells(line)[2].plain) <= 40
+
+
+def test_a_sinks_last_error_quoting_a_server_is_shown_as_safe_text() -> None:
+    # A webhook's answer or an SMTP reply is the server's text, not ours.
+    health = SinkHealth("webhook", "retrying", NOW - 12, "HTTP 500: \x1b]0;owned\x07", 40, 3, 0, 1, 0, None)
+    ((state, line),) = present.sink_lines([health], NOW)
+    assert state == "retrying" and "\\x1b]0;owned\\x07" in line
+    assert_safe(line, "sink line")

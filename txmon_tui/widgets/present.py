@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from spark_app.formats import safe_text
 from txmon_sinks.health import SinkHealth
 from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState
@@ -95,8 +96,11 @@ def gauges(snap: Snapshot) -> list[Gauge]:
 
 
 def sink_lines(healths: Sequence[SinkHealth], now: float) -> list[tuple[str, str]]:
-    """Each alert sink's state and one line about it (sent, pending, the last error), for the health panel."""
-    return [(health.state, health.describe(now)) for health in healths]
+    """Each alert sink's state and one line about it (sent, pending, the last error), for the health panel.
+
+    The last error may quote a server's answer (an SMTP reply, a webhook's response): shown as safe text.
+    """
+    return [(health.state, safe_text(health.describe(now))) for health in healths]
 
 
 def funnel(snap: Snapshot) -> list[tuple[str, int | None]]:
@@ -111,7 +115,7 @@ def warnings(snap: Snapshot, pipeline: Pipeline | None) -> list[str]:
         found.insert(0, f"startup failed: {pipeline.error}")
     if not snap.broker_reachable and not any("unreachable" in w for w in found):
         found.append("Kafka broker not answering")
-    return found
+    return [safe_text(warning) for warning in found]  # errors may quote a child's or a server's text
 
 
 # The startup step that starts each child: until it ran, a child that is not running is "waiting".
