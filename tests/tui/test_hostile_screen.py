@@ -128,12 +128,13 @@ def test_escape_sequences_in_records_never_reach_the_terminal(tmp_path: Path) ->
     write_recording(recording, [*records[:1], *records[2:], records[1]])  # the escapes newest: on top
     raw = tmp_path / "terminal.raw"
     session = f"txmon-hostile-{run}"
-    command = (f"env PYTHONPATH={ROOT} {sys.executable} -m txmon_tui --data-dir {tmp_path / 'data'} "
+    # The monitor starts only once the capture is on (the shell waits for a line): every byte it writes.
+    command = (f"read go; env PYTHONPATH={ROOT} {sys.executable} -m txmon_tui --data-dir {tmp_path / 'data'} "
                f"--replay {recording} --speed max; echo MONITOR-EXITED $?; sleep 60")
     tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", "-c", str(ROOT), "sh", "-c", command)
     try:
-        # Every byte the app writes to its terminal, from the first.
         tmux("pipe-pane", "-o", "-t", session, f"cat >> {raw}")
+        tmux("send-keys", "-t", session, "Enter")
         screen = lambda: tmux("capture-pane", "-p", "-t", session)  # noqa: E731
         wait_until(lambda: "Replay finished" in screen(), 60, "the replay to reach its end")
         wait_until(lambda: "escapes" in screen() and "[/x] [bold]" in screen(), 10, "the hostile rows")
@@ -148,6 +149,7 @@ def test_escape_sequences_in_records_never_reach_the_terminal(tmp_path: Path) ->
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     written = raw.read_bytes()
+    assert b"\x1b[?1049h" in written, "the capture began before the monitor took the screen"
     assert b"\x1b]52" not in written, "a clipboard write reached the terminal"
     assert b"\x1b]0;pwned" not in written, "a window title reached the terminal"
     assert b"\x1b[2Jpwned" not in written, "a screen clear from the record reached the terminal"
