@@ -5,6 +5,7 @@ Imports neither pyspark nor Textual: the monitor and the tests read these format
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,7 @@ class Alert:
     rule, except `tx_id`, which is the alert's own id (rule_alert_id) so that the key still equals
     `tx_id` and readers that drop repeats by `tx_id` keep every alert; `tx_ids` lists the transactions
     that make up the match, oldest first. A flagged transaction has no `tx_ids` (empty).
+    Decoded (decode_alert), a text field that was null on the wire is "" and none holds a control character.
     """
 
     tx_id: str
@@ -151,7 +153,9 @@ class BatchMetrics:
     Built from Spark's StreamingQueryProgress. `end_offsets` maps partition → next offset to read from
     `transactions` once the batch is done, so a reader can compute the backlog against the topic's end.
     `large`, `alerts` and `dead_letters` count the batch's records (zero where the query does not route
-    that kind); for the rules query, `alerts` counts the rule alerts the batch raised.
+    that kind); for the rules query, `alerts` counts the rule alerts the batch raised. `query_id` is Spark's
+    id of the query, kept across restarts from its checkpoint (a re-run batch has the same id and batch
+    id) and new with a fresh checkpoint (whose batch ids start again at 0); "" in older records.
     """
 
     query: str
@@ -165,19 +169,43 @@ class BatchMetrics:
     large: int
     alerts: int
     dead_letters: int
+    query_id: str = ""
 
 
 # Alert fields the job always fills (the others may be null: the job validates only tx_id, amount, ts).
 _ALERT_REQUIRED_TEXT = ("tx_id", "ts", "level")
 # Alert fields that records written before they existed lack: they decode to the field's default.
 _ALERT_OPTIONAL = ("tx_ids", "rules_version")
+# Characters that must never reach a terminal, an email header or a log line as they came: C0 and C1
+# controls and DEL (escape sequences, CR/LF, BEL), line/paragraph separators, and the bidi controls that
+# reorder what is shown (Trojan Source, CVE-2021-42574).
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(value: str | None) -> str:
+    """Text from a record, safe to show: null as "", each unsafe character as a visible `\\xNN`/`\\uNNNN`.
+
+    Escaped rather than dropped, so an operator sees that a record carried them. Decoding applies it to
+    every text field of an alert; readers of other stores (the report) apply it to what they print.
+    """
+    if value is None:
+        return ""
+    if value.isascii() and value.isprintable():
+        return value  # the common case, without the regular expression
+    return _UNSAFE_TEXT.sub(_escape, value)
 
 
 def decode_alert(value: bytes) -> Alert:
     """Decode one `alerts` record; raises ValueError, TypeError or KeyError on a malformed one.
 
     Field types are checked here, so that a foreign or corrupt record is counted as undecodable by the
-    monitor instead of breaking its counters.
+    monitor instead of breaking its counters. Every text field comes out through safe_text(): a null
+    optional field is "", and no control or bidi character reaches any reader.
     """
     data = orjson.loads(value)
     if not isinstance(data, dict):
@@ -189,12 +217,11 @@ def decode_alert(value: bytes) -> Alert:
     rules_version = data.get("rules_version")
     if rules_version is not None and (isinstance(rules_version, bool) or not isinstance(rules_version, int)):
         raise TypeError("alert rules_version is not a whole number")
-    alert = Alert(**{name: data[name] for name in Alert.__slots__ if name not in _ALERT_OPTIONAL},
-                  tx_ids=tuple(tx_ids), rules_version=rules_version)
+    fields: dict[str, Any] = {}
     for name in Alert.__slots__:
-        field_value = getattr(alert, name)
         if name in _ALERT_OPTIONAL:
             continue
+        field_value = data[name]
         if name == "amount":
             if isinstance(field_value, bool) or not isinstance(field_value, int | float):
                 raise TypeError("alert amount is not a number")
@@ -202,9 +229,12 @@ def decode_alert(value: bytes) -> Alert:
             raise TypeError(f"alert {name} is not a string")
         elif field_value is not None and not isinstance(field_value, str):
             raise TypeError(f"alert {name} is neither a string nor null")
-    if alert.level not in LEVELS:
-        raise ValueError(f"alert level {alert.level!r} is not one of {LEVELS}")
-    return alert
+        else:
+            field_value = safe_text(field_value)
+        fields[name] = field_value
+    if fields["level"] not in LEVELS:
+        raise ValueError(f"alert level {fields['level']!r} is not one of {LEVELS}")
+    return Alert(**fields, tx_ids=tuple(map(safe_text, tx_ids)), rules_version=rules_version)
 
 
 def encode_alert(alert: Alert) -> bytes:
@@ -218,10 +248,34 @@ def decode_dead_letter(value: bytes) -> DeadLetter:
     return DeadLetter(**{name: data[name] for name in DeadLetter.__slots__})
 
 
+_METRICS_INTS = ("batch_id", "num_input_rows", "batch_duration_ms", "large", "alerts", "dead_letters")
+_METRICS_FLOATS = ("input_rows_per_second", "processed_rows_per_second")
+
+
 def decode_metrics(value: bytes) -> BatchMetrics:
-    """Decode one `metrics` record."""
-    data: dict[str, Any] = orjson.loads(value)
-    return BatchMetrics(**{name: data[name] for name in BatchMetrics.__slots__})
+    """Decode one `metrics` record; raises ValueError, TypeError or KeyError on a malformed one.
+
+    Field types are checked here, as for alerts: a foreign record must not break the monitor's counters.
+    """
+    data = orjson.loads(value)
+    if not isinstance(data, dict):
+        raise TypeError("metrics record is not a JSON object")
+    fields: dict[str, Any] = {name: data[name] for name in BatchMetrics.__slots__ if name != "query_id"}
+    fields["query_id"] = data.get("query_id") or ""
+    for name in _METRICS_INTS:
+        if isinstance(fields[name], bool) or not isinstance(fields[name], int):
+            raise TypeError(f"metrics {name} is not a whole number")
+    for name in _METRICS_FLOATS:
+        if isinstance(fields[name], bool) or not isinstance(fields[name], int | float):
+            raise TypeError(f"metrics {name} is not a number")
+    for name in ("query", "timestamp", "query_id"):
+        if not isinstance(fields[name], str):
+            raise TypeError(f"metrics {name} is not a string")
+    offsets = fields["end_offsets"]
+    if not isinstance(offsets, dict) or not all(isinstance(o, int) and not isinstance(o, bool)
+                                                for o in offsets.values()):
+        raise TypeError("metrics end_offsets is not a map of partition to offset")
+    return BatchMetrics(**fields)
 
 
 def encode_metrics(metrics: BatchMetrics) -> bytes:

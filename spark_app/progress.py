@@ -56,6 +56,7 @@ def batch_metrics(
         large=int(counts.get("large") or 0),
         alerts=int(counts.get("alerts") or 0),
         dead_letters=int(counts.get("dead_letters") or 0),
+        query_id=str(progress.get("id") or ""),
     )
 
 

@@ -41,6 +41,7 @@ from txmon_tui.messages import (
     HistoryLoaded,
     LogLoaded,
     PipelineStopped,
+    ProcessesPolled,
     ProducedCounted,
     RecordsReceived,
     ReplayFinished,
@@ -48,8 +49,9 @@ from txmon_tui.messages import (
 )
 from txmon_tui.model import MonitorModel
 from txmon_tui.pipeline import Pipeline, PipelineConfig
-from txmon_tui.recording import Player, Recorder, Replay, play, recording_name, speed_text
+from txmon_tui.recording import Player, Recorder, Replay, new_recording_path, play, speed_text
 from txmon_tui.stats import AmountBins
+from txmon_tui.supervisor import ProcessView
 from txmon_tui.tail import Deliveries, OffsetWatcher, Tail
 from txmon_tui.triage_view import OVERSCAN, silence_lines, triage_feed, triage_status
 from txmon_tui.widgets import (
@@ -204,10 +206,11 @@ class MonitorApp(OperatorApp):
         self.confirm_quit = confirm_quit  # ask before stopping running children (off with --yes)
         self._quit_asked = False
         self._backfill: tuple[int, int] | None = None  # (read, to read) while a backfill runs
+        self._views: list[ProcessView] = []  # the supervised processes as last polled (_poll_processes)
 
     def compose(self) -> ComposeResult:
         """The status line, startup steps, panel tabs (compact layout only), panels and footer."""
-        yield Static("", id="status")
+        yield Static("", id="status", markup=False)  # names files the user chose
         yield StartupView(id="startup")
         yield Tabs(*(Tab(present.PANEL_TITLES[name], id=f"tab-{name}") for name in PANELS), id="panel-tabs")
         with Container(id="panels"):
@@ -235,7 +238,7 @@ class MonitorApp(OperatorApp):
             signal.signal(signal.SIGHUP, self._on_hangup)
         if self.pipeline is not None:
             self.pipeline.start()
-            self.set_interval(POLL_SECONDS, self._poll_pipeline, name="poll")
+            self._poll_processes(self.pipeline)
         self.set_interval(REPAINT_SECONDS, self._repaint_tick, name="repaint")
         self.set_interval(REPLOT_SECONDS, self.replot, name="replot")
         if self._record_to is not None:
@@ -255,12 +258,12 @@ class MonitorApp(OperatorApp):
 
     # ---- clocks -------------------------------------------------------------------------------------
 
-    def _poll_pipeline(self) -> None:
-        """Refresh child states; start the Kafka workers once the topics exist."""
+    def on_processes_polled(self, message: ProcessesPolled) -> None:
+        """Take the children's states; start the Kafka workers once the topics exist."""
         if self.pipeline is None or self._stopping:
             return
-        self.pipeline.poll()
-        self.model.apply_processes(self.pipeline.processes, self.clock())
+        self._views = message.views
+        self.model.apply_processes(message.views, message.at)
         if not self._workers_started and self.pipeline.topics_ready:
             self._workers_started = True
             config = self.pipeline.client_config
@@ -285,7 +288,7 @@ class MonitorApp(OperatorApp):
         if self.outlets is not None:
             self.outlets.publish(snap)  # the totals the Prometheus endpoint serves
         pipeline = self.pipeline
-        views = pipeline.processes if pipeline is not None else []  # read once: it reads the broker's log
+        views = self._views  # as last polled: reading them reads the broker's log, off the event loop
         status = present.status_line(snap, pipeline, views, self.tailing, self._stopping)
         if self._backfill is not None:
             status += f" · backfill {self._backfill[0]:,}/{self._backfill[1]:,} alerts"
@@ -380,6 +383,17 @@ class MonitorApp(OperatorApp):
                     recorder.flush_if_due()  # here, off the event loop: one write a second
         finally:
             tail.close()
+
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
+    def _poll_processes(self, pipeline: Pipeline) -> None:
+        """Refresh the children's states (escalating stops, restarting failed ones) and post their views.
+
+        In a thread: a poll may reap a child's process group, and the views read the broker's log file.
+        """
+        while not self._halt.is_set():
+            pipeline.poll()
+            self.post_message(ProcessesPolled(pipeline.processes, self.clock()))
+            self._halt.wait(POLL_SECONDS)
 
     @work(thread=True, exclusive=True, group="offsets", exit_on_error=False)
     def _count_produced(self, client_config: dict[str, str]) -> None:
@@ -483,7 +497,8 @@ class MonitorApp(OperatorApp):
 
     def on_export_written(self, message: ExportWritten) -> None:
         """Say where the export went."""
-        self.notify(f"Exported {message.rows:,} rows to {message.path}", title="Export", timeout=10)
+        self.notify(f"Exported {message.rows:,} rows to {message.path}", title="Export", timeout=10,
+                    markup=False)
 
     def on_replay_finished(self, message: ReplayFinished) -> None:
         """Say that the recording was shown to its end."""
@@ -500,7 +515,7 @@ class MonitorApp(OperatorApp):
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             self.notify(f"{event.worker.name}: {type(error).__name__}: {error}", title="Error",
-                        severity="error", timeout=30)
+                        severity="error", timeout=30, markup=False)
             if event.worker.group == "stop":
                 self.exit(1, message=str(error))
 
@@ -592,7 +607,7 @@ class MonitorApp(OperatorApp):
 
     def action_logs(self) -> None:
         """Open the full log view of the child processes."""
-        names = [view.name for view in self.pipeline.processes] if self.pipeline is not None else []
+        names = [view.name for view in self._views]
         if not names:
             self.notify("No child processes", timeout=2)
             return
@@ -631,9 +646,9 @@ class MonitorApp(OperatorApp):
         """Start recording to a new file under the data dir, or stop and say where it went."""
         if self.recorder is not None:
             path = self._stop_recording()
-            self.notify(f"Recording saved to {path}", title="Recording", timeout=10)
+            self.notify(f"Recording saved to {path}", title="Recording", timeout=10, markup=False)
         else:
-            self._start_recording(self.data_dir / RECORDINGS_DIR_NAME / recording_name(time.time()))
+            self._start_recording(new_recording_path(self.data_dir / RECORDINGS_DIR_NAME, time.time()))
         self.repaint()
 
     def _start_recording(self, path: Path) -> None:
@@ -641,9 +656,10 @@ class MonitorApp(OperatorApp):
             # The tail stamps batches with the wall clock: offsets are counted from it.
             self.recorder = Recorder(path, started_at=time.time())
         except OSError as exc:
-            self.notify(f"Cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=15)
+            self.notify(f"Cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=15,
+                        markup=False)
             return
-        self.notify(f"Recording to {path}", title="Recording", timeout=5)
+        self.notify(f"Recording to {path}", title="Recording", timeout=5, markup=False)
 
     def _stop_recording(self) -> Path | None:
         recorder, self.recorder = self.recorder, None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from producer.cli import DEFAULT_RATE
+from producer.cli import DEFAULT_RATE, amount_cents
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import (
     EXIT_OK,
@@ -52,6 +52,11 @@ Exit status: 0 done, 1 error, 2 usage error, 3 headless run stalled, 4 headless 
 """
 
 
+def threshold_amount(text: str) -> float:
+    """An argparse type for a threshold: RON > 0 with at most 2 decimals (as the producer takes it)."""
+    return amount_cents(text) / 100
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `txmon-tui` and its `report` subcommand."""
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
@@ -60,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir(parser)
     parser.add_argument("--rate", type=positive_float, default=DEFAULT_RATE,
                         help="producer rate in transactions/s (default: %(default)s)")
-    parser.add_argument("--large-threshold", type=positive_float, default=DEFAULT_LARGE_THRESHOLD,
+    parser.add_argument("--large-threshold", type=threshold_amount, default=DEFAULT_LARGE_THRESHOLD,
                         help="amounts above this are large (default: %(default)s)")
-    parser.add_argument("--alert-threshold", type=positive_float, default=DEFAULT_ALERT_THRESHOLD,
+    parser.add_argument("--alert-threshold", type=threshold_amount, default=DEFAULT_ALERT_THRESHOLD,
                         help="amounts above this are alerts (default: %(default)s)")
     attach = parser.add_argument_group("what runs", "with a broker named the monitor attaches and starts "
                                        "nothing unless asked; without one it runs the whole pipeline")
@@ -215,8 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       args.level, args.since, args.until, args.limit)
         return report.main(args.data_dir)
     if not args.alert_threshold > args.large_threshold:
-        parser.error(f"--alert-threshold ({args.alert_threshold:g}) must be above "
-                     f"--large-threshold ({args.large_threshold:g})")
+        parser.error(f"--alert-threshold ({args.alert_threshold!r}) must be above "
+                     f"--large-threshold ({args.large_threshold!r})")
     if args.duration is not None and not args.headless:
         parser.error("--duration only applies with --headless")
     if args.speed is not None and args.replay is None:
@@ -225,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--replay shows a recording on the screen: not with --headless or --record")
     if args.record is not None and args.headless:
         parser.error("--record records the monitor's session: not with --headless")
+    if args.record is not None and args.record.exists():
+        parser.error(f"--record: {args.record} exists; a recording never replaces another: name a new file")
     try:
         TriageSettings.from_settings(settings_of(args))  # [triage]: a bad table stops here, in one line
         config = pipeline_config(args)

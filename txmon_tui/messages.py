@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
+from txmon_tui.supervisor import ProcessView
 from txmon_tui.tail import TailBatch
 
 
@@ -43,6 +44,18 @@ class ProducedCounted(Message):
     def can_replace(self, message: Message) -> bool:
         """A newer total supersedes an older one."""
         return isinstance(message, ProducedCounted)
+
+
+@dataclass
+class ProcessesPolled(Message):
+    """The supervised processes' states were refreshed (broker, Spark job, producer), at `at`."""
+
+    views: list[ProcessView]
+    at: float
+
+    def can_replace(self, message: Message) -> bool:
+        """Newer states supersede older ones."""
+        return isinstance(message, ProcessesPolled)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from spark_app.formats import (
     RULE_LEVELS,
     Alert,
     BatchMetrics,
+    safe_text,
 )
 from txmon_tui import health
 from txmon_tui.grouping import AlertGroup, AlertGroups
@@ -74,10 +75,11 @@ class FeedFilter:
     level: str | None = None
 
     def __post_init__(self) -> None:
-        # Blank fields (as a form leaves them) mean "any"; normalise once, not per record.
-        object.__setattr__(self, "account", (self.account or "").strip().lower() or None)
-        object.__setattr__(self, "merchant", (self.merchant or "").strip().lower() or None)
-        object.__setattr__(self, "level", (self.level or "").strip().lower() or None)
+        # Blank fields (as a form leaves them) mean "any"; normalise once, not per record. Through
+        # safe_text as records are: a pasted control character is compared, and shown, as records show it.
+        object.__setattr__(self, "account", safe_text(self.account).strip().lower() or None)
+        object.__setattr__(self, "merchant", safe_text(self.merchant).strip().lower() or None)
+        object.__setattr__(self, "level", safe_text(self.level).strip().lower() or None)
 
     @property
     def active(self) -> bool:
@@ -270,9 +272,12 @@ class MonitorModel:
         self._batch_to_here.add(batch_to_here, at)
 
     def _apply_metrics(self, metrics: BatchMetrics, at: float) -> None:
-        # The metrics topic is at-least-once too; a new run of the job (fresh checkpoint) reuses batch
-        # ids but not timestamps.
-        if not self._metrics_seen.first_time((metrics.query, metrics.batch_id, metrics.timestamp)):
+        # The metrics topic is at-least-once too, and a batch re-run after a restart from the checkpoint
+        # reports again (another timestamp): one count per (query id, batch id). A fresh checkpoint is a
+        # new query id whose batch ids start again at 0. Older records have no query id: by timestamp.
+        key = ((metrics.query_id, metrics.query, metrics.batch_id) if metrics.query_id
+               else (metrics.query, metrics.batch_id, metrics.timestamp))
+        if not self._metrics_seen.first_time(key):
             return
         flagged = metrics.large + metrics.alerts
         if metrics.query == QUERY_ALERTS:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import logging
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from txmon_core.broker import BrokerError, EmbeddedBroker
 from txmon_core.paths import default_data_dir
 from txmon_core.secure import write_client_config
 from txmon_tui.restarts import Backoff, RestartPlan
-from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState, describe_exit
+from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState, describe_exit, output_line
 from txmon_tui.tail import OffsetWatcher
 
 BROKER, PRODUCER, SPARK = "broker", "producer", "spark"
@@ -126,6 +127,14 @@ class _StepClock:
         return Step(self.name, self.state, end - self.started, self.detail)
 
 
+def number_arg(value: float) -> str:
+    """A number on a child's command line, exactly: the shortest text that reads back as the same float.
+
+    `:g` keeps 6 digits, so 999.9999 went to the children as 1000 and 1234567.5 as 1.23457e+06.
+    """
+    return repr(float(value))
+
+
 def _tail_lines(path: Path, n: int, max_bytes: int = 32_768) -> list[str]:
     """The last `n` lines of a text file (reading only its end)."""
     try:
@@ -136,7 +145,7 @@ def _tail_lines(path: Path, n: int, max_bytes: int = 32_768) -> list[str]:
             text = handle.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return []
-    return text.splitlines()[-n:]
+    return [output_line(line) for line in text.splitlines()[-n:]]
 
 
 class Pipeline:
@@ -161,6 +170,12 @@ class Pipeline:
         self._restarts = {name: RestartPlan(config.restart_backoff) for name in (SPARK, PRODUCER)}
         self._restart_lock = threading.Lock()  # the UI clock polls, key handlers reset
         self._handled_runs: dict[str, int] = {}  # per child, the run whose failure was already planned for
+        # Starts queued on the launcher (a key, a rate change, an automatic restart) and a key's stop are
+        # decided under one lock, and a queued start runs only if no key press came after it: a stop is
+        # never undone by a restart that was already on its way.
+        self._intent_lock = threading.Lock()
+        self._queued: dict[str, int] = {}  # per child, the token of the one start that may still run
+        self._tokens = itertools.count(1)
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -226,6 +241,12 @@ class Pipeline:
     def process(self, name: str) -> ProcessView | None:
         """One process's view by name (broker, spark, producer)."""
         return next((view for view in self.processes if view.name == name), None)
+
+    def command(self, name: str) -> list[str]:
+        """The command line the producer or the Spark job is started with (once the broker is known)."""
+        if name not in (PRODUCER, SPARK):
+            raise ValueError(f"no child process named {name!r}")
+        return self._argv(name)
 
     def log_path(self, name: str) -> Path | None:
         """Where one process's full log is."""
@@ -375,16 +396,17 @@ class Pipeline:
         if name == PRODUCER:
             seed = ["--seed", str(config.seed)] if config.seed is not None else []
             # --commands: the monitor's keys inject the patterns the account rules look for (inject()).
-            return [sys.executable, "-m", "producer", "-b", self._bootstrap, "--rate", f"{config.rate:g}",
-                    "--commands", "--large-threshold", f"{config.large_threshold:g}", *seed, *settings,
+            return [sys.executable, "-m", "producer", "-b", self._bootstrap,
+                    "--rate", number_arg(config.rate), "--commands",
+                    "--large-threshold", number_arg(config.large_threshold), *seed, *settings,
                     *config.topic_names.flags(only=["transactions"])]
         # On the embedded broker the job follows the rules versions the monitor's R screen publishes; on
         # a cluster the job that runs there decides (txmon-spark --live-rules).
         live = ["--live-rules"] if config.bootstrap is None else []
         return [sys.executable, "-m", "spark_app", "-b", self._bootstrap, "--data-dir", str(self.data_dir),
-                "--large-threshold", f"{config.large_threshold:g}",
-                "--alert-threshold", f"{config.alert_threshold:g}", *settings, *config.topic_names.flags(),
-                *live]
+                "--large-threshold", number_arg(config.large_threshold),
+                "--alert-threshold", number_arg(config.alert_threshold), *settings,
+                *config.topic_names.flags(), *live]
 
     def _child(self, name: str) -> Child:
         child = self._children.get(name)
@@ -491,13 +513,42 @@ class Pipeline:
         if news is not None and self._on_restart is not None:
             self._on_restart(news)
         if due:
-            self._submit(lambda: self._restart_failed(name))
+            self._queue_start(name, only_if_failed=True)
 
-    def _restart_failed(self, name: str) -> None:
-        """On the launcher: start the child again, unless it was started or stopped meanwhile."""
-        child = self._child(name)
-        if not self._stopping.is_set() and child.poll() is ProcState.FAILED:
+    def _queue_start(self, name: str, stop_first: bool = False, only_if_failed: bool = False) -> None:
+        """Start a child on the launcher (after stopping it, for a restart); a later key press cancels it."""
+        with self._intent_lock:
+            token = self._queued[name] = next(self._tokens)
+        if self._submit(lambda: self._start_queued(name, token, stop_first, only_if_failed)) is None:
+            with self._intent_lock:
+                if self._queued.get(name) == token:
+                    del self._queued[name]
+
+    def _start_queued(self, name: str, token: int, stop_first: bool, only_if_failed: bool) -> None:
+        """On the launcher: the queued (re)start, unless a key stopped or started the child since."""
+        child = self._child(name)  # its command line carries the rate as it is now
+        if stop_first:
+            child.stop(STOP_TIMEOUTS[name])
+        with self._intent_lock:
+            if self._queued.get(name) != token:
+                return  # a key press came after this was queued: what it asked for stands
+            del self._queued[name]
+            if self._stopping.is_set() or (only_if_failed and child.poll() is not ProcState.FAILED):
+                return
             child.start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every start and stop queued before the call has run; False if not within `timeout`."""
+        future = self._submit(lambda: None)
+        if future is None:
+            return self._launcher is None or self._stopping.is_set()
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            return False
+        except CancelledError:
+            return self._stopping.is_set()  # stop() dropped what was queued: none of it will run
+        return True
 
     def _user_takes_over(self, name: str) -> None:
         """A key or call started, stopped or restarted this child: no automatic restart is pending."""
@@ -521,15 +572,20 @@ class Pipeline:
         if self.config.read_only:
             return False  # the keys are disabled too; this guards every other caller
         self._user_takes_over(name)
-        child = self._children.get(name)
-        if child is not None and child.poll() is ProcState.STOPPING:
-            return False  # a second press while it stops must not start it again behind the user's back
-        if self._running(name):
-            self._children[name].begin_stop(STOP_TIMEOUTS[name])
-            return False
+        with self._intent_lock:
+            queued = self._queued.pop(name, None) is not None
+            child = self._children.get(name)
+            state = child.poll() if child is not None else None
+            if queued or state in (ProcState.STARTING, ProcState.RUNNING):
+                # Running, or about to (re)start: stop it, and the start on its way will not run.
+                if child is not None:
+                    child.begin_stop(STOP_TIMEOUTS[name])
+                return False
+            if state is ProcState.STOPPING:
+                return False  # a second press while it stops must not start it again behind the user's back
         if self._bootstrap is None or not self.topics_ready:
             return False  # startup will start it
-        self._submit(lambda: self._child(name).start())
+        self._queue_start(name)
         return True
 
     def inject(self, command: str) -> bool:
@@ -547,7 +603,7 @@ class Pipeline:
         self.config.rate = rate
         if self._running(PRODUCER):
             self._user_takes_over(PRODUCER)
-            self._submit(lambda: self._restart_child(PRODUCER))
+            self._queue_start(PRODUCER, stop_first=True)
 
     def restart(self, name: str) -> None:
         """Restart one process (broker, spark or producer) in the background (not when read-only)."""
@@ -558,15 +614,9 @@ class Pipeline:
         elif name in (SPARK, PRODUCER):
             self._user_takes_over(name)
             if self._bootstrap is not None and self.topics_ready:
-                self._submit(lambda: self._restart_child(name))
+                self._queue_start(name, stop_first=True)
         else:
             raise ValueError(f"no process named {name!r}")
-
-    def _restart_child(self, name: str) -> None:
-        child = self._child(name)
-        child.stop(STOP_TIMEOUTS[name])
-        if not self._stopping.is_set():
-            child.start()
 
     def _restart_broker(self) -> None:
         if self._broker is None:

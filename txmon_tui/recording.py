@@ -46,6 +46,16 @@ def recording_name(now: float) -> str:
     return time.strftime("txmon-%Y%m%d-%H%M%S.jsonl", time.localtime(now))
 
 
+def new_recording_path(directory: Path, now: float) -> Path:
+    """A recording file under `directory` that does not exist yet (`-1`, `-2`… for several in a second)."""
+    path = directory / recording_name(now)
+    n = 1
+    while path.exists():
+        path = path.with_name(f"{recording_name(now).removesuffix('.jsonl')}-{n}.jsonl")
+        n += 1
+    return path
+
+
 class Recorder:
     """Appends records to a recording: encoded as they arrive, written on a clock (thread-safe)."""
 
@@ -62,7 +72,8 @@ class Recorder:
         self._buffered = 0
         self._batches = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "wb")  # closed by close(), on every exit of the app
+        # "x": a recording never replaces an earlier one (FileExistsError), whoever made that file meanwhile.
+        self._file = open(self.path, "xb")  # closed by close(), on every exit of the app
         header = {"format": FORMAT, "version": VERSION, "started_at": started_at}
         self._file.write(orjson.dumps(header) + b"\n")
         self._file.flush()

@@ -15,7 +15,7 @@ from typing import Any
 
 import plotext as plt
 
-from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD, PARQUET_DIR_NAME
+from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD, PARQUET_DIR_NAME, safe_text
 from txmon_core.settings import SettingsError, resolve
 from txmon_sinks.config import storage_config
 from txmon_sinks.store import AlertStore, StoreError, safe_url, sqlite_path
@@ -113,15 +113,17 @@ def alerts_text(store: AlertStore, where: str, account: str | None = None, level
     filters = [f"{name}={value}" for name, value in (("account", account), ("level", level)) if value]
     filters += [f"{name} {_utc(value)}" for name, value in (("from", since), ("before", until)) if value]
     lines = [f"alerts in {where}" + (f" ({', '.join(filters)})" if filters else "")]
-    lines += [f"  {name:<10} {count:>10,}" for name, count in sorted(counts.items())]
+    lines += [f"  {safe_text(name):<10} {count:>10,}" for name, count in sorted(counts.items())]
     lines.append(f"  {'total':<10} {sum(counts.values()):>10,}")
     rows = store.alerts(account=account, level=level, since=since, until=until, limit=limit)
     if rows:
         lines.append(f"newest {len(rows):,}:")
         lines.append(f"  {'event time (UTC)':<19}  {'level':<8} {'amount':>10}  {'account':<24}  "
                      f"{'merchant':<16}  tx id")
-        lines += [f"  {_utc(row.event_time):<19}  {row.level:<8} {_amount(row.amount):>10}  "
-                  f"{row.account_id or '-':<24}  {(row.merchant or '-')[:16]:<16}  {row.tx_id}"
+        # Stored text is record text: through safe_text, as decoding does, before it reaches a terminal.
+        lines += [f"  {_utc(row.event_time):<19}  {safe_text(row.level):<8} {_amount(row.amount):>10}  "
+                  f"{safe_text(row.account_id) or '-':<24}  {(safe_text(row.merchant) or '-')[:16]:<16}  "
+                  f"{safe_text(row.tx_id)}"
                   for row in rows]
     return "\n".join(lines) + "\n"
 

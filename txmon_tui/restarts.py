@@ -20,9 +20,18 @@ class Backoff:
     cap: float = 60.0
     stable_after: float = 60.0  # a process that ran this long before failing starts a new streak
 
+    def __post_init__(self) -> None:
+        if not (0 < self.first <= self.cap < math.inf and self.factor >= 1):
+            raise ValueError(f"a restart backoff needs 0 < first <= cap (finite) and factor >= 1, got {self}")
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait before restart number `attempt` of a streak (1-based)."""
-        return min(self.first * self.factor ** max(attempt - 1, 0), self.cap)
+        steps = max(attempt - 1, 0)
+        if self.factor > 1:
+            # Past the cap the delay stays there: never raise the factor to the attempt's power, which
+            # overflows a float after ~1,024 quick failures of a child in a crash loop.
+            steps = min(steps, math.ceil(math.log(self.cap / self.first, self.factor)) + 1)
+        return min(self.first * self.factor ** steps, self.cap)
 
 
 @dataclass(frozen=True)

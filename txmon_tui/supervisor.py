@@ -21,10 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from spark_app.formats import safe_text
 from txmon_core.lifetime import die_with_parent
 from txmon_tui.restarts import PendingRestart
 
 LINE_LIMIT = 2000  # characters kept per line in the ring; the log file keeps everything
+# An exited child is judged once its output is read to the end (its last lines say why it failed), or
+# after this long: a grandchild may hold the pipe open. poll() never waits for it; stop() does.
+LAST_OUTPUT_SECONDS = 0.5
 LOG_ROTATE_BYTES = 64 << 20  # a chatty child (one line per alert) must not fill the disk
 ERROR_LINE = re.compile(r"error|exception|fatal|traceback|killed|refused|cannot|failed", re.IGNORECASE)
 
@@ -52,6 +56,14 @@ class ProcessView:
     last_lines: list[str]
     log_path: Path | None
     restart: PendingRestart | None = None  # an automatic restart scheduled after a failure
+
+
+def output_line(line: str) -> str:
+    """One line of a child's output as it may be shown or printed: no control character, tabs as spaces.
+
+    A child may echo record text (a rejected value in an error message): it never reaches the terminal raw.
+    """
+    return safe_text(line.rstrip("\r").expandtabs(4))
 
 
 def describe_exit(code: int | None) -> str:
@@ -106,6 +118,7 @@ class Child:
         self._kill_at: float | None = None
         self._started_at: float | None = None
         self._ended_at: float | None = None
+        self._exit_seen_at: float | None = None  # when poll() first saw the process gone
         self._state = ProcState.STOPPED
         self.runs = 0  # start() calls that launched (or tried to launch) a run: tells failures apart
         self.ever_ready = False  # some run printed its ready line (or, without one, was seen running)
@@ -132,6 +145,7 @@ class Child:
         self._kill_at = None
         self._started_at = None
         self._ended_at = None
+        self._exit_seen_at = None
         self.runs += 1
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned and closed by the reader thread
@@ -169,7 +183,7 @@ class Child:
                 log.flush()
                 if log.tell() > LOG_ROTATE_BYTES:
                     log = self._rotate(log)
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                line = output_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
                 if self.ready_marker and not self._ready.is_set() and self.ready_marker in line:
                     self._ready.set()
                     self.ever_ready = True
@@ -221,6 +235,8 @@ class Child:
             self._signal(signal.SIGKILL, group=True)
             process.wait()
         self._reap_group()
+        if self._reader is not None:
+            self._reader.join(LAST_OUTPUT_SECONDS)  # stop() blocks anyway: judge with the last lines read
         self.poll()
         return process.returncode
 
@@ -281,9 +297,15 @@ class Child:
                 self.ever_ready = True
             return self._state
         if self._ended_at is None:
-            self._ended_at = time.monotonic()
-            if self._reader is not None:
-                self._reader.join(timeout=0.5)  # take the last lines (the error) before judging
+            # Judge once the last lines (the error) are read, without waiting here: poll() runs on clocks
+            # that must not stall (the screen's), so an unread end is judged at a later poll.
+            now = time.monotonic()
+            if self._exit_seen_at is None:
+                self._exit_seen_at = now
+            reading = self._reader is not None and self._reader.is_alive()
+            if reading and now - self._exit_seen_at < LAST_OUTPUT_SECONDS:
+                return self._state
+            self._ended_at = self._exit_seen_at
             if self._stop_requested:
                 self._reap_group(grace=0.5)
             self._state = ProcState.STOPPED if self._stop_requested else ProcState.FAILED

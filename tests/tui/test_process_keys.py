@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import signal
@@ -69,6 +70,34 @@ async def test_p_stops_and_restarts_the_producer(config: PipelineConfig) -> None
         second = await until(pilot, producer_pid, "the producer running again", timeout=60)
         assert second != first
         await until(pilot, lambda: app.model.snapshot().produced_rate > 0, "produced tx/s back above 0")
+    assert gone(second), "the producer outlived the monitor"
+
+
+async def test_a_stop_pressed_while_a_restart_is_on_its_way_stays_a_stop(config: PipelineConfig) -> None:
+    app = create_app(dataclasses.replace(config, run_producer=True, rate=50.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.pipeline is not None
+        pipeline = app.pipeline
+        producer_pid = partial(running_pid, pipeline, "producer")
+
+        async def stays_stopped(what: str) -> None:
+            # Once every start and stop queued so far has run, no producer runs, and none comes back.
+            assert await asyncio.to_thread(pipeline.wait_idle, 60), f"{what}: the queued work did not end"
+            await until(pilot, lambda: (view := pipeline.process("producer")) is not None
+                        and view.state is ProcState.STOPPED and view.pid is None,
+                        f"{what}: the producer stopped, not started again", timeout=15)
+
+        first = await until(pilot, producer_pid, "the producer running", timeout=60)
+        # `+` queues a restart with the new rate; `p` right behind it must stop the producer for good.
+        await pilot.press("plus", "p")
+        await until(pilot, lambda: gone(first), "the producer process gone", timeout=15)
+        await stays_stopped("+ then p")
+        # Two presses of `p` on a stopped producer: a start, then a stop that wins whenever it comes.
+        await pilot.press("p", "p")
+        await stays_stopped("p then p")
+        await pilot.press("p")
+        second = await until(pilot, producer_pid, "the producer started by a single p", timeout=60)
+        assert second != first
     assert gone(second), "the producer outlived the monitor"
 
 

@@ -47,6 +47,7 @@ def test_progress_becomes_batch_metrics() -> None:
         large=400,
         alerts=110,
         dead_letters=3,
+        query_id="5c1f1a57-0000-0000-0000-000000000000",
     )
     assert formats.decode_metrics(formats.encode_metrics(metrics)) == metrics
 

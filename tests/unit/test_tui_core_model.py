@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
+import orjson
 import pytest
 
 from producer.transaction import format_ts
-from spark_app.formats import QUERY_ALERTS, QUERY_PARQUET, Alert, BatchMetrics
+from spark_app.formats import QUERY_ALERTS, QUERY_PARQUET, Alert, BatchMetrics, decode_metrics, encode_metrics
 from txmon_tui.model import FeedFilter, MonitorModel
 from txmon_tui.supervisor import ProcessView, ProcState
 from txmon_tui.tail import TailBatch
@@ -153,6 +155,31 @@ def test_metrics_drive_processed_flagged_parquet_and_backlog() -> None:
     assert snap.input_rate == 1000.0 and snap.processed_rate == 2000.0 and snap.batch_duration_ms == 150
     assert [s.count for s in snap.funnel] == [500, 200, 20, 0, 25]
     assert model.snapshot(T0 + 30).input_rate == 0.0  # no batch for a while: Spark is idle
+
+
+def test_a_batch_re_run_after_a_restart_is_counted_once_and_a_fresh_checkpoint_counts_again() -> None:
+    model = MonitorModel(now=T0)
+    run = "5c1f1a57-0000-0000-0000-000000000000"
+    first = dataclasses.replace(metrics(7), query_id=run)
+    # The job restarted from its checkpoint and ran batch 7 again: the same query id, another timestamp.
+    rerun = dataclasses.replace(first, timestamp="2026-11-25T12:05:00.000Z")
+    # A fresh checkpoint: a new query id, batch ids from 0 again.
+    fresh = [dataclasses.replace(metrics(i), query_id="9e8d7c6b-0000-0000-0000-000000000000") for i in (0, 7)]
+    model.apply(batch(metric_list=[first, rerun, *fresh]))
+    snap = model.snapshot(T0 + 1)
+    assert (snap.batches, snap.processed, snap.flagged, snap.dead_letters) == (3, 300, 30, 3)
+
+
+def test_metrics_records_of_the_wrong_types_are_undecodable_not_counted() -> None:
+    good = orjson.loads(encode_metrics(metrics(1)))
+    assert decode_metrics(orjson.dumps(good)) == metrics(1)
+    for name, value in (("num_input_rows", "12"), ("large", None), ("batch_id", 1.5), ("alerts", True),
+                        ("input_rows_per_second", "fast"), ("end_offsets", {"0": "x"}), ("query", 3),
+                        ("end_offsets", [1])):
+        with pytest.raises(TypeError):
+            decode_metrics(orjson.dumps({**good, name: value}))
+    with pytest.raises(TypeError):
+        decode_metrics(b"[]")
 
 
 def test_produced_rate_falls_to_zero_within_two_seconds() -> None:

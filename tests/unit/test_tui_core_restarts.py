@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from txmon_tui.restarts import Backoff, PendingRestart, RestartPlan
 
 
@@ -78,3 +82,30 @@ def test_the_pending_restart_reads_as_a_countdown() -> None:
     assert PendingRestart(3, 7.2).text() == "restart 3 in 8 s"
     assert PendingRestart(1, 2.0).text() == "restart 1 in 2 s"
     assert PendingRestart(2, 0.0).text() == "restart 2 now"
+
+
+def test_a_long_crash_loop_keeps_the_delay_at_its_cap() -> None:
+    # A child that dies at once, for hours: 2.0 ** 1024 would overflow a float (OverflowError in the poll).
+    clock = Clock()
+    plan = RestartPlan(clock=clock)
+    for attempt in range(1, 5_001):
+        delay = plan.failed(ran_for=0.1)
+        assert delay == (60.0 if attempt >= 6 else 2.0 * 2 ** (attempt - 1))
+        assert plan.view() == PendingRestart(attempt, delay)
+        clock.now += delay
+        assert plan.take_due()
+    assert plan.total == 5_000 and plan.view() is None
+
+
+def test_delays_of_any_attempt_stay_within_the_cap() -> None:
+    for backoff in (Backoff(), Backoff(first=0.5, factor=3.0, cap=2.0), Backoff(factor=1.0),
+                    Backoff(first=0.001, factor=1.0001, cap=3600.0)):
+        for attempt in (1, 2, 1_023, 1_024, 1_025, 10**6, 10**18):
+            assert backoff.first <= backoff.delay(attempt) <= backoff.cap
+        assert backoff.delay(10**18) == backoff.cap or backoff.factor == 1.0
+
+
+@pytest.mark.parametrize("settings", [{"factor": 0.5}, {"first": 0.0}, {"first": 90.0}, {"cap": math.inf}])
+def test_a_backoff_that_would_not_back_off_is_refused(settings: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="restart backoff needs"):
+        Backoff(**settings)

@@ -130,6 +130,29 @@ def test_each_run_is_counted_with_how_long_it_lasted_and_whether_it_got_ready(
     assert child.ran_for() is not None
 
 
+def test_poll_never_waits_for_the_output_of_a_child_that_exited(
+    children: list[Child], tmp_path: Path
+) -> None:
+    # The leader says why and exits; a process it left behind holds the output pipe open for 5 s more.
+    code = ("import subprocess, sys; subprocess.Popen(['sleep', '5']); "
+            "print('fatal: boom', flush=True); sys.exit(3)")
+    child = make(children, tmp_path, code)
+    child.start()
+    wait_until(lambda: child.pid is None, 10, "the leader to exit")
+    slowest = 0.0
+
+    def judged() -> bool:
+        nonlocal slowest
+        began = time.monotonic()
+        state = child.poll()
+        slowest = max(slowest, time.monotonic() - began)
+        return state is ProcState.FAILED
+
+    wait_until(judged, 10, "the exit judged a failure", interval=0.02)
+    assert slowest < 0.25, f"a poll() blocked for {slowest:.2f} s (the screen's clock calls it)"
+    assert child.exit_code == 3 and child.last_error() == "fatal: boom"
+
+
 def test_a_missing_program_is_failed_not_raised(children: list[Child], tmp_path: Path) -> None:
     child = Child("ghost", ["/nonexistent/program"], log_path=tmp_path / "ghost.log")
     children.append(child)

@@ -10,6 +10,7 @@ import pytest
 
 from producer.transaction import format_ts
 from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics
+from txmon_tui import cli
 from txmon_tui.recording import (
     FORMAT,
     Player,
@@ -17,6 +18,7 @@ from txmon_tui.recording import (
     RecordingError,
     ReplayControl,
     clock_text,
+    new_recording_path,
     open_recording,
     parse_speed,
     play,
@@ -246,3 +248,31 @@ def test_play_stops_when_told(tmp_path: Path) -> None:
     halt.set()
     assert not play(Player(recording), control, halt, lambda batch: None, lambda total, at: None)
     assert not control.ended
+
+
+def test_a_recording_never_replaces_an_earlier_file(tmp_path: Path) -> None:
+    earlier = tmp_path / "session.jsonl"
+    record_session(earlier).close()
+    before = earlier.read_bytes()
+    with pytest.raises(FileExistsError):
+        Recorder(earlier, T0 + 60)
+    assert earlier.read_bytes() == before
+
+
+def test_recordings_started_within_one_second_get_names_of_their_own(tmp_path: Path) -> None:
+    paths = []
+    for _ in range(3):
+        paths.append(new_recording_path(tmp_path, T0))
+        Recorder(paths[-1], T0).close()
+    assert len(set(paths)) == 3 and all(p.parent == tmp_path for p in paths)
+    assert [p.name for p in paths][1:] == [paths[0].name.replace(".jsonl", f"-{n}.jsonl") for n in (1, 2)]
+
+
+def test_record_refuses_an_existing_file_naming_the_flag(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    earlier = tmp_path / "session.jsonl"
+    earlier.write_bytes(b"keep me\n")
+    with pytest.raises(SystemExit):
+        cli.main(["--record", str(earlier)])
+    assert f"--record: {earlier} exists" in capsys.readouterr().err
+    assert earlier.read_bytes() == b"keep me\n"

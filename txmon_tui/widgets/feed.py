@@ -74,7 +74,7 @@ class AlertFeed(Vertical):
 
     def compose(self) -> ComposeResult:
         """The status line and the table."""
-        yield Static("", id="feed-status")
+        yield Static("", id="feed-status", markup=False)  # shows the filter typed
         yield FeedTable(id="feed-table")
         yield GroupTable(id="groups-table")  # shown instead of the feed's table in the grouped view (g)
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from spark_app.formats import safe_text
 from txmon_sinks.health import SinkHealth
 from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState
-from txmon_tui.supervisor import ProcessView
+from txmon_tui.supervisor import ProcessView, output_line
 from txmon_tui.triage_view import TriagedFeed
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine
@@ -102,8 +103,11 @@ def gauges(snap: Snapshot) -> list[Gauge]:
 
 
 def sink_lines(healths: Sequence[SinkHealth], now: float) -> list[tuple[str, str]]:
-    """Each alert sink's state and one line about it (sent, pending, the last error), for the health panel."""
-    return [(health.state, health.describe(now)) for health in healths]
+    """Each alert sink's state and one line about it (sent, pending, the last error), for the health panel.
+
+    The last error may quote a server's answer (an SMTP reply, a webhook's response): shown as safe text.
+    """
+    return [(health.state, safe_text(health.describe(now))) for health in healths]
 
 
 def funnel(snap: Snapshot) -> list[tuple[str, int | None]]:
@@ -118,7 +122,7 @@ def warnings(snap: Snapshot, pipeline: Pipeline | None) -> list[str]:
         found.insert(0, f"startup failed: {pipeline.error}")
     if not snap.broker_reachable and not any("unreachable" in w for w in found):
         found.append("Kafka broker not answering")
-    return found
+    return [safe_text(warning) for warning in found]  # errors may quote a child's or a server's text
 
 
 # The startup step that starts each child: until it ran, a child that is not running is "waiting".
@@ -208,6 +212,7 @@ def read_log(pipeline: Pipeline | None, name: str) -> str:
             handle.seek(0, 2)
             size = handle.tell()
             handle.seek(max(size - LOG_TAIL_BYTES, 0))
-            return handle.read().decode("utf-8", "replace")
+            text = handle.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return f"(no log yet at {path})"
+    return "\n".join(map(output_line, text.split("\n")))

@@ -19,6 +19,10 @@ from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine, level_marker
 
 CLOSE = Binding("escape", "dismiss", "Close")
+# A record field near the broker's 1 MB limit would take seconds to lay out: the details show its start
+# and how much more there is (an export holds it whole).
+DETAIL_CHARS = 2_000
+RECENT_MERCHANT_CHARS = 40
 
 
 class HelpScreen(ModalScreen[None]):
@@ -37,10 +41,10 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
         for keys, description in self._keys:
-            table.add_row(keys, description)
+            table.add_row(Text(keys), Text(description))
         for note in self._notes:
             table.add_row("", "")
-            table.add_row("", note)
+            table.add_row("", Text(note))  # read from the settings file: text, never markup
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys"
             box.border_subtitle = "esc close"
@@ -95,7 +99,7 @@ class FilterScreen(ModalScreen[FilterValues | None]):
         try:
             minimum = float(text) if text else None
         except ValueError:
-            self.query_one("#filter-error", Label).update(f"minimum amount: not a number: {text!r}")
+            self.query_one("#filter-error", Label).update(Text(f"minimum amount: not a number: {text!r}"))
             return
         level = self.query_one("#filter-level", Select).value
         self.dismiss(FilterValues(
@@ -115,6 +119,37 @@ class FilterScreen(ModalScreen[FilterValues | None]):
         self.dismiss(FilterValues())
 
 
+def details_fields(line: FeedLine, rule: str, detected_at: str) -> Table:
+    """The details of one flagged transaction, a field a line.
+
+    Record fields are data from Kafka: plain Text, never a markup string (a merchant `[/x]` would not parse).
+    """
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold", no_wrap=True)
+    fields.add_column()
+    fields.add_row("level", level_marker(line.level))
+    for name, value in (
+        ("tx id", line.tx_id),
+        ("account", line.account_id),
+        ("merchant", line.merchant),
+        ("amount", fmt.amount(line.amount, line.currency)),
+        ("event time", line.ts),
+        ("detected at", detected_at),
+        ("rule", rule),
+        ("latency", fmt.seconds(line.latency)),
+    ):
+        fields.add_row(name, Text(value if len(value) <= DETAIL_CHARS else
+                                  f"{value[:DETAIL_CHARS]}… ({len(value) - DETAIL_CHARS:,} more characters)"))
+    return fields
+
+
+def recent_cells(item: FeedLine) -> tuple[Text, ...]:
+    """One row of the account's history (a DataTable reads a str cell as markup: record text goes as Text)."""
+    return (level_marker(item.level), Text(item.ts[:19].replace("T", " ")),
+            Text(fmt.head(item.merchant, RECENT_MERCHANT_CHARS)),
+            Text(fmt.amount(item.amount), justify="right"))
+
+
 class DetailsScreen(ModalScreen[None]):
     """One flagged transaction in full, and that account's recent flagged transactions."""
 
@@ -126,26 +161,10 @@ class DetailsScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         """The fields, then the account's history."""
-        line = self._line
-        fields = Table.grid(padding=(0, 2))
-        fields.add_column(style="bold", no_wrap=True)
-        fields.add_column()
-        for name, value in (
-            ("level", level_marker(line.level)),
-            ("tx id", line.tx_id),
-            ("account", line.account_id),
-            ("merchant", line.merchant),
-            ("amount", fmt.amount(line.amount, line.currency)),
-            ("event time", line.ts),
-            ("detected at", self._detected_at),
-            ("rule", self._rule),
-            ("latency", fmt.seconds(line.latency)),
-        ):
-            fields.add_row(name, value)
         with Vertical(id="details-box") as box:
             box.border_title = "Flagged transaction"
             box.border_subtitle = "esc close"
-            yield Static(fields, id="details-fields")
+            yield Static(details_fields(self._line, self._rule, self._detected_at), id="details-fields")
             yield Label(f"Recent flagged transactions of this account ({len(self._recent)})",
                         id="details-recent-title")
             table: DataTable[Text | str] = DataTable(id="details-recent", cursor_type="row")
@@ -156,8 +175,7 @@ class DetailsScreen(ModalScreen[None]):
         table = self.query_one("#details-recent", DataTable)
         table.add_columns("level", "event time", "merchant", Text("amount", justify="right"))
         for item in self._recent:
-            table.add_row(level_marker(item.level), item.ts[:19].replace("T", " "), item.merchant,
-                          Text(fmt.amount(item.amount), justify="right"))
+            table.add_row(*recent_cells(item))
 
 
 class LogScreen(ModalScreen[None]):
