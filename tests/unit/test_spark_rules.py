@@ -51,7 +51,7 @@ def test_rule_hits_become_records_in_the_alert_format(tmp_path: Path) -> None:
     assert (topic, key) == ("alerts", alert_id.encode())
     assert (alert.tx_id, alert.level, alert.tx_ids, alert.account_id) == (
         alert_id, formats.LEVEL_PATTERN, ("t-1", "t-2"), "A")
-    assert alert.merchant is None and alert.amount == 912.4 and alert.ts == TS
+    assert alert.merchant == "" and alert.amount == 912.4 and alert.ts == TS  # null reads as ""
     assert alert.rule == "amount<1 then amount>500 in 60s" and alert.detected_at.endswith("Z")
 
 
