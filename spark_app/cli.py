@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from spark_app import formats
+from spark_app import formats, validation
 from spark_app.modes import MODE_MICROBATCH, MODES
 from txmon_core.options import (
     add_data_dir,
@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--alert-lines",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="print one console line per alert (`ALERT <tx_id> <amount> RON account <id>`); the alerts "
-        "query then writes through foreachBatch, which costs each micro-batch a cached copy and a Python "
-        "round trip. Default: no lines, Spark's own Kafka sink with asynchronous progress tracking "
+        help="print one console line per alert (`ALERT <tx_id> <amount> <currency> account <id>`); the "
+        "alerts query then writes through foreachBatch, which costs each micro-batch a cached copy and a "
+        "Python round trip. Default: no lines, Spark's own Kafka sink with asynchronous progress tracking "
         "(see bench/README)",
     )
     parser.add_argument(
@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_settings_option(parser)
     add_rule_options(parser)
+    validation.add_validation_options(parser)
     add_version(parser)
     return parser
 
@@ -146,7 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.large_threshold >= formats.MAX_AMOUNT:
         parser.error(f"--large-threshold must be below {formats.MAX_AMOUNT:g}, the largest valid amount")
     try:
-        rules = rule_settings(section(resolve(args.settings), "rules"), args)
+        settings = resolve(args.settings)
+        rules = rule_settings(section(settings, "rules"), args)
+        limits = validation.validation_settings(section(settings, validation.SECTION), args)
     except SettingsError as exc:
         parser.error(str(exc))
     if rules.enabled and not rules.small_amount <= args.large_threshold:
@@ -182,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress_log=args.progress_log,
         alert_lines=args.alert_lines,
         partitions=args.partitions,
+        validation=limits,
     )
     try:
         return job.run(config, rules=rules)

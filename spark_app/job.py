@@ -38,6 +38,7 @@ from spark_app.checkpoints import damaged_checkpoint  # noqa: E402
 from spark_app.modes import MODE_MICROBATCH, MODE_REALTIME, REALTIME_BATCH  # noqa: E402
 from spark_app.progress import MetricsPublisher  # noqa: E402
 from spark_app.rules import start_rules_query  # noqa: E402
+from spark_app.validation import Validation  # noqa: E402
 from txmon_core import topics  # noqa: E402
 from txmon_core.rules import RuleSettings  # noqa: E402
 
@@ -71,6 +72,7 @@ class JobConfig:
     # of the alerts query a foreachBatch round trip instead of Spark's own Kafka sink.
     alert_lines: bool = False
     partitions: int = 1  # of the topics the job creates when they are missing
+    validation: Validation = field(default_factory=Validation)  # what a valid transaction keeps to
 
     @property
     def parquet_dir(self) -> Path:
@@ -239,7 +241,9 @@ def start_alerts_query(
 ) -> StreamingQuery:
     """Kafka → Kafka: flagged transactions to `alerts`, bad records to `transactions.dlq`."""
     classified = transforms.classify(
-        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
+        transforms.parse_transactions(source, config.validation),
+        config.large_threshold,
+        config.alert_threshold,
     )
     return (
         # Count large, alerts and dead letters per batch: they reach the listener with the progress.
@@ -260,7 +264,9 @@ def kafka_alerts_writer(source: DataFrame, config: JobConfig) -> DataStreamWrite
     Flagged rows go to `alerts`, bad rows to `transactions.dlq`; per-batch counts feed the metrics.
     """
     classified = transforms.classify(
-        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
+        transforms.parse_transactions(source, config.validation),
+        config.large_threshold,
+        config.alert_threshold,
     )
     return (
         transforms.kafka_records(
@@ -308,7 +314,9 @@ def start_realtime_alerts_query(spark: SparkSession, source: DataFrame, config: 
 def start_parquet_query(spark: SparkSession, source: DataFrame, config: JobConfig) -> StreamingQuery:
     """Kafka → Parquet: every transaction above the large threshold, exactly once, by event date."""
     classified = transforms.classify(
-        transforms.parse_transactions(source), config.large_threshold, config.alert_threshold
+        transforms.parse_transactions(source, config.validation),
+        config.large_threshold,
+        config.alert_threshold,
     )
     large, alerts, _dead = transforms.batch_counts()
     return (

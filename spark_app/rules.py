@@ -147,7 +147,8 @@ def start_rules_query(
     source: DataFrame, config: JobConfig, settings: RuleSettings, kafka_options: Mapping[str, str]
 ) -> StreamingQuery:
     """Kafka → Kafka: velocity and pattern alerts to `alerts`, state checkpointed under checkpoints/rules."""
-    inputs = rule_inputs(transforms.parse_transactions(source), config.large_threshold, settings.small_amount)
+    parsed = transforms.parse_transactions(source, config.validation)
+    inputs = rule_inputs(parsed, config.large_threshold, settings.small_amount)
     alerts = rule_alerts(inputs, settings, config.large_threshold)
     return (
         # The batch's rule alerts reach the metrics as `alerts`.
