@@ -28,7 +28,7 @@ DEFAULT_MAX_AGE = timedelta(days=7)
 DEFAULT_CURRENCIES = ("RON",)
 # Field caps, in characters. An IBAN has at most 34 characters and the producers' tx_ids 26; 64 leaves
 # room for a UUID or a card token. A card scheme's merchant name field holds 22 to 40 characters; 200
-# keeps long Unicode names. Even if every character were escaped to six bytes, an alert stays near 4 KB.
+# keeps long Unicode names. Even if every character were escaped to six bytes, an alert stays under 3 KB.
 DEFAULT_MAX_TX_ID_CHARS = 64
 DEFAULT_MAX_ACCOUNT_ID_CHARS = 64
 DEFAULT_MAX_MERCHANT_CHARS = 200

@@ -1,8 +1,9 @@
-"""The settings file, txmon.toml: rules, alert sinks and storage in one place.
+"""The settings file, txmon.toml: rules, validation, alert sinks and storage in one place.
 
-Each section belongs to the module that uses it ([rules] to the rules, [sinks.*] and [storage] to
-alert delivery); this module only finds, reads and checks the file's syntax, so that every command
-reports a bad file the same way. Command-line flags override what the file says.
+Each section belongs to the module that uses it ([rules] to the rules, [validation] to the Spark job's
+spark_app.validation, [sinks.*] and [storage] to alert delivery); this module only finds, reads and
+checks the file's syntax, so that every command reports a bad file the same way. Command-line flags
+override what the file says.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def add_settings_option(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         type=settings_file,
         default=None,
-        help=f"rules, alert sinks and storage (TOML; default {default_settings_path()} when present,"
-        f" env {SETTINGS_ENV})",
+        help=f"rules, validation, alert sinks and storage (TOML; default {default_settings_path()} when "
+        f"present, env {SETTINGS_ENV})",
     )
 
 
