@@ -11,6 +11,7 @@ is: the Transaction wire format (ARCHITECTURE.md, "Wire formats") within the lim
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from pyspark.sql import Column, DataFrame
@@ -36,16 +37,31 @@ TS_LAYOUT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
 # A transaction written the plain way producers write it, no spaces: `{"tx_id":"…","account_id":"…",
 # "merchant":"…","amount":<number>,"currency":"…","ts":"…"}`. A string here holds no quote, no
 # backslash (so no escapes), no control character (JSON forbids them raw) and no U+FFFD (which is what
-# bytes that are not UTF-8 turn into when Spark reads them as text). The amount is a JSON number without
-# sign or exponent and with at most 2 decimals, and `ts` is in TS_LAYOUT: the regular expression that
-# checks the layout checks those rules too, for free.
-_PLAIN_STRING = r'"[^"\\\x00-\x1f\uFFFD]*"'
+# bytes that are not UTF-8 turn into when Spark reads them as text).
+_PLAIN_CHAR = r'[^"\\\x00-\x1f\uFFFD]'
+# A number without sign or exponent, with at most 2 decimals.
 _PLAIN_AMOUNT = r"(?:0|[1-9][0-9]*)(?:\.[0-9]{1,2})?"
-_PLAIN_FIELDS = {"amount": _PLAIN_AMOUNT, "ts": f'"{TS_LAYOUT}"'}
-PLAIN_LAYOUT = (
-    "^\\{" + ",".join(f'"{name}":' + _PLAIN_FIELDS.get(name, _PLAIN_STRING) for name in TRANSACTION_FIELDS)
-    + "\\}\\z"
-)
+
+
+@functools.lru_cache(maxsize=8)
+def plain_layout(limits: Validation) -> str:
+    """The regular expression of a plain record that also keeps every limit a regular expression can.
+
+    On top of the layout: the amount's form, `ts` in TS_LAYOUT, text fields not blank and within their
+    caps, the currency one of the allowed ones (codes are three capital letters: no regex syntax). The
+    match that checks the layout checks these for free; what is left are the values' own tests.
+    """
+    caps = {"tx_id": limits.max_tx_id_chars, "account_id": limits.max_account_id_chars,
+            "merchant": limits.max_merchant_chars}
+    patterns = {
+        **{name: f'"(?! *"){_PLAIN_CHAR}{{1,{cap}}}"' for name, cap in caps.items()},
+        "amount": _PLAIN_AMOUNT,
+        "currency": '"(?:' + "|".join(limits.currencies) + ')"',
+        "ts": f'"{TS_LAYOUT}"',
+    }
+    return "^\\{" + ",".join(f'"{name}":{patterns[name]}' for name in TRANSACTION_FIELDS) + "\\}\\z"
+
+
 # Where each field is among the pieces of a plain record split at its quotes.
 PLAIN_PARTS = {"tx_id": 3, "account_id": 7, "merchant": 11, "amount": 14, "currency": 17, "ts": 21}
 
@@ -89,18 +105,18 @@ def typed_fields(source: DataFrame, validation: Validation | None = None) -> Dat
     """Kafka source rows + each field read once with its final type, and `_vouched`.
 
     `_vouched` is true only for a valid transaction written the plain way producers write it (one
-    regular expression, PLAIN_LAYOUT, checks that): an object of exactly those six keys in that order,
-    strings without escapes or control characters, the amount a JSON number with at most 2 decimals, `ts`
-    in TS_LAYOUT, valid UTF-8. Such a record means the same to any JSON parser, so its fields are cut out
-    between the quotes, with no parser at all; it is vouched for if its values also keep every limit of
-    `validation`. Every other record takes the exact path, which alone names reasons.
+    regular expression, `plain_layout`, checks that): an object of exactly those six keys in that order,
+    strings without escapes or control characters, valid UTF-8. Such a record means the same to any
+    JSON parser, so its fields are cut out between the quotes, with no parser at all; it is vouched for
+    if its values also keep every limit of `validation`. Every other record takes the exact path, which
+    alone names reasons.
     """
     limits = validation or Validation()
     raw = F.col("value").cast("string")
     parts = F.split(raw, '"')  # a plain record splits into PLAIN_PARTS pieces
     typed = source.select(
         "key", "value", "topic", "partition", "offset",
-        raw.rlike(PLAIN_LAYOUT).alias("_plain"),
+        raw.rlike(plain_layout(limits)).alias("_plain"),
         # `get` is null past the end: a record that is not plain may split into fewer pieces.
         *(F.get(parts, index).alias(f"_f_{name}") for name, index in PLAIN_PARTS.items()),
     )
@@ -114,20 +130,13 @@ def typed_fields(source: DataFrame, validation: Validation | None = None) -> Dat
     )
     f = {name: F.col(f"_f_{name}") for name in (*TRANSACTION_FIELDS, "event_time")}
     ahead = _ahead_of_clock(f["event_time"])
-    # The exact path's rules, for what the layout has not settled already (see `parse_transactions`).
+    # The exact path's rules the layout cannot settle (see `parse_transactions`).
     valid = (
-        ~_blank(f["tx_id"])
-        & (F.length(f["tx_id"]) <= limits.max_tx_id_chars)
-        & (f["amount"] > 0)
+        (f["amount"] > 0)
         & (f["amount"] <= limits.max_amount)
         & f["event_time"].isNotNull()
         & (ahead <= _micros(limits.max_clock_skew))
         & (-ahead <= _micros(limits.max_age))
-        & ~_blank(f["account_id"])
-        & (F.length(f["account_id"]) <= limits.max_account_id_chars)
-        & ~_blank(f["merchant"])
-        & (F.length(f["merchant"]) <= limits.max_merchant_chars)
-        & f["currency"].isin(*limits.currencies)
     )
     return fields.select(
         "key", "value", "topic", "partition", "offset",
