@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from spark_app import formats
+from spark_app import formats, validation
 from spark_app.modes import DEFAULT_MAX_OFFSETS, DEFAULT_TRIGGER_MS, MODE_MICROBATCH, MODES
 from txmon_core import extras
 from txmon_core.options import (
@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--alert-lines",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="print one console line per alert (`ALERT <tx_id> <amount> RON account <id>`; micro-batch "
-        "mode only)",
+        help="print one console line per alert (`ALERT <tx_id> <amount> <currency> account <id>`; "
+        "micro-batch mode only)",
     )
     parser.add_argument(
         "--live-rules",
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_option(parser)
     add_topic_options(parser)
     add_rule_options(parser)
+    validation.add_validation_options(parser)
     add_version(parser)
     return parser
 
@@ -171,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--large-threshold must be below {formats.MAX_AMOUNT:g}, the largest valid amount")
     try:
         rules = rule_settings(section(settings, "rules"), args)
+        limits = validation.validation_settings(section(settings, validation.SECTION), args)
     except SettingsError as exc:
         parser.error(str(exc))
     if rules.enabled and not rules.small_amount <= args.large_threshold:
@@ -210,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         partitions=args.partitions,
         live_rules=args.live_rules,
         topic_names=names,
+        validation=limits,
     )
     try:
         return job.run(config, rules=rules)

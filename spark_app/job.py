@@ -42,6 +42,7 @@ from spark_app.modes import (  # noqa: E402
     REALTIME_BATCH,
 )
 from spark_app.progress import MetricsPublisher  # noqa: E402
+from spark_app.validation import Validation  # noqa: E402
 from txmon_core import large_table, rules_log, topics  # noqa: E402
 from txmon_core.large_table import LargeTable  # noqa: E402
 from txmon_core.rules import RuleSettings  # noqa: E402
@@ -79,6 +80,7 @@ class JobConfig:
     partitions: int = 1  # of the topics the job creates when they are missing
     live_rules: bool = False  # thresholds and account rules from `txmon.rules` (spark_app.live_rules)
     topic_names: topics.TopicNames = field(default_factory=topics.TopicNames)  # [topics] and the topic flags
+    validation: Validation = field(default_factory=Validation)  # what a valid transaction keeps to
 
     @property
     def parquet_dir(self) -> Path:

@@ -4,15 +4,21 @@ Every function works the same on a batch DataFrame (the unit tests) and on a str
 Spark 4 runs ANSI SQL, where a failing cast kills the query, so untrusted input goes only through
 `try_` functions and the VARIANT type, which also tells a JSON number from a JSON string. That exact
 path is costly per field, so records written the plain way producers write them are read by a typed
-parse instead, and only the rest take the VARIANT path (see `typed_fields`).
+parse instead, and only the rest take the VARIANT path (see `typed_fields`). What a valid transaction
+is: the Transaction wire format (ARCHITECTURE.md, "Wire formats") within the limits of a
+`validation.Validation`; formats.REASONS names every way to miss it.
 """
 
 from __future__ import annotations
+
+import functools
+from datetime import timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_app import formats
+from spark_app.validation import Validation
 
 # Timestamps leave the job as ISO 8601 UTC with milliseconds, like the transactions' own `ts`.
 ISO_UTC_MS = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
@@ -26,16 +32,36 @@ TRANSACTION_FIELDS = ("tx_id", "account_id", "merchant", "amount", "currency", "
 # The same fields with the types a plainly well-formed record gives them, and its parsed `ts`.
 TYPED_COLUMNS = (*((name, "double" if name == "amount" else "string") for name in TRANSACTION_FIELDS),
                  ("event_time", "timestamp"))
+# The wire format's `ts`: ISO 8601 UTC with milliseconds and `Z` (and then a real instant).
+TS_LAYOUT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
 # A transaction written the plain way producers write it, no spaces: `{"tx_id":"…","account_id":"…",
-# "merchant":"…","amount":<JSON number>,"currency":"…","ts":"…"}`. A string here holds no quote, no
+# "merchant":"…","amount":<number>,"currency":"…","ts":"…"}`. A string here holds no quote, no
 # backslash (so no escapes), no control character (JSON forbids them raw) and no U+FFFD (which is what
 # bytes that are not UTF-8 turn into when Spark reads them as text).
-_PLAIN_STRING = r'"[^"\\\x00-\x1f\uFFFD]*"'
-_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-PLAIN_LAYOUT = (
-    "^\\{" + ",".join(f'"{name}":' + (_JSON_NUMBER if name == "amount" else _PLAIN_STRING)
-                     for name in TRANSACTION_FIELDS) + "\\}\\z"
-)
+_PLAIN_CHAR = r'[^"\\\x00-\x1f\uFFFD]'
+# A number without sign or exponent, with at most 2 decimals.
+_PLAIN_AMOUNT = r"(?:0|[1-9][0-9]*)(?:\.[0-9]{1,2})?"
+
+
+@functools.lru_cache(maxsize=8)
+def plain_layout(limits: Validation) -> str:
+    """The regular expression of a plain record that also keeps every limit a regular expression can.
+
+    On top of the layout: the amount's form, `ts` in TS_LAYOUT, text fields not blank and within their
+    caps, the currency one of the allowed ones (codes are three capital letters: no regex syntax). The
+    match that checks the layout checks these for free; what is left are the values' own tests.
+    """
+    caps = {"tx_id": limits.max_tx_id_chars, "account_id": limits.max_account_id_chars,
+            "merchant": limits.max_merchant_chars}
+    patterns = {
+        **{name: f'"(?! *"){_PLAIN_CHAR}{{1,{cap}}}"' for name, cap in caps.items()},
+        "amount": _PLAIN_AMOUNT,
+        "currency": '"(?:' + "|".join(limits.currencies) + ')"',
+        "ts": f'"{TS_LAYOUT}"',
+    }
+    return "^\\{" + ",".join(f'"{name}":{patterns[name]}' for name in TRANSACTION_FIELDS) + "\\}\\z"
+
+
 # Where each field is among the pieces of a plain record split at its quotes.
 PLAIN_PARTS = {"tx_id": 3, "account_id": 7, "merchant": 11, "amount": 14, "currency": 17, "ts": 21}
 
@@ -61,20 +87,36 @@ def _missing(field: Column) -> Column:
     return field.isNull() | F.is_variant_null(field)
 
 
-def typed_fields(source: DataFrame, max_amount: float = formats.MAX_AMOUNT) -> DataFrame:
+def _blank(text: Column) -> Column:
+    return F.trim(text) == ""
+
+
+def _micros(span: timedelta) -> int:
+    """A timedelta in whole microseconds (what unix_micros counts)."""
+    return span // timedelta(microseconds=1)
+
+
+def _ahead_of_clock(event_time: Column) -> Column:
+    # The job's clock: the batch's current_timestamp, one value for every row of the batch.
+    return F.unix_micros(event_time) - F.unix_micros(F.current_timestamp())
+
+
+def typed_fields(source: DataFrame, validation: Validation | None = None) -> DataFrame:
     """Kafka source rows + each field read once with its final type, and `_vouched`.
 
     `_vouched` is true only for a valid transaction written the plain way producers write it (one
-    regular expression, PLAIN_LAYOUT, checks that): an object of exactly those six keys in that order,
-    strings without escapes or control characters, the amount a JSON number, valid UTF-8. Such a record
-    means the same to any JSON parser, so its fields are cut out between the quotes, with no parser at
-    all; every other record takes the exact path.
+    regular expression, `plain_layout`, checks that): an object of exactly those six keys in that order,
+    strings without escapes or control characters, valid UTF-8. Such a record means the same to any
+    JSON parser, so its fields are cut out between the quotes, with no parser at all; it is vouched for
+    if its values also keep every limit of `validation`. Every other record takes the exact path, which
+    alone names reasons.
     """
+    limits = validation or Validation()
     raw = F.col("value").cast("string")
     parts = F.split(raw, '"')  # a plain record splits into PLAIN_PARTS pieces
     typed = source.select(
         "key", "value", "topic", "partition", "offset",
-        raw.rlike(PLAIN_LAYOUT).alias("_plain"),
+        raw.rlike(plain_layout(limits)).alias("_plain"),
         # `get` is null past the end: a record that is not plain may split into fewer pieces.
         *(F.get(parts, index).alias(f"_f_{name}") for name, index in PLAIN_PARTS.items()),
     )
@@ -87,11 +129,14 @@ def typed_fields(source: DataFrame, max_amount: float = formats.MAX_AMOUNT) -> D
         F.try_to_timestamp(F.col("_f_ts")).alias("_f_event_time"),
     )
     f = {name: F.col(f"_f_{name}") for name in (*TRANSACTION_FIELDS, "event_time")}
+    ahead = _ahead_of_clock(f["event_time"])
+    # The exact path's rules the layout cannot settle (see `parse_transactions`).
     valid = (
-        (F.trim(f["tx_id"]) != "")
-        & (f["amount"] > 0)
-        & (f["amount"] <= max_amount)
+        (f["amount"] > 0)
+        & (f["amount"] <= limits.max_amount)
         & f["event_time"].isNotNull()
+        & (ahead <= _micros(limits.max_clock_skew))
+        & (-ahead <= _micros(limits.max_age))
     )
     return fields.select(
         "key", "value", "topic", "partition", "offset",
@@ -101,18 +146,20 @@ def typed_fields(source: DataFrame, max_amount: float = formats.MAX_AMOUNT) -> D
 
 
 def parse_transactions(
-    source: DataFrame, max_amount: float = formats.MAX_AMOUNT, fast_path: bool = True
+    source: DataFrame, validation: Validation | None = None, fast_path: bool = True
 ) -> DataFrame:
     """Kafka source rows → one row each: the transaction's fields and `reason` (null when valid).
 
     Needs the columns key, value, topic, partition and offset of Spark's Kafka source. Nothing is
-    dropped: a bad record keeps its raw value and names the first rule it breaks (formats.REASONS).
-    Records that `typed_fields` vouches for skip the exact VARIANT path, which decides every other
-    record; `fast_path=False` sends every record through the exact path (to compare the two).
+    dropped: a bad record keeps its raw value and names the first rule it breaks (formats.REASONS),
+    the limits being those of `validation` (its defaults when None). Records that `typed_fields` vouches
+    for skip the exact VARIANT path, which decides every other record; `fast_path=False` sends every
+    record through the exact path (to compare the two).
     """
+    limits = validation or Validation()
     text = F.col("value").cast("string")  # a plain reinterpretation of the bytes: never fails
     if fast_path:
-        typed = typed_fields(source, max_amount)
+        typed = typed_fields(source, limits)
     else:
         typed = source.select(
             "key", "value", "topic", "partition", "offset",
@@ -128,10 +175,21 @@ def parse_transactions(
         "*",
         *(F.try_variant_get("_doc", f"$.{name}", "variant").alias(f"_{name}") for name in TRANSACTION_FIELDS),
     )
-    tx_id = F.try_variant_get("_tx_id", "$", "string")
+    # try_variant_get(…, "string") also turns a number into text: a text field must be a JSON string.
+    strings = {name: F.try_variant_get(f"_{name}", "$", "string")
+               for name in ("tx_id", "account_id", "merchant", "currency", "ts")}
+
+    def not_string(name: str) -> Column:
+        return F.schema_of_variant(f"_{name}") != "STRING"
+
+    tx_id, account_id, merchant, currency, ts_text = (
+        strings[name] for name in ("tx_id", "account_id", "merchant", "currency", "ts"))
     amount = F.try_variant_get("_amount", "$", "double")
-    ts_text = F.try_variant_get("_ts", "$", "string")
+    # The amount rounded to cents (VARIANT keeps a JSON decimal exactly): 500.001 becomes 500.00, which
+    # as a double is no longer the amount. Null only above 1e36, which is no valid amount anyway.
+    cents = F.try_variant_get("_amount", "$", "decimal(38,2)").cast("double")
     event_time = F.try_to_timestamp(ts_text)
+    ahead = _ahead_of_clock(event_time)
 
     exact_reason = (
         F.when(F.col("value").isNull(), formats.REASON_NULL_VALUE)
@@ -142,16 +200,32 @@ def parse_transactions(
         # schema walk for every valid record.
         .when(_missing(F.col("_tx_id")) & ~F.schema_of_variant("_doc").startswith("OBJECT<"),
               formats.REASON_NOT_OBJECT)
-        .when(_missing(F.col("_tx_id")) | (F.trim(tx_id) == ""), formats.REASON_MISSING_TX_ID)
+        .when(_missing(F.col("_tx_id")), formats.REASON_MISSING_TX_ID)
+        .when(not_string("tx_id"), formats.REASON_TX_ID_NOT_STRING)
+        .when(_blank(tx_id), formats.REASON_MISSING_TX_ID)
+        .when(F.length(tx_id) > limits.max_tx_id_chars, formats.REASON_TX_ID_TOO_LONG)
         .when(_missing(F.col("_amount")), formats.REASON_MISSING_AMOUNT)
         .when(~F.schema_of_variant("_amount").rlike(NUMERIC_TYPE), formats.REASON_AMOUNT_NOT_NUMBER)
         .when(amount <= 0, formats.REASON_AMOUNT_NOT_POSITIVE)
         # A number too big for a double (1e999) arrives as Infinity, which is > max_amount; Spark
         # orders NaN above every number too, but isnan says so plainly.
-        .when(F.isnan(amount) | (amount > max_amount), formats.REASON_AMOUNT_TOO_LARGE)
+        .when(F.isnan(amount) | (amount > limits.max_amount), formats.REASON_AMOUNT_TOO_LARGE)
+        .when(~F.coalesce(cents == amount, F.lit(False)), formats.REASON_AMOUNT_TOO_PRECISE)
         .when(_missing(F.col("_ts")), formats.REASON_MISSING_TS)
         # Only a JSON string can be a timestamp here: a bare number would parse as a year.
-        .when((F.schema_of_variant("_ts") != "STRING") | event_time.isNull(), formats.REASON_BAD_TS)
+        .when(not_string("ts") | ~ts_text.rlike(f"^{TS_LAYOUT}\\z") | event_time.isNull(),
+              formats.REASON_BAD_TS)
+        .when(ahead > _micros(limits.max_clock_skew), formats.REASON_TS_IN_FUTURE)
+        .when(-ahead > _micros(limits.max_age), formats.REASON_TS_TOO_OLD)
+        .when(_missing(F.col("_account_id")), formats.REASON_MISSING_ACCOUNT_ID)
+        .when(not_string("account_id") | _blank(account_id), formats.REASON_BAD_ACCOUNT_ID)
+        .when(F.length(account_id) > limits.max_account_id_chars, formats.REASON_ACCOUNT_ID_TOO_LONG)
+        .when(_missing(F.col("_merchant")), formats.REASON_MISSING_MERCHANT)
+        .when(not_string("merchant") | _blank(merchant), formats.REASON_BAD_MERCHANT)
+        .when(F.length(merchant) > limits.max_merchant_chars, formats.REASON_MERCHANT_TOO_LONG)
+        .when(_missing(F.col("_currency")), formats.REASON_MISSING_CURRENCY)
+        .when(not_string("currency") | ~currency.isin(*limits.currencies),
+              formats.REASON_CURRENCY_NOT_ALLOWED)
     )
 
     def pick(name: str, exact: Column) -> Column:
@@ -165,10 +239,10 @@ def parse_transactions(
         "offset",
         F.when(~vouched, exact_reason).alias("reason"),
         pick("tx_id", tx_id),
-        pick("account_id", F.try_variant_get("_account_id", "$", "string")),
-        pick("merchant", F.try_variant_get("_merchant", "$", "string")),
+        pick("account_id", account_id),
+        pick("merchant", merchant),
         pick("amount", amount),
-        pick("currency", F.try_variant_get("_currency", "$", "string")),
+        pick("currency", currency),
         pick("ts", ts_text),
         pick("event_time", event_time),
     )
@@ -241,7 +315,8 @@ def _kafka_columns(alerts_topic: str, dead_letter_topic: str,
     # A dead letter keeps the source record's key; a flagged row is keyed by its tx_id.
     bad = F.col("reason").isNotNull()
     return {
-        "key": F.when(bad, F.col("key")).otherwise(F.col("tx_id").cast("binary")),
+        "key": F.when(bad, F.substring("key", 1, formats.MAX_KEY_BYTES))
+        .otherwise(F.col("tx_id").cast("binary")),
         "value": F.when(bad, dead_letter_value()).otherwise(alert_value(rules_version)),
         "topic": F.when(bad, F.lit(dead_letter_topic)).otherwise(F.lit(alerts_topic)),
     }
@@ -256,7 +331,7 @@ def kafka_records(classified: DataFrame, alerts_topic: str, dead_letter_topic: s
     """Rows for Spark's Kafka sink: flagged rows to `alerts_topic` (key tx_id), bad rows to the DLQ.
 
     One projection with a per-row `topic` (not a union of two filters, which would read the source
-    twice).
+    twice). A dead letter keeps the source record's key, cut to formats.MAX_KEY_BYTES.
     """
     columns = _kafka_columns(alerts_topic, dead_letter_topic, rules_version)
     return classified.where(_to_a_sink()).select(*(column.alias(name) for name, column in columns.items()))
@@ -286,13 +361,13 @@ def sink_rows(classified: DataFrame, alerts_topic: str, dead_letter_topic: str,
 
 
 def alert_lines(classified: DataFrame) -> DataFrame:
-    """The console line of each transaction at level alert: `ALERT <tx_id> <amount> RON account <id>`."""
+    """The console line of each alert-level transaction: `ALERT <tx_id> <amount> <currency> account <id>`."""
     return classified.where(F.col("level") == formats.LEVEL_ALERT).select(
         F.format_string(
             "ALERT %s %.2f %s account %s",
             "tx_id",
             "amount",
-            F.coalesce("currency", F.lit("RON")),
+            "currency",
             "account_id",
         ).alias("line")
     )

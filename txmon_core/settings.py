@@ -1,8 +1,9 @@
-"""The settings file, txmon.toml: Kafka, topics, monitor, rules, alert sinks and storage in one place.
+"""The settings file, txmon.toml: Kafka, topics, monitor, rules, validation, sinks and storage in one place.
 
-Each section belongs to the module that uses it ([rules] to the rules, [sinks.*] and [storage] to
-alert delivery); this module only finds, reads and checks the file's syntax, so that every command
-reports a bad file the same way. Command-line flags override what the file says.
+Each section belongs to the module that uses it ([rules] to the rules, [validation] to the Spark job's
+spark_app.validation, [sinks.*] and [storage] to alert delivery); this module only finds, reads and
+checks the file's syntax, so that every command reports a bad file the same way. Command-line flags
+override what the file says.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def add_settings_option(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         type=settings_file,
         default=None,
-        help=f"the settings file: kafka, topics, monitor, rules, alert sinks, storage (TOML; default "
-        f"{default_settings_path()} when present, env {SETTINGS_ENV}, which must then exist)",
+        help=f"the settings file: kafka, topics, monitor, rules, validation, alert sinks, storage (TOML; "
+        f"default {default_settings_path()} when present, env {SETTINGS_ENV}, which must then exist)",
     )
 
 

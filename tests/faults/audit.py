@@ -6,8 +6,11 @@ the ids the broker acknowledged, and after the run everything is drained and com
 - acknowledged ⊆ `transactions`, which holds no tx_id twice (the idempotent producer);
 - committed Parquet = every transaction of the topic above 500 (so ⊇ acknowledged above 500), each
   exactly once (the file sink's `_spark_metadata` log is honoured);
-- `alerts` ⊇ every transaction above 900 at level alert (duplicates are counted and reported: the
-  Kafka sink is at-least-once);
+- `alerts` ⊇ every transaction above 900 at level alert, and every transaction in (500, 900] at level
+  large, no transaction at the wrong level;
+- repeats in `alerts` (the Kafka sink is at-least-once) are counted and reported, and each repeat is
+  byte-identical to the first copy apart from `detected_at`; where the test says how many job runs it
+  made, no alert has more copies than that (a run replays at most its last batches once);
 - the monitor's distinct alerts (MonitorModel fed by a Tail) = the transactions above 900.
 
 A fault test runs on its own broker and data folder, so everything in them belongs to it.
@@ -15,6 +18,7 @@ A fault test runs on its own broker and data folder, so everything in them belon
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -35,6 +39,8 @@ from txmon_tui.tail import Tail
 
 LARGE = formats.DEFAULT_LARGE_THRESHOLD
 ALERT = formats.DEFAULT_ALERT_THRESHOLD
+# The one field a repeated alert may change: when the job (re)wrote it.
+DETECTED_AT = re.compile(rb'"detected_at":"[^"]*"')
 
 
 def read_acknowledged(ack_logs: Iterable[Path]) -> set[str]:
@@ -88,14 +94,31 @@ def parquet_counts(data_dir: Path) -> Counter[str]:
     return counts
 
 
-def alert_counts(client_config: Mapping[str, str]) -> dict[str, Counter[str]]:
-    """How often each tx_id appears in `alerts`, per level."""
-    counts: dict[str, Counter[str]] = {level: Counter() for level in formats.LEVELS}
+@dataclass
+class AlertLog:
+    """What `alerts` holds: copies of each tx_id per level, and the repeats that differ from the first."""
+
+    counts: dict[str, Counter[str]]
+    differing_repeats: list[str] = field(default_factory=list)  # tx_ids whose repeat changed more
+
+
+def without_detected_at(value: bytes) -> bytes:
+    """An alert's bytes with `detected_at` blanked: what a repeat must match byte for byte."""
+    return DETECTED_AT.sub(b'"detected_at":""', value)
+
+
+def read_alerts(client_config: Mapping[str, str]) -> AlertLog:
+    """Count every alert per level and compare each repeat with its first copy, bar `detected_at`."""
+    log = AlertLog({level: Counter() for level in formats.LEVELS})
+    first: dict[str, bytes] = {}
     for value in read_topic(client_config, topics.ALERTS):
         assert value is not None
         alert = formats.decode_alert(value)
-        counts[alert.level][alert.tx_id] += 1
-    return counts
+        log.counts[alert.level][alert.tx_id] += 1
+        comparable = without_detected_at(value)
+        if first.setdefault(alert.tx_id, comparable) != comparable:
+            log.differing_repeats.append(alert.tx_id)
+    return log
 
 
 class MonitorProbe:
@@ -141,6 +164,17 @@ class Audit:
     alerts: dict[str, Counter[str]]
     monitor_alerts: int | None = None
     notes: list[str] = field(default_factory=list)
+    differing_repeats: list[str] = field(default_factory=list)  # repeated alerts that changed
+    job_runs: int | None = None  # how many times the test started the job, when it bounds repeats
+
+    def between(self, low: float, high: float) -> set[str]:
+        """The tx_ids in the topic with an amount in (low, high]."""
+        return {t for t, amount in self.amounts.items() if low < amount <= high}
+
+    @property
+    def most_copies(self) -> int:
+        """The most copies of one alert in `alerts` (1 when nothing repeats, 0 when empty)."""
+        return max((n for counts in self.alerts.values() for n in counts.values()), default=0)
 
     def above(self, threshold: float) -> set[str]:
         """The tx_ids in the topic with an amount strictly above `threshold`."""
@@ -182,6 +216,22 @@ class Audit:
                          f"e.g. {sorted(missing_alerts)[:3]}")
         if not self.acknowledged & self.above(ALERT) <= alerted:
             found.append("acknowledged transactions above 900 without an alert")
+        large_alerts = set(self.alerts[formats.LEVEL_LARGE])
+        missing_large = self.between(LARGE, ALERT) - large_alerts
+        if missing_large:
+            found.append(f"{len(missing_large)} transactions in ({LARGE:g}, {ALERT:g}] without a large "
+                         f"alert, e.g. {sorted(missing_large)[:3]}")
+        if not self.acknowledged & self.between(LARGE, ALERT) <= large_alerts:
+            found.append(f"acknowledged transactions in ({LARGE:g}, {ALERT:g}] without a large alert")
+        wrong_level = (large_alerts - self.between(LARGE, ALERT)) | (alerted - self.above(ALERT))
+        if wrong_level:
+            found.append(f"{len(wrong_level)} alerts at a level their amount does not give, "
+                         f"e.g. {sorted(wrong_level)[:3]}")
+        if self.differing_repeats:
+            found.append(f"{len(self.differing_repeats)} repeated alerts differ from their first copy "
+                         f"beyond detected_at, e.g. {self.differing_repeats[:3]}")
+        if self.job_runs is not None and self.most_copies > self.job_runs:
+            found.append(f"an alert written {self.most_copies} times by {self.job_runs} job runs")
         if self.monitor_alerts is not None and self.monitor_alerts != len(self.above(ALERT)):
             found.append(f"the monitor counted {self.monitor_alerts} distinct alerts, "
                          f"expected {len(self.above(ALERT))}")
@@ -200,7 +250,9 @@ class Audit:
             "parquet_rows": sum(self.parquet.values()),
             "parquet_duplicates": sum(n - 1 for n in self.parquet.values()),
             "expected_alerts": len(self.above(ALERT)),
+            "expected_large": len(self.between(LARGE, ALERT)),
             "alert_duplicates": alert_rows - distinct,
+            "alert_most_copies": self.most_copies,
             "monitor_distinct_alerts": self.monitor_alerts,
         }
 
@@ -218,8 +270,9 @@ def take_audit(client_config: Mapping[str, str], ack_logs: Iterable[Path], data_
         tx = decode(value)  # every value in a fault test's topic comes from our producer
         topic[tx.tx_id] += 1
         amounts[tx.tx_id] = tx.amount
-    return Audit(read_acknowledged(ack_logs), topic, amounts, parquet_counts(data_dir),
-                 alert_counts(client_config))
+    alerts = read_alerts(client_config)
+    return Audit(read_acknowledged(ack_logs), topic, amounts, parquet_counts(data_dir), alerts.counts,
+                 differing_repeats=alerts.differing_repeats)
 
 
 def wait_for_sinks(client_config: Mapping[str, str], ack_logs: Iterable[Path], data_dir: Path,
@@ -230,7 +283,8 @@ def wait_for_sinks(client_config: Mapping[str, str], ack_logs: Iterable[Path], d
     while True:
         audit = take_audit(client_config, logs, data_dir)
         caught_up = (set(audit.parquet) >= audit.above(LARGE)
-                     and set(audit.alerts[formats.LEVEL_ALERT]) >= audit.above(ALERT))
+                     and set(audit.alerts[formats.LEVEL_ALERT]) >= audit.above(ALERT)
+                     and set(audit.alerts[formats.LEVEL_LARGE]) >= audit.between(LARGE, ALERT))
         if caught_up or time.monotonic() > deadline:
             return audit
         time.sleep(1.0)  # between two full drains of the topics; the deadline bounds the loop

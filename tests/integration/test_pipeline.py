@@ -39,13 +39,16 @@ BOUNDARY_AMOUNTS = (1.0, 500.0, 500.01, 900.0, 900.01, 1000.0)
 READY_TIMEOUT = 180.0  # JVM start, jars, two queries; slow on a busy 2-core machine
 PROCESS_TIMEOUT = 150.0
 STOP_TIMEOUT = 60.0
-TS = "2026-11-25T12:00:00.123Z"
+# Event times an hour before the run: the job dead-letters a ts more than a week old or in the future.
+BASE_MS = time.time_ns() // 1_000_000 - 3_600_000
+TS = format_ts(BASE_MS)
 
 
 
 def bad_tx(amount: str = "950", **fields: str) -> bytes:
     """A transaction-like JSON object from raw JSON texts per field (`amount` literal, e.g. 1e999)."""
-    texts = {"tx_id": '"x"', "amount": amount, "ts": f'"{TS}"', **fields}
+    texts = {"tx_id": '"x"', "amount": amount, "ts": f'"{TS}"', "account_id": '"RO49"', "merchant": '"Lidl"',
+             "currency": '"RON"', **fields}
     return ("{" + ", ".join(f'"{k}": {v}' for k, v in texts.items() if v != "-") + "}").encode()
 
 
@@ -66,6 +69,19 @@ BAD_VALUES: list[tuple[bytes | None, str]] = [
     (bad_tx(amount="5e12"), formats.REASON_AMOUNT_TOO_LARGE),
     (bad_tx(ts="-"), formats.REASON_MISSING_TS),
     (bad_tx(ts='"noon"'), formats.REASON_BAD_TS),
+    (bad_tx(tx_id="42"), formats.REASON_TX_ID_NOT_STRING),
+    (bad_tx(tx_id=f'"{"x" * 65}"'), formats.REASON_TX_ID_TOO_LONG),
+    (bad_tx(amount="500.001"), formats.REASON_AMOUNT_TOO_PRECISE),
+    (bad_tx(ts='"9999-12-31T23:59:59.999Z"'), formats.REASON_TS_IN_FUTURE),
+    (bad_tx(ts='"2000-01-01T00:00:00.000Z"'), formats.REASON_TS_TOO_OLD),
+    (bad_tx(account_id="-"), formats.REASON_MISSING_ACCOUNT_ID),
+    (bad_tx(account_id='""'), formats.REASON_BAD_ACCOUNT_ID),
+    (bad_tx(account_id=f'"{"A" * 65}"'), formats.REASON_ACCOUNT_ID_TOO_LONG),
+    (bad_tx(merchant="null"), formats.REASON_MISSING_MERCHANT),
+    (bad_tx(merchant="7"), formats.REASON_BAD_MERCHANT),
+    (bad_tx(merchant=f'"{"m" * 201}"'), formats.REASON_MERCHANT_TOO_LONG),
+    (bad_tx(currency="-"), formats.REASON_MISSING_CURRENCY),
+    (bad_tx(currency='"EUR"'), formats.REASON_CURRENCY_NOT_ALLOWED),
 ]
 
 
@@ -102,7 +118,7 @@ class Workload:
     def records(self, count: int, bad_every: int = 97) -> Iterator[Record]:
         """The first `count` records, the same ones for the same seed."""
         rnd = random.Random(self.seed)
-        base_ms = 1_795_000_000_000
+        base_ms = BASE_MS
         for i in range(count):
             if i % bad_every == bad_every // 2:
                 value, reason = BAD_VALUES[(i // bad_every) % len(BAD_VALUES)]

@@ -1,14 +1,20 @@
 """Property-based tests (hypothesis) of every decoder the monitor uses and of the job's transforms.
 
 Whatever bytes arrive: nothing crashes, every record is processed or a dead letter with a reason, and
-the counts add up. Plus the bad-input matrix: a 1 MB value, a tombstone, a non-UTF-8 key, duplicate
-tx_ids, far-future and far-past `ts`, unicode merchants, reordered and extra fields.
+the counts add up; the typed read and the exact path give every record the same reason and fields;
+a transaction the Python decoder accepts gets the reason the job's limits (spark_app.validation) say.
+Plus the bad-input matrix: a 1 MB value, a tombstone, a non-UTF-8 key, duplicate tx_ids, far-future
+and far-past `ts`, foreign currencies, sub-cent amounts, near-1 MiB fields, unicode merchants,
+reordered and extra fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import string
+import time
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
@@ -16,35 +22,93 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from producer.transaction import FormatError, Transaction, decode, format_cents
+from producer.transaction import FormatError, Transaction, decode, format_cents, format_ts, parse_ts
 from spark_app import formats, transforms
+from spark_app.validation import Validation
 from txmon_tui.model import MonitorModel
 from txmon_tui.tail import TailBatch
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
 # What the monitor's Tail catches around the format decoders: anything else would kill its worker.
 DECODE_ERRORS = (orjson.JSONDecodeError, KeyError, TypeError, ValueError)
-# The broker's default message.max.bytes: a sink record above it fails the whole batch.
-MAX_MESSAGE_BYTES = 1_048_588
+# The Kafka client's default max.request.size: a sink record above it fails the query, on every restart.
+MAX_REQUEST_SIZE = 1_048_576
 
 # orjson writes integers within 64 bits; bigger ones come as raw bytes (st.binary) and JSON text below.
 json_scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False)
                 | st.text(max_size=20))
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+LIMITS = Validation()
+START_MS = time.time_ns() // 1_000_000
 timestamps = st.datetimes().map(lambda d: f"{d.year:04d}" + d.strftime("-%m-%dT%H:%M:%S.")
                                 + f"{d.microsecond // 1000:03d}Z")
+# Event times near the clock, inside and on both sides of the job's window (a week back, 5 minutes ahead).
+recent_timestamps = st.integers(-8 * 86_400_000, 10 * 60_000).map(lambda ms: format_ts(START_MS + ms))
 tx_ids = st.text(string.ascii_letters + string.digits + "-", min_size=1, max_size=24)
 merchants = st.text(max_size=40)  # every unicode character, RTL, emoji and combining marks included
 
 
+def around(cap: int) -> st.SearchStrategy[str]:
+    """Texts just within and just beyond a field cap."""
+    return st.text(min_size=cap - 2, max_size=cap + 2)
+
+
 @st.composite
 def transactions(draw: st.DrawFn) -> Transaction:
-    """A valid transaction: any unicode merchant, any ts from year 1 to 9999, amount of 0.01..1e9."""
+    """A transaction the Python decoder accepts: any unicode text fields, any ts from year 1 to 9999.
+
+    Mostly within the job's limits, with fields and amounts drawn on both sides of each limit.
+    """
     cents = draw(st.integers(1, int(formats.MAX_AMOUNT * 100)))
-    return Transaction(draw(tx_ids), draw(st.text(max_size=30)), draw(merchants),
-                       float(format_cents(cents)), "RON", draw(timestamps))
+    amount = draw(st.just(float(format_cents(cents))) | st.integers(1, 10**7).map(lambda m: m / 1000))
+    return Transaction(draw(tx_ids | around(LIMITS.max_tx_id_chars)),
+                       draw(st.text(max_size=30) | around(LIMITS.max_account_id_chars)),
+                       draw(merchants | around(LIMITS.max_merchant_chars)), amount,
+                       draw(st.sampled_from(["RON", "RON", "RON", "EUR", "ron", ""])),
+                       draw(recent_timestamps | recent_timestamps | timestamps))
+
+
+# How close to an edge of the ts window the clock's progress during a test could move a record across.
+EDGE_MARGIN_MS = 60_000
+
+
+def limit_reason(tx: Transaction) -> str | None:
+    """The reason the job gives a transaction the Python decoder accepted (None: valid), from the limits.
+
+    "unsure" for a ts too near an edge of the window to tell what the batch's clock said.
+    """
+    if not tx.tx_id.strip(" "):  # Spark's trim takes spaces only
+        return formats.REASON_MISSING_TX_ID
+    if len(tx.tx_id) > LIMITS.max_tx_id_chars:
+        return formats.REASON_TX_ID_TOO_LONG
+    if tx.amount > LIMITS.max_amount:
+        return formats.REASON_AMOUNT_TOO_LARGE
+    if float(Decimal(repr(tx.amount)).quantize(Decimal("0.01"), ROUND_HALF_UP)) != tx.amount:
+        return formats.REASON_AMOUNT_TOO_PRECISE
+    ahead_ms = parse_ts(tx.ts).timestamp() * 1000 - time.time_ns() // 1_000_000
+    skew_ms, age_ms = (limit / timedelta(milliseconds=1) for limit in (LIMITS.max_clock_skew, LIMITS.max_age))
+    if abs(ahead_ms - skew_ms) < EDGE_MARGIN_MS or abs(-ahead_ms - age_ms) < EDGE_MARGIN_MS:
+        return "unsure"
+    if ahead_ms > skew_ms:
+        return formats.REASON_TS_IN_FUTURE
+    if -ahead_ms > age_ms:
+        return formats.REASON_TS_TOO_OLD
+    for name, cap, bad, too_long in (
+            ("account_id", LIMITS.max_account_id_chars, formats.REASON_BAD_ACCOUNT_ID,
+             formats.REASON_ACCOUNT_ID_TOO_LONG),
+            ("merchant", LIMITS.max_merchant_chars, formats.REASON_BAD_MERCHANT,
+             formats.REASON_MERCHANT_TOO_LONG)):
+        text = getattr(tx, name)
+        if not text.strip(" "):
+            return bad
+        if len(text) > cap:
+            return too_long
+    if tx.currency not in LIMITS.currencies:
+        return formats.REASON_CURRENCY_NOT_ALLOWED
+    return None
 
 
 @st.composite
@@ -146,15 +210,30 @@ def source(spark: SparkSession, rows: list[tuple[bytes | None, bytes | None]]) -
     return spark.createDataFrame(records, SOURCE_SCHEMA)
 
 
+PARSED_COLUMNS = ("offset", "reason", *transforms.TRANSACTION_FIELDS, "event_time")
+
+
+def parsed_rows(frame: DataFrame) -> dict[int, tuple]:
+    """Parsed rows by offset, `event_time` as text (Python's datetime cannot hold year 1 in every zone)."""
+    rows = frame.withColumn("event_time", F.col("event_time").cast("string")).select(*PARSED_COLUMNS)
+    return {row.offset: tuple(row) for row in rows.collect()}
+
+
 def run_transforms(spark: SparkSession, rows: list[tuple[bytes | None, bytes | None]]) -> dict[str, Any]:
-    """Parse, classify and shape the sink rows of one batch; collect what each sink would get."""
-    parsed = transforms.parse_transactions(source(spark, rows))
+    """Parse, classify and shape the sink rows of one batch; collect what each sink would get.
+
+    Also parses the batch through the exact path alone (`exact`), to compare with the typed read.
+    """
+    frame = source(spark, rows)
+    parsed = transforms.parse_transactions(frame)
     classified = transforms.classify(parsed, 500.0, 900.0).cache()
     try:
         return {
             "rows": classified.select("offset", "reason", "tx_id", "amount", "level").collect(),
             "kafka": transforms.kafka_records(classified, "alerts", "dlq").collect(),
             "parquet": transforms.parquet_rows(classified).count(),
+            "typed": parsed_rows(classified),
+            "exact": parsed_rows(transforms.parse_transactions(frame, fast_path=False)),
         }
     finally:
         classified.unpersist()
@@ -175,21 +254,31 @@ def check_batch(rows: list[tuple[bytes | None, bytes | None]], out: dict[str, An
     assert topics_.count("dlq") == len(bad) and topics_.count("alerts") == len(flagged)
     assert out["parquet"] == len(flagged)
     for record in out["kafka"]:
-        assert len(record.value) < MAX_MESSAGE_BYTES, f"a {record.topic} record of {len(record.value)} bytes"
+        size = len(record.key or b"") + len(record.value)
+        assert size < MAX_REQUEST_SIZE, f"a {record.topic} record of {size} bytes"
         if record.topic == "alerts":
             assert formats.decode_alert(record.value).level in formats.LEVELS
         else:
             assert formats.decode_dead_letter(record.value).reason in formats.REASONS
-    # Where the Python decoder accepts a record, the job processes it with the same amount.
+    # The typed read only vouches for what the exact path accepts with the same values: both paths give
+    # every record the same reason and fields (a record near a ts edge may see two clocks: skipped).
     by_offset = {r.offset: r for r in out["rows"]}
+    differ = {o: (rows[o][1], out["typed"][o], out["exact"][o]) for o in out["typed"]
+              if out["typed"][o] != out["exact"][o]}
+    # Where the Python decoder accepts a record, the job gives the reason the limits say.
     for offset, (_key, value) in enumerate(rows):
         try:
             tx = decode(value)
         except FormatError:
             continue
-        if tx.tx_id.strip() and tx.amount <= formats.MAX_AMOUNT:
-            assert by_offset[offset].reason is None, (value, by_offset[offset].reason)
+        expected = limit_reason(tx)
+        if expected == "unsure":
+            differ.pop(offset, None)
+            continue
+        assert by_offset[offset].reason == expected, (value, by_offset[offset].reason, expected)
+        if expected is None:
             assert by_offset[offset].amount == tx.amount
+    assert not differ, f"value: (typed, exact) {differ}"
 
 
 keys = st.none() | st.binary(max_size=12)
@@ -203,9 +292,21 @@ def test_transforms_route_every_record(spark: SparkSession,
     check_batch(rows, run_transforms(spark, rows))
 
 
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(st.tuples(keys, transactions().map(Transaction.encode)), min_size=1, max_size=40))
+def test_both_paths_judge_decodable_transactions_alike(spark: SparkSession,
+                                                      rows: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Records in the producers' layout, on both sides of every limit: the typed read's own ground."""
+    check_batch(rows, run_transforms(spark, rows))
+
+
 # --- the bad-input matrix --------------------------------------------------------------------------
 
-def tx_json(tx_id: str = "m-1", amount: float = 950.0, ts: str = "2026-11-25T12:00:00.123Z",
+RECENT_TS = format_ts(START_MS - 60_000)
+
+
+def tx_json(tx_id: object = "m-1", amount: float = 950.0, ts: str = RECENT_TS,
             merchant: str = "Mega Image", **extra: Any) -> bytes:
     return orjson.dumps({"tx_id": tx_id, "account_id": "RO49", "merchant": merchant, "amount": amount,
                          "currency": "RON", "ts": ts, **extra})
@@ -217,14 +318,24 @@ MATRIX: dict[str, tuple[tuple[bytes | None, bytes | None], str | None]] = {
     # JSON"): a dead letter either way, which is what matters, and its JSON doubles in size.
     "1 MB of quotes": ((b"k", b'"' * 1_000_000), formats.REASON_NOT_OBJECT),
     "1 MB extra field": ((b"k", tx_json("m-big", pad="p" * 1_000_000)), None),
+    "near-1 MiB tx_id": ((b"k", tx_json("m" * 1_000_000)), formats.REASON_TX_ID_TOO_LONG),
+    "near-1 MiB merchant": ((b"k", tx_json("m-shop", merchant="\x7f" * 1_000_000)),
+                            formats.REASON_MERCHANT_TOO_LONG),
+    "near-1 MiB key": ((b"k" * 1_000_000, b"\x1b" * 40_000), formats.REASON_NOT_JSON),
     "tombstone": ((b"k", None), formats.REASON_NULL_VALUE),
     "non-UTF-8 key": ((b"\xff\xfe\x80", tx_json("m-key")), None),
     "non-UTF-8 key, bad value": ((b"\xff\xfe\x80", b"{"), formats.REASON_NOT_JSON),
-    "far future ts": ((b"k", tx_json("m-future", ts="9999-12-31T23:59:59.999Z")), None),
-    "far past ts": ((b"k", tx_json("m-past", ts="0001-01-01T00:00:00.000Z")), None),
+    "far future ts": ((b"k", tx_json("m-future", ts="9999-12-31T23:59:59.999Z")),
+                      formats.REASON_TS_IN_FUTURE),
+    "far past ts": ((b"k", tx_json("m-past", ts="0001-01-01T00:00:00.000Z")), formats.REASON_TS_TOO_OLD),
+    "ts without milliseconds": ((b"k", tx_json("m-sec", ts=RECENT_TS[:-5] + "Z")), formats.REASON_BAD_TS),
+    "numeric tx_id": ((b"k", tx_json(42)), formats.REASON_TX_ID_NOT_STRING),
+    "sub-cent amount": ((b"k", tx_json("m-cent", 500.001)), formats.REASON_AMOUNT_TOO_PRECISE),
+    "foreign currency": ((b"k", tx_json("m-eur", currency="EUR")), formats.REASON_CURRENCY_NOT_ALLOWED),
     "unicode merchant": ((b"k", tx_json("m-uni", merchant="Café ☕ 東京 שלום 👩‍👩‍👧 e\u0301")), None),
-    "reordered and extra fields": ((b"k", orjson.dumps({"ts": "2026-11-25T12:00:00.123Z", "x": [1],
-                                                       "amount": 901, "tx_id": "m-re", "y": None})), None),
+    "reordered and extra fields": ((b"k", orjson.dumps({"ts": RECENT_TS, "x": [1], "currency": "RON",
+                                                       "amount": 901, "tx_id": "m-re", "y": None,
+                                                       "merchant": "eMAG", "account_id": "RO49"})), None),
 }
 
 
@@ -243,7 +354,7 @@ def test_bad_input_matrix(spark: SparkSession) -> None:
     alerts = {a.tx_id: a for a in (formats.decode_alert(k.value) for k in out["kafka"]
                                    if k.topic == "alerts")}
     assert alerts["m-uni"].merchant == "Café ☕ 東京 שלום 👩‍👩‍👧 e\u0301"
-    assert alerts["m-future"].ts == "9999-12-31T23:59:59.999Z" and alerts["m-past"].ts.startswith("0001-")
+    assert set(alerts) == {"m-big", "m-key", "m-uni", "m-re", "m-dup"}
 
 
 @pytest.mark.parametrize("value", [None, b"", b"\xff", b"{}", b"[]", b"1e999", tx_json(amount=-1.0)])

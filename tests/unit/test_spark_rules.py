@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
 from pyspark.sql import SparkSession
 
+from producer.transaction import format_ts
 from spark_app import formats, transforms
 from spark_app.account_rules import Event
 from spark_app.rule_engine import RuleEngine, alert_records, rule_events
 from txmon_core.rules import RuleSettings
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
-TS = "2026-11-25T12:00:00.123Z"
-TS_MS = 1_795_608_000_123
+# An hour ago: the job dead-letters a ts more than a week old.
+TS_MS = time.time_ns() // 1_000_000 - 3_600_000
+TS = format_ts(TS_MS)
 
 
 def tx(tx_id: str, amount: object, account: str | None = "RO49RZBR0000060012345678") -> bytes:
