@@ -74,7 +74,8 @@ STOPPED_BATCH_MESSAGE = (
 def classified(source: DataFrame, config: JobConfig) -> DataFrame:
     """Kafka source rows → parsed and classified rows (transforms)."""
     return transforms.classify(
-        transforms.parse_transactions(source, config.validation), config.large_threshold, config.alert_threshold
+        transforms.parse_transactions(source, config.validation), config.large_threshold,
+        config.alert_threshold,
     )
 
 
