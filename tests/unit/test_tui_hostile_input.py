@@ -172,6 +172,8 @@ def test_any_decodable_alert_goes_through_every_reader(records: list[dict[str, A
                 assert isinstance(value, int | float) and not isinstance(value, bool)
             elif name == "tx_ids":
                 assert all(isinstance(t, str) and not UNSAFE.search(t) for t in value)
+            elif name == "rules_version":
+                assert value is None or (isinstance(value, int) and not isinstance(value, bool))
             else:
                 assert isinstance(value, str), f"{name} decoded as {value!r}"
                 assert_safe(value, name)
