@@ -140,8 +140,9 @@ class Follower:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
-        """Start reading."""
-        self._thread.start()
+        """Start reading (not after close(): an owner may close before a slow start finished)."""
+        if not self._stop.is_set():
+            self._thread.start()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop reading and close the consumer."""

@@ -33,6 +33,8 @@ from txmon_core.triage import (
     iso,
 )
 
+CATCH_UP_WAIT = 15.0  # seconds delivery waits, once, for the silences already on the topic
+
 
 @dataclass(frozen=True)
 class _Done:
@@ -168,9 +170,27 @@ class TriageService:
             return bool(self._done)
 
 
+class _SilenceTest:
+    """Delivery's question (did a silence cover this alert when it arrived?) answered by the shared triage.
+
+    The first question waits (up to CATCH_UP_WAIT s, once) until the service has read the silences
+    already on the topic: alerts taken at start-up must not slip past a silence not yet read.
+    """
+
+    def __init__(self, service: TriageService) -> None:
+        self._service = service
+        self._waited = False
+
+    def __call__(self, alert: TriagedAlert, at: float) -> bool:
+        if not self._waited:
+            self._service.wait_caught_up(CATCH_UP_WAIT)  # delivery's intake thread: the screen never waits
+            self._waited = True
+        return is_silenced(alert, self._service.state(), at)
+
+
 def silence_test(service: TriageService) -> Callable[[TriagedAlert, float], bool]:
-    """Delivery's question (did a silence cover this alert when it arrived?) answered by the shared triage."""
-    return lambda alert, at: is_silenced(alert, service.state(), at)
+    """The test delivery asks of each alert it takes (Delivery.silenced)."""
+    return _SilenceTest(service)
 
 
 def read_records(client_config: Mapping[str, str]) -> list[TriageRecord]:
