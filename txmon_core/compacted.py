@@ -18,6 +18,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from txmon_core.topics import COMPACTED, KafkaAccessError, ensure_topics
 
 PARTITION = 0
+# A follower's consume() returns after this long with what came (it waits the whole time unless 500
+# records arrive): it bounds how late another monitor's action shows, at ~10 idle wake-ups a second.
+FOLLOW_WAIT = 0.1
 _QUIET = logging.getLogger("txmon.compacted")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
@@ -86,7 +89,8 @@ def read_range(client_config: Mapping[str, str], topic: str, start_back: int | N
         found: list[Record] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for message in reader.consume(500, 0.5):
+            # consume() waits its whole timeout unless 500 records come: short waits end the read sooner.
+            for message in reader.consume(500, 0.05):
                 error = message.error()
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:
                     raise KafkaAccessError(f"cannot read {topic}: {error.str()}")
@@ -101,25 +105,47 @@ def read_range(client_config: Mapping[str, str], topic: str, start_back: int | N
         reader.close()
 
 
+class Writer:
+    """A producer kept open for many writes (an operator's actions): the connection is made once."""
+
+    def __init__(self, client_config: Mapping[str, str]) -> None:
+        self._producer = Producer({**client_config, "enable.idempotence": True, "linger.ms": 0,
+                                   "logger": _QUIET})
+        self._lock = threading.Lock()  # one write at a time: its delivery reports are its own
+
+    def write(self, topic: str, records: list[tuple[str, bytes | None]], timeout: float = 15.0) -> list[int]:
+        """Write (key, value) records in order and wait until the broker has them; their offsets."""
+        offsets: list[int] = []
+        failures: list[str] = []
+
+        def delivered(error: KafkaError | None, message: object) -> None:
+            if error is not None:
+                failures.append(error.str())
+            else:
+                offsets.append(message.offset())  # type: ignore[attr-defined]
+
+        with self._lock:
+            for key, value in records:
+                self._producer.produce(topic, key=key.encode(), value=value, partition=PARTITION,
+                                       on_delivery=delivered)
+            remaining = self._producer.flush(timeout)
+        if failures or remaining:
+            raise KafkaAccessError(f"cannot write to {topic}: {failures[0] if failures else 'timed out'}")
+        return offsets
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is left (nothing, after write() returned)."""
+        self._producer.flush(timeout)
+
+
 def write(client_config: Mapping[str, str], topic: str, records: list[tuple[str, bytes | None]],
           timeout: float = 15.0) -> list[int]:
-    """Write (key, value) records in order and wait until the broker has them; their offsets."""
-    offsets: list[int] = []
-    failures: list[str] = []
-
-    def delivered(error: KafkaError | None, message: object) -> None:
-        if error is not None:
-            failures.append(error.str())
-        else:
-            offsets.append(message.offset())  # type: ignore[attr-defined]
-
-    producer = Producer({**client_config, "enable.idempotence": True, "linger.ms": 0, "logger": _QUIET})
-    for key, value in records:
-        producer.produce(topic, key=key.encode(), value=value, partition=PARTITION, on_delivery=delivered)
-    remaining = producer.flush(timeout)
-    if failures or remaining:
-        raise KafkaAccessError(f"cannot write to {topic}: {failures[0] if failures else 'timed out'}")
-    return offsets
+    """Write records once with a producer of their own (a CLI call, a rules version)."""
+    writer = Writer(client_config)
+    try:
+        return writer.write(topic, records, timeout)
+    finally:
+        writer.close()
 
 
 class Follower:
@@ -140,8 +166,9 @@ class Follower:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
-        """Start reading."""
-        self._thread.start()
+        """Start reading (not after close(): an owner may close before a slow start finished)."""
+        if not self._stop.is_set():
+            self._thread.start()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop reading and close the consumer."""
@@ -158,7 +185,7 @@ class Follower:
                 self.caught_up.set()
             reader.assign([TopicPartition(self._topic, PARTITION, OFFSET_BEGINNING)])
             while not self._stop.is_set():
-                for message in reader.consume(500, 0.2):
+                for message in reader.consume(500, FOLLOW_WAIT):
                     error = message.error()
                     if error is None:
                         self._apply(_record(message))

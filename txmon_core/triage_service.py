@@ -33,6 +33,8 @@ from txmon_core.triage import (
     iso,
 )
 
+CATCH_UP_WAIT = 15.0  # seconds delivery waits, once, for the silences already on the topic
+
 
 @dataclass(frozen=True)
 class _Done:
@@ -57,6 +59,7 @@ class TriageService:
         self.changes = 0  # records applied so far: a view repaints when it moved
         self._done: list[_Done] = []
         self._follower = compacted.Follower(self._config, TRIAGE, self._apply, "txmon-triage")
+        self._writer: compacted.Writer | None = None  # made on the first action: a viewer may never act
 
     def start(self) -> TriageService:
         """Create the topic if missing and start following it."""
@@ -65,8 +68,19 @@ class TriageService:
         return self
 
     def close(self) -> None:
-        """Stop following."""
+        """Stop following; close the producer."""
         self._follower.close()
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _put(self, records: list[tuple[str, bytes | None]]) -> None:
+        with self._lock:
+            if self._writer is None:
+                self._writer = compacted.Writer(self._config)
+            writer = self._writer
+        writer.write(TRIAGE, records)
 
     def __enter__(self) -> TriageService:
         return self.start()
@@ -113,7 +127,7 @@ class TriageService:
     def _write(self, record: TriageRecord) -> TriageRecord:
         with self._lock:
             before = self._state.get(record.key)
-        compacted.write(self._config, TRIAGE, [(record.key, record.encode())])
+        self._put([(record.key, record.encode())])
         with self._lock:
             self._done.append(_Done(record.key, before, record))
         return record
@@ -154,7 +168,7 @@ class TriageService:
         undo = self._new(UNDO, undoes=done.key, reason=done.record.describe())
         restored = done.before.encode() if done.before is not None else None
         try:
-            compacted.write(self._config, TRIAGE, [(done.key, restored), (undo.key, undo.encode())])
+            self._put([(done.key, restored), (undo.key, undo.encode())])
         except BaseException:
             with self._lock:
                 self._done.append(done)  # not undone: it may be tried again
@@ -168,9 +182,27 @@ class TriageService:
             return bool(self._done)
 
 
+class _SilenceTest:
+    """Delivery's question (did a silence cover this alert when it arrived?) answered by the shared triage.
+
+    The first question waits (up to CATCH_UP_WAIT s, once) until the service has read the silences
+    already on the topic: alerts taken at start-up must not slip past a silence not yet read.
+    """
+
+    def __init__(self, service: TriageService) -> None:
+        self._service = service
+        self._waited = False
+
+    def __call__(self, alert: TriagedAlert, at: float) -> bool:
+        if not self._waited:
+            self._service.wait_caught_up(CATCH_UP_WAIT)  # delivery's intake thread: the screen never waits
+            self._waited = True
+        return is_silenced(alert, self._service.state(), at)
+
+
 def silence_test(service: TriageService) -> Callable[[TriagedAlert, float], bool]:
-    """Delivery's question (did a silence cover this alert when it arrived?) answered by the shared triage."""
-    return lambda alert, at: is_silenced(alert, service.state(), at)
+    """The test delivery asks of each alert it takes (Delivery.silenced)."""
+    return _SilenceTest(service)
 
 
 def read_records(client_config: Mapping[str, str]) -> list[TriageRecord]:

@@ -73,20 +73,22 @@ class OperatorApp(App[int]):
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="operators", exit_on_error=False)
     def start_operators(self, client_config: Mapping[str, str]) -> None:
+        """Follow the rules and the triage; delivery asks the triage about silences from now on."""
+        self.rules_watcher = RulesWatcher(client_config)
+        self.triage = TriageService(client_config, self.triage_settings.operator)
+        if self.outlets is not None:  # set before any alert is taken: silenced ones never go out
+            self.outlets.delivery.silenced = silence_test(self.triage)
+        self._start_services(client_config, self.rules_watcher, self.triage)
+
+    @work(thread=True, exclusive=True, group="operators", exit_on_error=False)
+    def _start_services(self, client_config: Mapping[str, str], watcher: RulesWatcher,
+                        service: TriageService) -> None:
         """Create the operators' topics if missing, seed the rules, and follow both topics."""
         if self.start_rules is not None:
             rules_log.seed_if_empty(client_config, self.start_rules)
-        watcher = RulesWatcher(client_config).start()
-        service = TriageService(client_config, self.triage_settings.operator).start()
-        if self._halt.is_set():  # the app ended meanwhile
-            watcher.close()
-            service.close()
-            return
-        self.rules_watcher, self.triage = watcher, service
-        if self.outlets is not None:  # silences keep their alerts from the senders (still stored)
-            self.outlets.delivery.silenced = silence_test(service)
+        watcher.start()
+        service.start()
 
     def stop_operators(self) -> None:
         """Stop following the topics (from on_unmount)."""
@@ -118,7 +120,7 @@ class OperatorApp(App[int]):
         return None if alert is None else (alert.tx_id, alert.account_id, alert.rule or "")
 
     def _triage_ready(self) -> TriageService | None:
-        if self.triage is None:
+        if self.triage is None or not self.triage.wait_caught_up(0):
             self.notify("Triage is not connected yet", severity="warning", timeout=3)
         return self.triage
 

@@ -147,7 +147,7 @@ class RulesScreen(ModalScreen[RulesChange | None]):
 
     def compose(self) -> ComposeResult:
         """Values, history, editor."""
-        with Vertical(id="rules-box") as box:
+        with VerticalScroll(id="rules-box") as box:  # scrolls on a small terminal (80x24)
             box.border_title = "Rules"
             box.border_subtitle = "enter publish · esc close" if self._can_edit else "esc close"
             yield Static(self._values(), id="rules-current")
