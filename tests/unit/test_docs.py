@@ -20,6 +20,8 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+# `python -m` commands of these are checked; others (`python3 -m venv`) are not txmon's.
+PROJECT_PACKAGES = {"producer", "spark_app", "txmon_tui", "txmon_core", "txmon_sinks", "bench"}
 README_LIMIT = 25_000  # characters: the details live in docs/ and bench/README.md
 PERFORMANCE_LIMIT = 2_000  # characters of the README's "Measured performance" section
 
@@ -114,7 +116,9 @@ def commands_in(where: str, text: str, scripts: dict[str, str]) -> Iterator[Comm
             program, skip = None, 1
             if name in scripts:
                 program = name
-            elif re.fullmatch(r"python3?(\.\d+)?", name) and tokens[index + 1 : index + 2] == ["-m"]:
+            elif (re.fullmatch(r"python3?(\.\d+)?", name) and tokens[index + 1 : index + 2] == ["-m"]
+                  and tokens[index + 2 : index + 3]
+                  and tokens[index + 2].split(".")[0] in PROJECT_PACKAGES):
                 program, skip = f"python -m {tokens[index + 2]}", 3
             elif name == "spark-submit":
                 script = next((i for i in range(index + 1, len(tokens)) if tokens[i].endswith(".py")), None)
@@ -233,7 +237,8 @@ def problems(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
                 if arg not in subcommands:
                     found.append(f"no subcommand {arg!r} (has {', '.join(sorted(subcommands))})")
                     return found
-                parser, subcommands = subcommands[arg], {}
+                parser = subcommands[arg]
+                subcommands = _subcommands(parser)  # `rules set …`: a subcommand may have its own
             unknown = False
             continue
         option, equals, value = arg.partition("=")
