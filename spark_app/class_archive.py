@@ -4,7 +4,7 @@ Loading Spark's classes is most of a session's start: measured here (2 cores, lo
 with a first job took 4.6–7.7 s from an archive against 11–15 s without. `make setup` builds the
 archive once (`python -m spark_app.class_archive`): a small session runs, its JVM writes the classes it
 loaded when it exits, and the file is renamed into place only then, so a job never sees half an
-archive. Its name holds what decides its validity (Java, Python, pyspark, the connector jars); a job
+archive. Its name holds what decides its validity (Java, Python, pyspark and where it is installed, the connector jars); a job
 that finds none starts as before, and the JVM ignores an archive it cannot use.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import sys
@@ -27,7 +28,10 @@ QUIET = "-Xlog:disable -Xlog:all=error:stderr"
 def path(jars: tuple[Path, ...]) -> Path:
     """Where the archive for this Java, pyspark and these jars lives."""
     java = shutil.which("java") or ""
-    key = "|".join([sys.version, importlib.metadata.version("pyspark"), os.path.realpath(java),
+    # The JVM checks the classpath an archive was made with: pyspark's own jars, where it is installed.
+    installed = importlib.util.find_spec("pyspark")
+    where = installed.origin if installed is not None and installed.origin else ""
+    key = "|".join([sys.version, importlib.metadata.version("pyspark"), where, os.path.realpath(java),
                     os.environ.get("JAVA_HOME", ""), *sorted(str(jar) for jar in jars)])
     return cache_dir() / "cds" / f"spark-driver-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsa"
 
