@@ -4,8 +4,8 @@ Loading Spark's classes is most of a session's start: measured here (2 cores, lo
 with a first job took 4.6–7.7 s from an archive against 11–15 s without. `make setup` builds the
 archive once (`python -m spark_app.class_archive`): a small session runs, its JVM writes the classes it
 loaded when it exits, and the file is renamed into place only then, so a job never sees half an
-archive. Its name holds what decides its validity (Java, Python, pyspark and where it is installed, the connector jars); a job
-that finds none starts as before, and the JVM ignores an archive it cannot use.
+archive. Its name holds what decides its validity (Java, Python, pyspark and where it is installed,
+the connector jars); a job that finds none starts as before, and the JVM ignores one it cannot use.
 """
 
 from __future__ import annotations
