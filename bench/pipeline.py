@@ -66,6 +66,7 @@ class Options:
     spark_args: tuple[str, ...] = ()  # extra txmon-spark flags, e.g. --no-alert-lines
     tail_args: tuple[str, ...] = ()  # extra bench.tail flags
     spark_jfr: Path | None = None  # record a Java Flight Recording of the Spark JVM into this folder
+    uniform: bool = False  # amounts uniform over 1..1,000 RON (half flagged), not people-like spending
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +104,12 @@ def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help="an extra txmon-spark flag, e.g. --spark-arg=--no-alert-lines (repeatable)",
     )
     parser.add_argument(
+        "--uniform",
+        action="store_true",
+        help="amounts uniform over 1..1,000 RON (half flagged), as this round's and earlier figures had "
+        "them; default: the producer's people-like spending (about 1 %% flagged)",
+    )
+    parser.add_argument(
         "--tail-arg",
         action="append",
         default=[],
@@ -123,7 +130,13 @@ def options_from(args: argparse.Namespace, rate: float, duration: float) -> Opti
         floor_seconds=args.floor_seconds,
         spark_args=tuple(args.spark_arg),
         tail_args=tuple(args.tail_arg),
+        uniform=args.uniform,
     )
+
+
+def amount_args(options: Options) -> list[str]:
+    """The producer's amount flags for a run: uniform amounts (half flagged), or its own default."""
+    return ["--min-amount", "1.00", "--max-amount", "1000.00"] if options.uniform else []
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -433,6 +446,7 @@ def run(options: Options) -> dict[str, Any]:
                 str(WARMUP_SEED),
                 "--ack-log",
                 str(folder / "ack-warmup.log"),
+                *amount_args(options),
             ],
         )
         ready_wall, _ = spark.wait_line(lambda line: line.startswith("spark job running"), COLD_START_TIMEOUT)
@@ -474,6 +488,7 @@ def run(options: Options) -> dict[str, Any]:
                 str(MEASURED_SEED),
                 "--ack-log",
                 str(folder / "ack.log"),
+                *amount_args(options),
             ],
         )
         producing_wall, _ = producer.wait_line(lambda line: line.startswith("producing to"), 60)

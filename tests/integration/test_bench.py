@@ -22,7 +22,7 @@ PERCENTILES = {"count", "p50_ms", "p95_ms", "p99_ms", "max_ms"}
 
 
 def test_pipeline_benchmark_smoke() -> None:
-    command = [sys.executable, "-m", "bench", "pipeline", "--rate", "200", "--duration", "4",
+    command = [sys.executable, "-m", "bench", "pipeline", "--rate", "200", "--duration", "4", "--uniform",
                "--floor-seconds", "0", "--drain-timeout", "60", "--json", "--no-save"]  # fmt: skip
     # Its own process group, so a timeout takes down the harness and everything it started.
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
