@@ -298,9 +298,10 @@ class RulesWatcher:
                 self._history = [*self._history, versions[0]]  # a new list: readers keep a stable one
                 self._changed.notify_all()
 
-    def start(self) -> RulesWatcher:
-        """Create the topic if missing and start following it."""
-        ensure_topic(self.client_config)
+    def start(self, create: bool = True) -> RulesWatcher:
+        """Create the topic if missing (unless not to `create`) and start following it."""
+        if create:
+            ensure_topic(self.client_config)
         self._follower.start()
         return self
 

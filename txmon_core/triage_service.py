@@ -61,9 +61,10 @@ class TriageService:
         self._follower = compacted.Follower(self._config, TRIAGE, self._apply, "txmon-triage")
         self._writer: compacted.Writer | None = None  # made on the first action: a viewer may never act
 
-    def start(self) -> TriageService:
-        """Create the topic if missing and start following it."""
-        compacted.ensure(self._config, TRIAGE)
+    def start(self, create: bool = True) -> TriageService:
+        """Create the topic if missing (unless not to `create`) and start following it."""
+        if create:
+            compacted.ensure(self._config, TRIAGE)
         self._follower.start()
         return self
 

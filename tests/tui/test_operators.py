@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
@@ -176,8 +177,8 @@ async def test_r_changes_the_rules_the_histogram_and_help_follow(
         assert f"alert > {new_alert:g}" in app.rules_text
 
 
-async def test_r_refuses_editing_in_a_read_only_monitor(app: MonitorApp) -> None:
-    app.read_only = True
+async def test_r_refuses_editing_in_a_read_only_monitor(config: PipelineConfig) -> None:
+    app = create_app(dataclasses.replace(config, read_only=True))  # attached, as `--read-only` makes it
     async with app.run_test(size=WIDE) as pilot:
         await connected(pilot, app)
         await pilot.press("R")

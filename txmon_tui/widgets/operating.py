@@ -84,11 +84,16 @@ class OperatorApp(App[int]):
     @work(thread=True, exclusive=True, group="operators", exit_on_error=False)
     def _start_services(self, client_config: Mapping[str, str], watcher: RulesWatcher,
                         service: TriageService) -> None:
-        """Create the operators' topics if missing, seed the rules, and follow both topics."""
-        if self.start_rules is not None:
+        """Create the operators' topics if missing, seed the rules, and follow both topics.
+
+        Read-only (attached to a cluster without leave to write) it creates and seeds nothing: it
+        follows the topics if they exist.
+        """
+        create = not self.read_only
+        if create and self.start_rules is not None:
             rules_log.seed_if_empty(client_config, self.start_rules)
-        watcher.start()
-        service.start()
+        watcher.start(create=create)
+        service.start(create=create)
 
     def stop_operators(self) -> None:
         """Stop following the topics (from on_unmount)."""
