@@ -45,7 +45,7 @@ def test_a_real_run_leaves_nothing_readable_by_other_users(broker: EmbeddedBroke
     data = tmp_path / "data"
     settings = tmp_path / "txmon.toml"
     settings.write_text("[sinks.jsonl]\nfsync = false\n\n[storage]\n")
-    command = [sys.executable, "-m", "txmon_tui.cli", "--headless", "--duration", "4", "--no-spark",
+    command = [sys.executable, "-m", "txmon_tui.cli", "--headless", "--duration", "4", "--with-producer",
                "--rate", "20", "-b", broker.bootstrap, "--data-dir", str(data), "--settings", str(settings)]
     stop = threading.Event()
     feeder = threading.Thread(target=feed_alerts, args=(broker.bootstrap, stop))
@@ -57,7 +57,7 @@ def test_a_real_run_leaves_nothing_readable_by_other_users(broker: EmbeddedBroke
     finally:
         stop.set()
         feeder.join(30)
-    assert result.returncode in (0, 1), result.stderr
+    assert result.returncode in (0, 3), result.stderr  # 3: stalled (no Spark job here), still a run
     written = {path.relative_to(data).as_posix(): stat.S_IMODE(path.stat().st_mode)
                for path in data.rglob("*")}
     for expected in ("alerts.jsonl", "alerts.sqlite", "delivery/outbox.sqlite", "logs"):

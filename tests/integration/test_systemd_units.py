@@ -133,4 +133,5 @@ def test_commands_accept_their_options_and_share_the_data_dir(monkeypatch: pytes
     assert delivery.bootstrap_servers == "127.0.0.1:9092" and str(delivery.data_dir) == DATA_DIR
     # A service: headless without --duration, no children of its own, the metrics endpoint on.
     assert delivery.headless and delivery.duration is None
-    assert not delivery.run_producer and not delivery.run_spark and delivery.metrics_port > 0
+    config = tui_cli.pipeline_config(delivery)
+    assert not config.run_producer and not config.run_spark and delivery.metrics_port > 0
