@@ -82,7 +82,8 @@ def test_embedded_pipeline_runs_toggles_recovers_and_stops(pipeline: Pipeline) -
         pipeline.set_rate(50)
         wait_until(lambda: (view := pipeline.process("producer")) and view.pid not in (None, old_pid)
                    and state(pipeline, "producer") is ProcState.RUNNING, 30, "the producer restarted at 50/s")
-        assert "50" in pipeline._children["producer"].argv
+        argv = pipeline._children["producer"].argv
+        assert float(argv[argv.index("--rate") + 1]) == 50
 
         victim = pipeline.process("producer").pid
         assert victim is not None
