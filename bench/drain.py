@@ -26,11 +26,11 @@ from typing import Any
 
 import orjson
 import psutil
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from bench import machine
 from bench.children import Child
-from bench.pipeline import parquet_ids, progress, save
+from bench.pipeline import parquet_ids, progress, read_topic_stamps, save
 from bench.procstats import java_descendant
 from producer.generator import TransactionGenerator
 from spark_app import formats
@@ -73,35 +73,10 @@ def fill(bootstrap: str, records: int, uniform: bool = False) -> set[str]:
     return flagged
 
 
-def end_offset(bootstrap: str, topic: str) -> int:
-    """The end offset of partition 0."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "txmon-bench-drain"})
-    try:
-        return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False)[1])
-    finally:
-        consumer.close()
-
-
-def alert_ids(bootstrap: str, topic: str) -> set[str]:
-    """tx_ids of the threshold alerts (large and alert levels) in `topic`."""
-    end = end_offset(bootstrap, topic)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "txmon-bench-drain",
-                         "enable.auto.commit": False})
-    ids: set[str] = set()
-    try:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        read, deadline = 0, time.monotonic() + 300
-        while read < end and time.monotonic() < deadline:
-            for record in consumer.consume(10_000, 1.0):
-                if record.error() is not None:
-                    continue
-                read = record.offset() + 1
-                data = orjson.loads(record.value())
-                if data.get("level") in (formats.LEVEL_LARGE, formats.LEVEL_ALERT):
-                    ids.add(data["tx_id"])
-    finally:
-        consumer.close()
-    return ids
+def alert_ids(bootstrap: str) -> set[str]:
+    """tx_ids of the threshold alerts (large and alert levels) in `alerts`; a rule alert is none."""
+    stamps = read_topic_stamps(bootstrap, topics.ALERTS, field="level")
+    return {tx_id for tx_id, (level, _) in stamps.items() if level in formats.TRANSACTION_LEVELS}
 
 
 def batch_end_s(progress_line: dict[str, Any]) -> float:
@@ -205,7 +180,7 @@ def run(records: int, spark_args: list[str], with_reference: bool, timeout: floa
         result["flagged"] = len(flagged)
         progress(f"{len(flagged):,} flagged; draining with the job as shipped")
         drained = streaming(bootstrap, folder, records, spark_args, timeout, stack)
-        missing_alerts = len(flagged - alert_ids(bootstrap, topics.ALERTS))
+        missing_alerts = len(flagged - alert_ids(bootstrap))
         missing_parquet = len(flagged - parquet_ids(drained["data_dir"] / formats.PARQUET_DIR_NAME))
         result["streaming"] = figures(drained, records)
         result["lost"] = {"alerts": missing_alerts, "parquet": missing_parquet}
