@@ -104,7 +104,7 @@ def plain(widget: Static) -> str:
     return capture.get()
 
 
-async def until(pilot: Pilot[object], check: Callable[[], T], what: str, timeout: float = 20.0) -> T:
+async def until(pilot: Pilot[object], check: Callable[[], T], what: str, timeout: float = 40.0) -> T:
     """Let the app run until `check()` is truthy; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not (result := check()):
