@@ -20,16 +20,23 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def bootstrap(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The broker with empty operators' topics; the operator is `tester`."""
+    """The broker with empty operators' topics, before and after (a silence or a rules version left
+    behind would change what later tests on the session's broker deliver); the operator is `tester`."""
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    for topic in (RULES, TRIAGE):
-        if topic in admin.list_topics(timeout=10).topics:
-            admin.delete_topics([topic])[topic].result(10)
-            wait_until(lambda t=topic: t not in admin.list_topics(timeout=10).topics, 20, f"{topic} deleted")
+
+    def empty() -> None:
+        for topic in (RULES, TRIAGE):
+            if topic in admin.list_topics(timeout=10).topics:
+                admin.delete_topics([topic])[topic].result(10)
+                wait_until(lambda t=topic: t not in admin.list_topics(timeout=10).topics, 20,
+                           f"{topic} deleted")
+
+    empty()
     monkeypatch.setenv("USER", "tester")
     monkeypatch.delenv("TXMON_SETTINGS", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent")  # no settings file: defaults
     yield broker.bootstrap
+    empty()
 
 
 def test_set_show_and_history(bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
