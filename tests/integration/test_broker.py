@@ -90,7 +90,8 @@ def test_command_prints_ready_and_stops_cleanly(tmp_path: Path, how: str) -> Non
     try:
         assert time.monotonic() - started < 60
         process.send_signal(getattr(signal, how))
-        assert process.wait(timeout=30) == 0
+        # A guard, not a speed goal: Kafka's own shutdown has taken over 30 s on a busy machine.
+        assert process.wait(timeout=90) == 0
         assert "broker stopped" in process.stderr.read()  # type: ignore[union-attr]
         assert not alive(jvm), "broker JVM still running after the command stopped"
         assert "shut down completed" in (tmp_path / "broker.log").read_text()  # the stop hook ran
