@@ -79,8 +79,10 @@ def test_a_new_threshold_judges_from_a_batch_boundary_on_and_survives_a_kill(
         before = set(sender.send(850.0, 5))
         wait_until(lambda: len(judged(reader, before)) == 5, SWITCH_TIMEOUT, "v1 alerts")
 
-        # 850 RON straddles the change: produced before, during and after alert_threshold → 800.
+        # 850 RON straddles the change: produced before, during and after alert_threshold → 800. The
+        # first ones are judged before the change is published, so that both versions judge some.
         straddle = sender.send(850.0, 20)
+        wait_until(lambda: len(judged(reader, set(straddle))) == 20, SWITCH_TIMEOUT, "the first 20 judged")
         changed = rules_log.publish(client, {"alert_threshold": 800.0}, "tester", "test: lower the alert bar")
         published = time.monotonic()
         deadline = published + SWITCH_TIMEOUT
