@@ -124,6 +124,17 @@ class OperatorApp(App[int]):
         alert = self._selected_alert()
         return None if alert is None else (alert.tx_id, alert.account_id, alert.rule or "")
 
+    def _triage_target(self) -> tuple[TriageService, tuple[str, str, str]] | None:
+        """The triage service and the selected row, or None (and a word to the user) when either lacks."""
+        service = self._triage_ready()
+        if service is None:
+            return None
+        selected = self._selected()
+        if selected is None:
+            self.notify("No alert selected", timeout=2)
+            return None
+        return service, selected
+
     def _triage_ready(self) -> TriageService | None:
         if self.triage is None or not self.triage.wait_caught_up(0):
             self.notify("Triage is not connected yet", severity="warning", timeout=3)
@@ -151,13 +162,10 @@ class OperatorApp(App[int]):
 
     def action_silence(self) -> None:
         """Open the silence form for the selected alert's account or rule."""
-        service = self._triage_ready()
-        if service is None:
+        target = self._triage_target()
+        if target is None:
             return
-        selected = self._selected()
-        if selected is None:
-            self.notify("No alert selected", timeout=2)
-            return
+        service, selected = target
 
         def silence(request: SilenceRequest | None) -> None:
             if request is not None:
@@ -168,13 +176,10 @@ class OperatorApp(App[int]):
 
     def action_note(self) -> None:
         """Add a note about the selected alert (about the account in the grouped view)."""
-        service = self._triage_ready()
-        if service is None:
+        target = self._triage_target()
+        if target is None:
             return
-        selected = self._selected()
-        if selected is None:
-            self.notify("No alert selected", timeout=2)
-            return
+        service, selected = target
         tx_id, account_id, _rule = selected
 
         def note(text: str | None) -> None:
