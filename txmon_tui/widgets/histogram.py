@@ -31,6 +31,7 @@ class AmountsPlot(PlotextPlot):
         self._data: tuple[tuple[float, ...], tuple[int, ...], tuple[float, ...], str] | None = None
         self._stale = False
         self.draws = 0
+        self.drawn_counts: tuple[int, ...] = ()  # the counts of the last draw
 
     def set_bins(self, edges: Sequence[float], counts: Sequence[int], thresholds: Sequence[float],
                  note: str = "") -> None:
@@ -46,6 +47,7 @@ class AmountsPlot(PlotextPlot):
             return False
         self._stale = False
         edges, counts, thresholds, note = self._data
+        self.drawn_counts = counts
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
