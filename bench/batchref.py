@@ -23,8 +23,9 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from bench.transforms import jvm_process
-from spark_app import formats, job, transforms
-from txmon_core import topics
+from spark_app import job, transforms
+from txmon_core import large_table, topics
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             .option("minPartitions", str(spark.sparkContext.defaultParallelism)).load()
         )
         classified = transforms.classify(transforms.parse_transactions(source),
-                                         formats.DEFAULT_LARGE_THRESHOLD, formats.DEFAULT_ALERT_THRESHOLD)
+                                         DEFAULT_LARGE_THRESHOLD, DEFAULT_ALERT_THRESHOLD)
         # Only flagged and bad rows reach a sink: those are cached, once, for both writes.
         wanted = classified.where(F.col("level").isNotNull() | F.col("reason").isNotNull())
         # Measured here: 0.83× the JVM CPU of letting each write read and parse the topic itself.
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         (transforms.kafka_records(wanted, args.alerts_topic, args.dead_letter_topic)
          .write.format("kafka").options(**kafka).save())
         (transforms.parquet_rows(wanted).write.mode("append")
-         .partitionBy(formats.PARQUET_PARTITION_COLUMN).parquet(str(args.data_dir / "reference-large")))
+         .partitionBy(large_table.PARTITION_COLUMN).parquet(str(args.data_dir / "reference-large")))
         wall = time.perf_counter() - began
         cpu = sum(jvm.cpu_times()[:2]) - cpu0
         rows = source.count()  # after the timing: what the writes covered

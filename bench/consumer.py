@@ -26,8 +26,8 @@ from confluent_kafka import Producer
 
 from bench.producer import JAVA_OPTIONS, bootstrap_servers
 from producer.generator import TransactionGenerator
-from spark_app import formats
 from txmon_core import jars, topics
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, LEVEL_ALERT, LEVEL_LARGE
 from txmon_tui import tail as tail_module
 from txmon_tui.model import MonitorModel
 
@@ -56,9 +56,9 @@ def alert_values(count: int) -> list[tuple[bytes, bytes]]:
         for value in values:
             tx = orjson.loads(value)
             level = (
-                formats.LEVEL_ALERT if tx["amount"] > formats.DEFAULT_ALERT_THRESHOLD else formats.LEVEL_LARGE
+                LEVEL_ALERT if tx["amount"] > DEFAULT_ALERT_THRESHOLD else LEVEL_LARGE
             )
-            rule = "amount>900" if level == formats.LEVEL_ALERT else "amount>500"
+            rule = "amount>900" if level == LEVEL_ALERT else "amount>500"
             records.append(
                 (
                     tx["tx_id"].encode(),

@@ -33,10 +33,12 @@ from bench.children import Child
 from bench.pipeline import parquet_ids, progress, read_topic_stamps, save
 from bench.procstats import java_descendant
 from producer.generator import TransactionGenerator
-from spark_app import formats
-from txmon_core import topics
+from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.large_table import committed_batch
+from txmon_core.records import ready
+from txmon_core.records.alert import DEFAULT_LARGE_THRESHOLD, TRANSACTION_LEVELS
+from txmon_core.records.metrics import QUERY_ALERTS
 
 SEED = 7
 STARTUP_TIMEOUT = 300.0
@@ -65,7 +67,7 @@ def fill(bootstrap: str, records: int, uniform: bool = False) -> set[str]:
                 except BufferError:
                     producer.poll(0.05)
             data = orjson.loads(value)
-            if data["amount"] > formats.DEFAULT_LARGE_THRESHOLD:
+            if data["amount"] > DEFAULT_LARGE_THRESHOLD:
                 flagged.add(data["tx_id"])
         producer.poll(0)
     if producer.flush(120):
@@ -76,7 +78,7 @@ def fill(bootstrap: str, records: int, uniform: bool = False) -> set[str]:
 def alert_ids(bootstrap: str) -> set[str]:
     """tx_ids of the threshold alerts (large and alert levels) in `alerts`; a rule alert is none."""
     stamps = read_topic_stamps(bootstrap, topics.ALERTS, field="level")
-    return {tx_id for tx_id, (level, _) in stamps.items() if level in formats.TRANSACTION_LEVELS}
+    return {tx_id for tx_id, (level, _) in stamps.items() if level in TRANSACTION_LEVELS}
 
 
 def batch_end_s(progress_line: dict[str, Any]) -> float:
@@ -91,7 +93,7 @@ def reached_end(progress_log: Path, end: int) -> tuple[int, float] | None:
         return None
     for line in progress_log.read_text().splitlines():
         batch = orjson.loads(line)
-        if batch.get("name") != formats.QUERY_ALERTS:
+        if batch.get("name") != QUERY_ALERTS:
             continue
         for source in batch.get("sources", []):
             offsets = source.get("endOffset") or {}
@@ -111,7 +113,7 @@ def streaming(bootstrap: str, folder: Path, records: int, spark_args: list[str],
                "--progress-log", str(log), *spark_args]
     job = Child("spark", command, folder)
     stack.callback(job.stop)
-    ready_at, _ = job.wait_line(lambda line: line.startswith("spark job running"), STARTUP_TIMEOUT)
+    ready_at, _ = job.wait_line(ready.is_job_line, STARTUP_TIMEOUT)
     jvm_pid = java_descendant(job.pid)
     if jvm_pid is None:
         raise RuntimeError("no Spark JVM below the job")
@@ -120,7 +122,7 @@ def streaming(bootstrap: str, folder: Path, records: int, spark_args: list[str],
     # The Python driver does work of its own now (producing, Parquet): counted beside the JVM.
     driver = psutil.Process(job.pid)
     driver_cpu0 = sum(driver.cpu_times()[:2])
-    table = data_dir / formats.PARQUET_DIR_NAME
+    table = data_dir / large_table.DIR_NAME
     deadline = time.monotonic() + timeout
     alerts_done: tuple[int, float] | None = None
     while True:
@@ -181,7 +183,7 @@ def run(records: int, spark_args: list[str], with_reference: bool, timeout: floa
         progress(f"{len(flagged):,} flagged; draining with the job as shipped")
         drained = streaming(bootstrap, folder, records, spark_args, timeout, stack)
         missing_alerts = len(flagged - alert_ids(bootstrap))
-        missing_parquet = len(flagged - parquet_ids(drained["data_dir"] / formats.PARQUET_DIR_NAME))
+        missing_parquet = len(flagged - parquet_ids(drained["data_dir"] / large_table.DIR_NAME))
         result["streaming"] = figures(drained, records)
         result["lost"] = {"alerts": missing_alerts, "parquet": missing_parquet}
         progress(f"streaming {result['streaming']['tx_per_s']:,} tx/s; lost {result['lost']}")

@@ -29,10 +29,11 @@ import orjson
 import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from spark_app.formats import LEVEL_ALERT, LEVEL_LARGE, QUERY_ALERTS, QUERY_PARQUET, Alert, BatchMetrics
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.lifetime import die_with_parent
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, Alert
+from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET, BatchMetrics
 
 RESULTS_DIR = Path(__file__).with_name("results")
 WIDTH, HEIGHT = 120, 40

@@ -35,10 +35,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from bench import machine
 from bench.children import Child
 from bench.procstats import ProcessSampler, java_descendant
-from spark_app import formats
+from bench.tail import READY_LINE as TAIL_READY_LINE
 from spark_app.modes import MODE_MICROBATCH, MODES
-from txmon_core import topics
+from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records import ready
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
+from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET
 from txmon_tui.history import committed_files
 
 WARMUP_RATE = 100
@@ -295,7 +298,7 @@ def spark_startup_marks(stderr: Path, progress_log: Path) -> dict[str, Any]:
 def spark_figures(metrics: list[dict[str, Any]], since: float, until: float) -> dict[str, Any]:
     """Per query: rows, batches and rows/s over the measured window, from the `metrics` topic."""
     result: dict[str, Any] = {}
-    for query in (formats.QUERY_ALERTS, formats.QUERY_PARQUET):
+    for query in (QUERY_ALERTS, QUERY_PARQUET):
         batches = [
             m
             for m in metrics
@@ -407,7 +410,7 @@ def run(options: Options) -> dict[str, Any]:
                 *options.tail_args,
             ],
         )
-        tail.wait_line(lambda line: line == "tail ready", 60)
+        tail.wait_line(lambda line: line == TAIL_READY_LINE, 60)
         spark_launch_wall = time.time()
         progress(
             f"broker up in {broker_ready_s:.1f} s; starting Spark ({options.mode}) and a warm-up producer"
@@ -449,7 +452,7 @@ def run(options: Options) -> dict[str, Any]:
                 *amount_args(options),
             ],
         )
-        ready_wall, _ = spark.wait_line(lambda line: line.startswith("spark job running"), COLD_START_TIMEOUT)
+        ready_wall, _ = spark.wait_line(ready.is_job_line, COLD_START_TIMEOUT)
         first = r.wait_status(
             lambda s: s.get("first_received_s") is not None, COLD_START_TIMEOUT, "the first alert"
         )["first_received_s"]
@@ -463,7 +466,7 @@ def run(options: Options) -> dict[str, Any]:
         warmup.stop()
         target = end_offset(bootstrap)
         r.wait_status(
-            lambda s: reached(s, formats.QUERY_ALERTS, target) and reached(s, formats.QUERY_PARQUET, target),
+            lambda s: reached(s, QUERY_ALERTS, target) and reached(s, QUERY_PARQUET, target),
             options.drain_timeout,
             "the warm-up drained",
         )
@@ -491,14 +494,14 @@ def run(options: Options) -> dict[str, Any]:
                 *amount_args(options),
             ],
         )
-        producing_wall, _ = producer.wait_line(lambda line: line.startswith("producing to"), 60)
+        producing_wall, _ = producer.wait_line(ready.is_producer_line, 60)
         start_offset = end_offset(bootstrap)
         start_offset_wall = time.time()
         stop_at = time.monotonic() + options.duration
         while time.monotonic() < stop_at:
             time.sleep(min(1.0, max(0.0, stop_at - time.monotonic())))
             status = r.tail_status()
-            alerts_end = status.get("end_offsets", {}).get(formats.QUERY_ALERTS, {}).get("0")
+            alerts_end = status.get("end_offsets", {}).get(QUERY_ALERTS, {}).get("0")
             r.backlog.append((time.time(), end_offset(bootstrap), alerts_end))
         stop_offset = end_offset(bootstrap)
         stop_wall = time.time()
@@ -511,7 +514,7 @@ def run(options: Options) -> dict[str, Any]:
         try:
             r.wait_status(
                 lambda s: (
-                    reached(s, formats.QUERY_ALERTS, target) and reached(s, formats.QUERY_PARQUET, target)
+                    reached(s, QUERY_ALERTS, target) and reached(s, QUERY_PARQUET, target)
                 ),
                 options.drain_timeout,
                 "the drain",
@@ -540,9 +543,9 @@ def run(options: Options) -> dict[str, Any]:
         acked = acknowledged(folder / "ack.log")
         acked_all = acked | acknowledged(folder / "ack-warmup.log")
         received = set(record["tx_ids"])
-        stored = parquet_ids(folder / "data" / formats.PARQUET_DIR_NAME)
-        flagged = {t for t in acked_all if amounts.get(t, 0.0) > formats.DEFAULT_LARGE_THRESHOLD}
-        alerts = {t for t in flagged if amounts[t] > formats.DEFAULT_ALERT_THRESHOLD}
+        stored = parquet_ids(folder / "data" / large_table.DIR_NAME)
+        flagged = {t for t in acked_all if amounts.get(t, 0.0) > DEFAULT_LARGE_THRESHOLD}
+        alerts = {t for t in flagged if amounts[t] > DEFAULT_ALERT_THRESHOLD}
         lost = {
             "acknowledged_not_in_topic": len(acked_all - amounts.keys()),
             "alerts_missing_from_alerts_topic": len(alerts - received),

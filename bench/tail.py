@@ -20,11 +20,13 @@ from typing import Any
 
 import orjson
 
-from spark_app.formats import LEVEL_ALERT
+from txmon_core.records.alert import LEVEL_ALERT
 from txmon_tui.model import MonitorModel
 from txmon_tui.stats import TimestampParser
 from txmon_tui.tail import Tail
 
+# Printed once the tail is subscribed; the benchmark starts the pipeline after it.
+READY_LINE = "tail ready"
 STATUS_EVERY = 0.5
 # The monitor's poll timeout (txmon_tui.app.TAIL_POLL_SECONDS, headless 0.2 too); importing the app
 # for it would load Textual, which the tail does not need.
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     tail = Tail({"bootstrap.servers": args.bootstrap_servers})
     model = MonitorModel()
     recorder = Recorder()
-    print("tail ready", flush=True)
+    print(READY_LINE, flush=True)
     next_status = 0.0
     try:
         while not stop.is_set():

@@ -26,8 +26,10 @@ from pyspark.sql import DataFrame, SparkSession
 
 from bench import machine
 from producer.generator import TransactionGenerator
-from spark_app import formats, job, transforms
+from spark_app import job, transforms
 from txmon_core import topics
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
+from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
 BAD_VALUES = (None, b"", b"\xff\xfe", b"nope", b'{"tx_id":"b","amount":"950","ts":"2026-11-25T12:00:00Z"}')
@@ -58,10 +60,10 @@ def batch(spark: SparkSession, rows: int, bad_every: int) -> DataFrame:
 def plans(source: DataFrame, fast_path: bool) -> dict[str, DataFrame]:
     """Each query's rows as the job builds them (without the sinks): alerts + dead letters, Parquet."""
     parsed = transforms.parse_transactions(source, fast_path=fast_path)
-    classified = transforms.classify(parsed, formats.DEFAULT_LARGE_THRESHOLD, formats.DEFAULT_ALERT_THRESHOLD)
+    classified = transforms.classify(parsed, DEFAULT_LARGE_THRESHOLD, DEFAULT_ALERT_THRESHOLD)
     return {
-        formats.QUERY_ALERTS: transforms.kafka_records(classified, topics.ALERTS, topics.DEAD_LETTERS),
-        formats.QUERY_PARQUET: transforms.parquet_rows(classified),
+        QUERY_ALERTS: transforms.kafka_records(classified, topics.ALERTS, topics.DEAD_LETTERS),
+        QUERY_PARQUET: transforms.parquet_rows(classified),
     }
 
 
@@ -84,7 +86,7 @@ def measure(rows: int, repeat: int, bad_every: int) -> dict[str, Any]:
             jvm = jvm_process()
             source = batch(spark, rows, bad_every)
             result: dict[str, Any] = {}
-            for query in (formats.QUERY_ALERTS, formats.QUERY_PARQUET):
+            for query in (QUERY_ALERTS, QUERY_PARQUET):
                 figures: dict[str, Any] = {}
                 for name, fast_path in (("typed", True), ("exact", False)):
                     frame = plans(source, fast_path)[query]

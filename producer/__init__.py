@@ -1,4 +1,4 @@
 """txmon's transaction producer: a seeded generator of card transactions and its Kafka publish loop.
 
-Imports neither Textual nor pyspark; readers of the transaction format use `producer.transaction`.
+Imports neither Textual nor pyspark; the transaction format is `txmon_core.records.transaction`.
 """

@@ -19,8 +19,6 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from producer.control import CommandReader, Injector
 from producer.generator import DEFAULT_MAX_CENTS, DEFAULT_MIN_CENTS, TransactionGenerator
 from producer.publish import delivery_settings, publish
-from producer.transaction import format_cents
-from spark_app.formats import DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import (
     add_kafka_options,
     add_version,
@@ -31,6 +29,9 @@ from txmon_core.options import (
     require_bootstrap,
 )
 from txmon_core.paths import private_files
+from txmon_core.records import ready
+from txmon_core.records.alert import DEFAULT_LARGE_THRESHOLD
+from txmon_core.records.transaction import format_cents
 from txmon_core.rules import rule_settings
 from txmon_core.settings import SettingsError, add_settings_option, resolve, section
 from txmon_core.topics import KafkaAccessError, add_topic_options, ensure_topics, resolve_topics
@@ -276,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 burst_size=2 * rules.velocity_count)
             commands = CommandReader(sys.stdin, injector).start().take
         rate_text = RATE_MAX if args.rate is None else f"{args.rate:g}"
-        print(f"producing to {servers} topic {topic} at {rate_text} tx/s", flush=True)
+        print(ready.producer_line(servers, topic, rate_text), flush=True)
         result = publish(
             producer,
             generator,

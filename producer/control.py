@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from producer.generator import MERCHANTS, TransactionGenerator
-from producer.transaction import format_cents
+from txmon_core.records.transaction import format_cents, leading_tx_id
 
 BURST = "burst"
 CARD_TEST = "cardtest"
@@ -120,9 +120,7 @@ class Injector:
 
 
 def _tx_id(value: bytes) -> str:
-    # Every record the generator writes starts with {"tx_id":"…".
-    start = len(b'{"tx_id":"')
-    return value[start : value.index(b'"', start)].decode()
+    return leading_tx_id(value).decode()  # every record the generator writes starts with its tx_id
 
 
 class CommandReader:

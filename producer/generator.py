@@ -28,7 +28,14 @@ from typing import overload
 import orjson
 
 from producer.iban import BBAN_ACCOUNT_LENGTH, make_iban
-from producer.transaction import CURRENCY, Transaction, decode, format_cents, format_ts
+from txmon_core.records.transaction import (
+    CURRENCY,
+    VALUE_PREFIX,
+    Transaction,
+    decode,
+    format_cents,
+    format_ts,
+)
 
 DEFAULT_MIN_CENTS = 100  # 1.00 RON
 DEFAULT_MAX_CENTS = 100_000  # 1,000.00 RON
@@ -270,7 +277,7 @@ class TransactionGenerator:
         clock_ns = self._clock_ns
         last_ms = self._last_ms
         ts = self._ts
-        prefix = f'{{"tx_id":"{self.run_id}-'
+        prefix = f"{VALUE_PREFIX}{self.run_id}-"
         tail = f',"currency":"{CURRENCY}","ts":"'
         seq = self._sequence
         values = []

@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError, Message
 
 from producer.control import Injection
 from producer.generator import TransactionGenerator
+from txmon_core.records.transaction import leading_tx_id
 
 # At most this many records between two looks at the clock, the stop flag and the delivery reports:
 # large enough to amortise the loop, small enough (~10 ms of work) to stop and pace promptly.
@@ -27,8 +28,6 @@ MAX_WAIT = 0.1
 FULL_QUEUE_WAIT = 0.05
 # Ack-log lines reach the file at least this often, so a fault test sees them without waiting for exit.
 ACK_LOG_FLUSH_INTERVAL = 0.2
-# Where the tx_id starts in every value the generator writes: after `{"tx_id":"`.
-_TX_ID_OFFSET = len(b'{"tx_id":"')
 
 
 class KafkaProducer(Protocol):
@@ -104,7 +103,7 @@ def delivery_callback(
             if ack_log is not None:
                 value = msg.value()
                 if value is not None:
-                    ack_log.write(value[_TX_ID_OFFSET : value.index(b'"', _TX_ID_OFFSET)] + b"\n")
+                    ack_log.write(leading_tx_id(value) + b"\n")
             return
         counts.failed += 1
         text = str(err)

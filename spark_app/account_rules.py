@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from spark_app import formats
+from txmon_core.records.alert import LEVEL_PATTERN, LEVEL_VELOCITY, rule_alert_id
 from txmon_core.rules import RuleSettings
 
 
@@ -40,7 +40,7 @@ class RuleHit:
     @property
     def alert_id(self) -> str:
         """The alert's stable id (and Kafka key)."""
-        return formats.rule_alert_id(self.level, self.trigger.tx_id)
+        return rule_alert_id(self.level, self.trigger.tx_id)
 
 
 @dataclass
@@ -145,7 +145,7 @@ class AccountRules:
             if state.velocity_at is not None and abs(end - state.velocity_at) < self.velocity_ms:
                 return None  # once per window: this account already alerted within it
             state.velocity_at = end if state.velocity_at is None else max(state.velocity_at, end)
-            return RuleHit(formats.LEVEL_VELOCITY, tuple(tx for _, tx in window), event)
+            return RuleHit(LEVEL_VELOCITY, tuple(tx for _, tx in window), event)
         return None
 
     def _pattern(self, state: AccountState, event: Event) -> RuleHit | None:
@@ -153,7 +153,7 @@ class AccountRules:
         if small is None or not small[0] <= event.ts_ms <= small[0] + self.pattern_ms:
             return None
         state.small = None  # one alert per card test
-        return RuleHit(formats.LEVEL_PATTERN, (small[1], event.tx_id), event)
+        return RuleHit(LEVEL_PATTERN, (small[1], event.tx_id), event)
 
     def expires_at(self, state: AccountState) -> int:
         """The event time (ms) after which the state can no longer matter and may be dropped."""

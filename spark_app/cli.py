@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from spark_app import formats, validation
+from spark_app import validation
 from spark_app.modes import DEFAULT_MAX_OFFSETS, DEFAULT_TRIGGER_MS, MODE_MICROBATCH, MODES
 from txmon_core import extras
 from txmon_core.options import (
@@ -20,6 +20,8 @@ from txmon_core.options import (
     positive_int,
     require_bootstrap,
 )
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
+from txmon_core.records.transaction import MAX_AMOUNT
 from txmon_core.rules import add_rule_options, rule_settings
 from txmon_core.settings import SettingsError, add_settings_option, resolve, section
 from txmon_core.topics import add_topic_options, resolve_topics
@@ -45,14 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--large-threshold",
         type=positive_float,
-        default=formats.DEFAULT_LARGE_THRESHOLD,
+        default=DEFAULT_LARGE_THRESHOLD,
         metavar="RON",
         help="amounts strictly above this are flagged `large` (default %(default)g)",
     )
     parser.add_argument(
         "--alert-threshold",
         type=positive_float,
-        default=formats.DEFAULT_ALERT_THRESHOLD,
+        default=DEFAULT_ALERT_THRESHOLD,
         metavar="RON",
         help="amounts strictly above this are flagged `alert` (default %(default)g)",
     )
@@ -168,8 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"--large-threshold ({args.large_threshold:g}) must be below "
             f"--alert-threshold ({args.alert_threshold:g})"
         )
-    if args.large_threshold >= formats.MAX_AMOUNT:
-        parser.error(f"--large-threshold must be below {formats.MAX_AMOUNT:g}, the largest valid amount")
+    if args.large_threshold >= MAX_AMOUNT:
+        parser.error(f"--large-threshold must be below {MAX_AMOUNT:g}, the largest valid amount")
     try:
         rules = rule_settings(section(settings, "rules"), args)
         limits = validation.validation_settings(section(settings, validation.SECTION), args)

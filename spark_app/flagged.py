@@ -34,11 +34,13 @@ from confluent_kafka import KafkaError, Message, Producer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from spark_app import formats, transforms
+from spark_app import transforms
 from spark_app.live_rules import Judge, segments
 from spark_app.rule_engine import RuleEngine, alert_records, rule_events
 from txmon_core import topics
 from txmon_core.large_table import LargeTable
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_PATTERN, LEVEL_VELOCITY
+from txmon_core.records.metrics import QUERY_ALERTS, QUERY_RULES, BatchMetrics
 from txmon_core.rules import RuleSettings
 
 if TYPE_CHECKING:
@@ -224,18 +226,18 @@ class RulesStep:
     engine: RuleEngine
     small_amount: float
     rule_text: dict[str, str]
-    publish: Callable[[formats.BatchMetrics], None]
+    publish: Callable[[BatchMetrics], None]
     rules_version: int | None = None
 
     @classmethod
     def create(cls, checkpoint: Path, settings: RuleSettings, large_threshold: float,
-               publish: Callable[[formats.BatchMetrics], None],
+               publish: Callable[[BatchMetrics], None],
                rules_version: int | None = None) -> RulesStep:
         """The step, its state in the checkpoint folder."""
         checkpoint.mkdir(parents=True, exist_ok=True)
         return cls(RuleEngine(checkpoint / RULES_FILE, settings, large_threshold), settings.small_amount,
-                   {formats.LEVEL_VELOCITY: settings.velocity_rule(large_threshold),
-                    formats.LEVEL_PATTERN: settings.pattern_rule(large_threshold)}, publish, rules_version)
+                   {LEVEL_VELOCITY: settings.velocity_rule(large_threshold),
+                    LEVEL_PATTERN: settings.pattern_rule(large_threshold)}, publish, rules_version)
 
 
 class FlaggedBatchWriter:
@@ -270,8 +272,8 @@ class FlaggedBatchWriter:
         self.producer.send(rows if self.deliver_rows else None, extra)
         if rules is not None:
             rules.engine.commit()  # after the alerts are acknowledged: a crash before repeats them
-            rules.publish(formats.BatchMetrics(
-                query=formats.QUERY_RULES, batch_id=batch_id, timestamp=iso_now(),
+            rules.publish(BatchMetrics(
+                query=QUERY_RULES, batch_id=batch_id, timestamp=iso_now(),
                 num_input_rows=sum(end.values()) - sum(start.get(p, 0) for p in end),
                 input_rows_per_second=0.0, processed_rows_per_second=0.0, batch_duration_ms=0,
                 end_offsets=end, large=0, alerts=len(hits), dead_letters=0))
@@ -309,7 +311,7 @@ def print_alert_lines(rows: pa.Table) -> None:
         for tx, amount, currency, account, level in zip(
             *(rows.column(name).to_pylist() for name in ("tx_id", "amount", "currency", "account_id",
                                                          "level")), strict=True)
-        if level == formats.LEVEL_ALERT
+        if level == LEVEL_ALERT
     ]
     if not lines:
         return
@@ -358,9 +360,9 @@ def start_alerts_query(source: DataFrame, config: JobConfig, writer: FlaggedBatc
         # anyway: foreachBatch then runs that plan as it is instead of analysing another one.
         sink_rows(counted, config.topic_names, writer.rules.small_amount if writer.rules else None,
                   rules_version)
-        .writeStream.queryName(formats.QUERY_ALERTS)
+        .writeStream.queryName(QUERY_ALERTS)
         .foreachBatch(writer)
-        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_ALERTS)))
+        .option("checkpointLocation", str(config.checkpoint(QUERY_ALERTS)))
         # A batch starts at most this often: records wait at most this long when the topic is quiet,
         # and a quiet topic is not asked for new offsets back to back.
         .trigger(processingTime=f"{config.trigger_ms} milliseconds")
@@ -431,7 +433,7 @@ def replay_uncovered(spark: SparkSession, config: JobConfig, buffer: ParquetBuff
     """
     import pyarrow as pa
 
-    checkpoint = config.checkpoint(formats.QUERY_ALERTS)
+    checkpoint = config.checkpoint(QUERY_ALERTS)
     names = config.topic_names
     gap = uncovered(checkpoint, buffer.table.committed)
     if gap is None:

@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql.streaming import StreamingQuery  # noqa: E402
 from pyspark.sql.streaming.listener import QueryProgressEvent  # noqa: E402
 
-from spark_app import class_archive, flagged, formats, live_rules, transforms  # noqa: E402
+from spark_app import class_archive, flagged, live_rules, transforms  # noqa: E402
 from spark_app.checkpoints import damaged_checkpoint  # noqa: E402
 from spark_app.live_rules import Judge  # noqa: E402
 from spark_app.modes import (  # noqa: E402
@@ -45,9 +45,11 @@ from spark_app.progress import MetricsPublisher  # noqa: E402
 from spark_app.validation import Validation  # noqa: E402
 from txmon_core import large_table, rules_log, topics  # noqa: E402
 from txmon_core.large_table import LargeTable  # noqa: E402
+from txmon_core.records import ready  # noqa: E402
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD  # noqa: E402
+from txmon_core.records.metrics import QUERIES, QUERY_ALERTS, QUERY_REALTIME  # noqa: E402
 from txmon_core.rules import RuleSettings  # noqa: E402
 
-READY_LINE = f"spark job running: queries {formats.QUERY_ALERTS}, {formats.QUERY_PARQUET}"
 LOOPBACK = "127.0.0.1"
 # librdkafka (-X) spellings that Kafka's Java client spells differently; the rest pass through as-is.
 JAVA_CLIENT_ALIASES = {"sasl.mechanisms": "sasl.mechanism", "ssl.ca.location": "ssl.truststore.location"}
@@ -65,8 +67,8 @@ class JobConfig:
     client_config: Mapping[str, str]
     data_dir: Path
     master: str | None = None  # local[2], or under spark-submit whatever it was given
-    large_threshold: float = formats.DEFAULT_LARGE_THRESHOLD
-    alert_threshold: float = formats.DEFAULT_ALERT_THRESHOLD
+    large_threshold: float = DEFAULT_LARGE_THRESHOLD
+    alert_threshold: float = DEFAULT_ALERT_THRESHOLD
     parquet_trigger_seconds: float = 5.0  # how long flagged rows wait for a flush into the table
     trigger_ms: int = DEFAULT_TRIGGER_MS  # the alerts query starts a batch at most this often
     max_offsets_per_trigger: int | None = DEFAULT_MAX_OFFSETS
@@ -85,7 +87,7 @@ class JobConfig:
     @property
     def parquet_dir(self) -> Path:
         """Where the Parquet sink writes."""
-        return self.data_dir / formats.PARQUET_DIR_NAME
+        return self.data_dir / large_table.DIR_NAME
 
     def checkpoint(self, query: str) -> Path:
         """The checkpoint folder of one query."""
@@ -213,10 +215,10 @@ def start_realtime_alerts_query(source: DataFrame, config: JobConfig,
     return (
         transforms.kafka_records(flagged.classified(source, config), config.topic_names.alerts,
                                  config.topic_names.dead_letters, rules_version)
-        .writeStream.queryName(formats.QUERY_REALTIME)
+        .writeStream.queryName(QUERY_REALTIME)
         .format("kafka")
         .options(**java_client_options(config.client_config))
-        .option("checkpointLocation", str(config.checkpoint(formats.QUERY_REALTIME)))
+        .option("checkpointLocation", str(config.checkpoint(QUERY_REALTIME)))
         .outputMode("update")
         # The batch length bounds checkpointing and progress reports, not latency: records flow
         # through a long-running task that holds one core per Kafka partition.
@@ -230,7 +232,7 @@ def start_problem(config: JobConfig) -> str | None:
     table = config.parquet_dir
     if problem := large_table.legacy_layout(table):
         return problem
-    offsets = config.checkpoint(formats.QUERY_ALERTS) / "offsets"
+    offsets = config.checkpoint(QUERY_ALERTS) / "offsets"
     if large_table.has_rows(table) and not (offsets.is_dir() and any(offsets.iterdir())):
         # A new checkpoint reads the topic from its start again: every row would be stored twice.
         return (
@@ -238,7 +240,7 @@ def start_problem(config: JobConfig) -> str | None:
             "missing or empty: "
             "restore the checkpoint, or move the table aside to rebuild it from the start of the topic"
         )
-    folders = [config.checkpoint(name) for name in formats.QUERIES]
+    folders = [config.checkpoint(name) for name in QUERIES]
     return damaged_checkpoint(folders, table)
 
 
@@ -282,7 +284,7 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
         with flagged.IdleFlusher(buffer) as flusher:
             if not stop_requested.is_set():
                 running = start_queries(spark, config, judge, buffer, producer, publisher)
-                print(READY_LINE, flush=True)
+                print(ready.JOB_LINE, flush=True)
                 print(f"txmon-spark: queries started {time.monotonic() - started:.1f} s after launch",
                       file=sys.stderr)
             while running is not None and not code and not stop_requested.wait(0.5):
@@ -351,7 +353,7 @@ class Running:
 def start_queries(spark: SparkSession, config: JobConfig, judge: Judge, buffer: flagged.ParquetBuffer,
                   producer: flagged.AlertProducer, publisher: MetricsPublisher) -> Running:
     """Re-derive what the table lacks, then start every query with `judge`'s thresholds and rules."""
-    checkpoint = config.checkpoint(formats.QUERY_ALERTS)
+    checkpoint = config.checkpoint(QUERY_ALERTS)
     flagged.replay_uncovered(spark, config, buffer, java_client_options(config.client_config))
     config = replace(config, large_threshold=judge.large_threshold, alert_threshold=judge.alert_threshold)
     # The batches Spark has not committed yet run again under this version.

@@ -1,4 +1,4 @@
-"""Per-batch progress of both queries, published to the `metrics` topic as formats.BatchMetrics."""
+"""Per-batch progress of both queries, published to the `metrics` topic as BatchMetrics."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from pyspark.sql.streaming.listener import (
     QueryTerminatedEvent,
 )
 
-from spark_app import formats
 from txmon_core import topics
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE
+from txmon_core.records.metrics import QUERY_PARQUET, BatchMetrics, encode_metrics
 
 if TYPE_CHECKING:
     from spark_app.flagged import Flush
@@ -33,7 +34,7 @@ def _finite(value: Any) -> float:
 
 def batch_metrics(
     progress: Mapping[str, Any], source_topic: str = topics.TRANSACTIONS
-) -> formats.BatchMetrics:
+) -> BatchMetrics:
     """Spark's StreamingQueryProgress (as its JSON dict) → the BatchMetrics record of that batch."""
     end_offsets: dict[str, int] = {}
     for source in progress.get("sources", []):
@@ -44,7 +45,7 @@ def batch_metrics(
             end_offsets = {str(p): int(o) for p, o in end[source_topic].items()}
     observed = progress.get("observedMetrics") or {}
     counts: Mapping[str, Any] = next(iter(observed.values()), {}) if observed else {}
-    return formats.BatchMetrics(
+    return BatchMetrics(
         query=str(progress.get("name") or ""),
         batch_id=int(progress["batchId"]),
         timestamp=str(progress["timestamp"]),
@@ -88,19 +89,19 @@ class MetricsPublisher(StreamingQueryListener):
         large = alerts = 0
         if flush.rows is not None:
             levels = flush.rows.column("level")
-            large = int(pc.sum(pc.equal(levels, formats.LEVEL_LARGE)).as_py() or 0)
-            alerts = int(pc.sum(pc.equal(levels, formats.LEVEL_ALERT)).as_py() or 0)
-        self.publish(formats.BatchMetrics(
-            query=formats.QUERY_PARQUET, batch_id=flush.last,
+            large = int(pc.sum(pc.equal(levels, LEVEL_LARGE)).as_py() or 0)
+            alerts = int(pc.sum(pc.equal(levels, LEVEL_ALERT)).as_py() or 0)
+        self.publish(BatchMetrics(
+            query=QUERY_PARQUET, batch_id=flush.last,
             timestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             num_input_rows=large + alerts, input_rows_per_second=0.0, processed_rows_per_second=0.0,
             batch_duration_ms=0, end_offsets=dict(flush.end_offsets), large=large, alerts=alerts,
             dead_letters=0,
         ))
 
-    def publish(self, metrics: formats.BatchMetrics) -> None:
+    def publish(self, metrics: BatchMetrics) -> None:
         """Queue one metrics record (callbacks served without waiting)."""
-        value = formats.encode_metrics(metrics)
+        value = encode_metrics(metrics)
         try:
             self.producer.produce(self.topic, key=metrics.query.encode(), value=value)
         except BufferError:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spark_app import formats
 from spark_app.account_rules import AccountRules, AccountState, Event, RuleHit
+from txmon_core.records.alert import Alert, encode_alert
 from txmon_core.rules import RuleSettings
 
 if TYPE_CHECKING:
@@ -138,12 +138,12 @@ def rule_events(rows: pa.Table) -> list[tuple[str, Event]]:
 
 def alert_records(hits: list[tuple[str, RuleHit]], rule_text: dict[str, str], detected_at: str,
                   topic: str, rules_version: int | None = None) -> list[tuple[str, bytes, bytes]]:
-    """(topic, key, value) of each hit's alert, as formats.Alert spells it (key = the alert's id)."""
+    """(topic, key, value) of each hit's alert, as records.alert.Alert spells it (key = the alert's id)."""
     records = []
     for account, hit in hits:
         trigger = hit.trigger
-        alert = formats.Alert(hit.alert_id, account, trigger.merchant, trigger.amount, trigger.currency,
+        alert = Alert(hit.alert_id, account, trigger.merchant, trigger.amount, trigger.currency,
                               trigger.ts, hit.level, rule_text[hit.level], detected_at, hit.tx_ids,
                               rules_version)
-        records.append((topic, hit.alert_id.encode(), formats.encode_alert(alert)))
+        records.append((topic, hit.alert_id.encode(), encode_alert(alert)))
     return records

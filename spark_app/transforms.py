@@ -6,7 +6,7 @@ Spark 4 runs ANSI SQL, where a failing cast kills the query, so untrusted input 
 path is costly per field, so records written the plain way producers write them are read by a typed
 parse instead, and only the rest take the VARIANT path (see `typed_fields`). What a valid transaction
 is: the Transaction wire format (ARCHITECTURE.md, "Wire formats") within the limits of a
-`validation.Validation`; formats.REASONS names every way to miss it.
+`validation.Validation`; dead_letter.REASONS names every way to miss it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from datetime import timedelta
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from spark_app import formats
 from spark_app.validation import Validation
+from txmon_core import large_table
+from txmon_core.records import dead_letter, transaction
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, rule_text
 
 # Timestamps leave the job as ISO 8601 UTC with milliseconds, like the transactions' own `ts`.
 ISO_UTC_MS = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
@@ -27,10 +29,10 @@ NUMERIC_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$
 # Readers need every field present, null or not: to_json drops null fields unless told otherwise.
 JSON_KEEP_NULLS = {"ignoreNullFields": "false"}
 
-# Columns of a parsed record, valid or not (`reason` is null for a valid transaction).
-TRANSACTION_FIELDS = ("tx_id", "account_id", "merchant", "amount", "currency", "ts")
+# The Spark type of each field's Python type in the wire format.
+SPARK_TYPES = {str: "string", float: "double"}
 # The same fields with the types a plainly well-formed record gives them, and its parsed `ts`.
-TYPED_COLUMNS = (*((name, "double" if name == "amount" else "string") for name in TRANSACTION_FIELDS),
+TYPED_COLUMNS = (*((name, SPARK_TYPES[kind]) for name, kind in transaction.FIELD_TYPES),
                  ("event_time", "timestamp"))
 # The wire format's `ts`: ISO 8601 UTC with milliseconds and `Z` (and then a real instant).
 TS_LAYOUT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z"
@@ -59,21 +61,22 @@ def plain_layout(limits: Validation) -> str:
         "currency": '"(?:' + "|".join(limits.currencies) + ')"',
         "ts": f'"{TS_LAYOUT}"',
     }
-    return "^\\{" + ",".join(f'"{name}":{patterns[name]}' for name in TRANSACTION_FIELDS) + "\\}\\z"
+    return "^\\{" + ",".join(f'"{name}":{patterns[name]}' for name in transaction.FIELDS) + "\\}\\z"
+
+
+def _plain_parts() -> dict[str, int]:
+    """Where each field's value is among the pieces of a plain record split at its quotes."""
+    parts, index = {}, 1  # piece 0 is `{`, piece 1 the first field's name
+    for name, kind in transaction.FIELD_TYPES:
+        # A text value is quoted (`":"` comes between), a number lies in the piece `:<number>,` itself.
+        step = 2 if kind is str else 1
+        parts[name] = index + step
+        index += 2 * step
+    return parts
 
 
 # Where each field is among the pieces of a plain record split at its quotes.
-PLAIN_PARTS = {"tx_id": 3, "account_id": 7, "merchant": 11, "amount": 14, "currency": 17, "ts": 21}
-
-
-def format_threshold(value: float) -> str:
-    """A threshold as rule text shows it: 900.0 → "900", 900.5 → "900.5"."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def rule_text(threshold: float) -> str:
-    """The rule a flagged transaction broke, e.g. "amount>900"."""
-    return f"amount>{format_threshold(threshold)}"
+PLAIN_PARTS = _plain_parts()
 
 
 def _utc(timestamp: Column) -> Column:
@@ -124,11 +127,11 @@ def typed_fields(source: DataFrame, validation: Validation | None = None) -> Dat
     amount_part = F.col("_f_amount")
     fields = typed.select(
         "key", "value", "topic", "partition", "offset", "_plain",
-        *(F.col(f"_f_{name}") for name in TRANSACTION_FIELDS if name != "amount"),
+        *(F.col(f"_f_{name}") for name in transaction.FIELDS if name != "amount"),
         F.substring(amount_part, 2, F.length(amount_part) - 2).try_cast("double").alias("_f_amount"),
         F.try_to_timestamp(F.col("_f_ts")).alias("_f_event_time"),
     )
-    f = {name: F.col(f"_f_{name}") for name in (*TRANSACTION_FIELDS, "event_time")}
+    f = {name: F.col(f"_f_{name}") for name in (*transaction.FIELDS, "event_time")}
     ahead = _ahead_of_clock(f["event_time"])
     # The exact path's rules the layout cannot settle (see `parse_transactions`).
     valid = (
@@ -151,7 +154,7 @@ def parse_transactions(
     """Kafka source rows → one row each: the transaction's fields and `reason` (null when valid).
 
     Needs the columns key, value, topic, partition and offset of Spark's Kafka source. Nothing is
-    dropped: a bad record keeps its raw value and names the first rule it breaks (formats.REASONS),
+    dropped: a bad record keeps its raw value and names the first rule it breaks (dead_letter.REASONS),
     the limits being those of `validation` (its defaults when None). Records that `typed_fields` vouches
     for skip the exact VARIANT path, which decides every other record; `fast_path=False` sends every
     record through the exact path (to compare the two).
@@ -173,17 +176,17 @@ def parse_transactions(
     docs = typed.select("*", F.when(~vouched, F.try_parse_json(text)).alias("_doc"))
     fields = docs.select(
         "*",
-        *(F.try_variant_get("_doc", f"$.{name}", "variant").alias(f"_{name}") for name in TRANSACTION_FIELDS),
+        *(F.try_variant_get("_doc", f"$.{name}", "variant").alias(f"_{name}")
+          for name in transaction.FIELDS),
     )
     # try_variant_get(…, "string") also turns a number into text: a text field must be a JSON string.
-    strings = {name: F.try_variant_get(f"_{name}", "$", "string")
-               for name in ("tx_id", "account_id", "merchant", "currency", "ts")}
+    strings = {name: F.try_variant_get(f"_{name}", "$", "string") for name in transaction.TEXT_FIELDS}
 
     def not_string(name: str) -> Column:
         return F.schema_of_variant(f"_{name}") != "STRING"
 
     tx_id, account_id, merchant, currency, ts_text = (
-        strings[name] for name in ("tx_id", "account_id", "merchant", "currency", "ts"))
+        strings[name] for name in transaction.TEXT_FIELDS)
     amount = F.try_variant_get("_amount", "$", "double")
     # The amount rounded to cents (VARIANT keeps a JSON decimal exactly): 500.001 becomes 500.00, which
     # as a double is no longer the amount. Null only above 1e36, which is no valid amount anyway.
@@ -192,40 +195,40 @@ def parse_transactions(
     ahead = _ahead_of_clock(event_time)
 
     exact_reason = (
-        F.when(F.col("value").isNull(), formats.REASON_NULL_VALUE)
-        .when(F.length("value") == 0, formats.REASON_EMPTY_VALUE)
-        .when(~F.is_valid_utf8(text), formats.REASON_NOT_UTF8)
-        .when(F.col("_doc").isNull(), formats.REASON_NOT_JSON)
+        F.when(F.col("value").isNull(), dead_letter.REASON_NULL_VALUE)
+        .when(F.length("value") == 0, dead_letter.REASON_EMPTY_VALUE)
+        .when(~F.is_valid_utf8(text), dead_letter.REASON_NOT_UTF8)
+        .when(F.col("_doc").isNull(), dead_letter.REASON_NOT_JSON)
         # Only a record without tx_id can be a non-object; testing that first spares the (costly)
         # schema walk for every valid record.
         .when(_missing(F.col("_tx_id")) & ~F.schema_of_variant("_doc").startswith("OBJECT<"),
-              formats.REASON_NOT_OBJECT)
-        .when(_missing(F.col("_tx_id")), formats.REASON_MISSING_TX_ID)
-        .when(not_string("tx_id"), formats.REASON_TX_ID_NOT_STRING)
-        .when(_blank(tx_id), formats.REASON_MISSING_TX_ID)
-        .when(F.length(tx_id) > limits.max_tx_id_chars, formats.REASON_TX_ID_TOO_LONG)
-        .when(_missing(F.col("_amount")), formats.REASON_MISSING_AMOUNT)
-        .when(~F.schema_of_variant("_amount").rlike(NUMERIC_TYPE), formats.REASON_AMOUNT_NOT_NUMBER)
-        .when(amount <= 0, formats.REASON_AMOUNT_NOT_POSITIVE)
+              dead_letter.REASON_NOT_OBJECT)
+        .when(_missing(F.col("_tx_id")), dead_letter.REASON_MISSING_TX_ID)
+        .when(not_string("tx_id"), dead_letter.REASON_TX_ID_NOT_STRING)
+        .when(_blank(tx_id), dead_letter.REASON_MISSING_TX_ID)
+        .when(F.length(tx_id) > limits.max_tx_id_chars, dead_letter.REASON_TX_ID_TOO_LONG)
+        .when(_missing(F.col("_amount")), dead_letter.REASON_MISSING_AMOUNT)
+        .when(~F.schema_of_variant("_amount").rlike(NUMERIC_TYPE), dead_letter.REASON_AMOUNT_NOT_NUMBER)
+        .when(amount <= 0, dead_letter.REASON_AMOUNT_NOT_POSITIVE)
         # A number too big for a double (1e999) arrives as Infinity, which is > max_amount; Spark
         # orders NaN above every number too, but isnan says so plainly.
-        .when(F.isnan(amount) | (amount > limits.max_amount), formats.REASON_AMOUNT_TOO_LARGE)
-        .when(~F.coalesce(cents == amount, F.lit(False)), formats.REASON_AMOUNT_TOO_PRECISE)
-        .when(_missing(F.col("_ts")), formats.REASON_MISSING_TS)
+        .when(F.isnan(amount) | (amount > limits.max_amount), dead_letter.REASON_AMOUNT_TOO_LARGE)
+        .when(~F.coalesce(cents == amount, F.lit(False)), dead_letter.REASON_AMOUNT_TOO_PRECISE)
+        .when(_missing(F.col("_ts")), dead_letter.REASON_MISSING_TS)
         # Only a JSON string can be a timestamp here: a bare number would parse as a year.
         .when(not_string("ts") | ~ts_text.rlike(f"^{TS_LAYOUT}\\z") | event_time.isNull(),
-              formats.REASON_BAD_TS)
-        .when(ahead > _micros(limits.max_clock_skew), formats.REASON_TS_IN_FUTURE)
-        .when(-ahead > _micros(limits.max_age), formats.REASON_TS_TOO_OLD)
-        .when(_missing(F.col("_account_id")), formats.REASON_MISSING_ACCOUNT_ID)
-        .when(not_string("account_id") | _blank(account_id), formats.REASON_BAD_ACCOUNT_ID)
-        .when(F.length(account_id) > limits.max_account_id_chars, formats.REASON_ACCOUNT_ID_TOO_LONG)
-        .when(_missing(F.col("_merchant")), formats.REASON_MISSING_MERCHANT)
-        .when(not_string("merchant") | _blank(merchant), formats.REASON_BAD_MERCHANT)
-        .when(F.length(merchant) > limits.max_merchant_chars, formats.REASON_MERCHANT_TOO_LONG)
-        .when(_missing(F.col("_currency")), formats.REASON_MISSING_CURRENCY)
+              dead_letter.REASON_BAD_TS)
+        .when(ahead > _micros(limits.max_clock_skew), dead_letter.REASON_TS_IN_FUTURE)
+        .when(-ahead > _micros(limits.max_age), dead_letter.REASON_TS_TOO_OLD)
+        .when(_missing(F.col("_account_id")), dead_letter.REASON_MISSING_ACCOUNT_ID)
+        .when(not_string("account_id") | _blank(account_id), dead_letter.REASON_BAD_ACCOUNT_ID)
+        .when(F.length(account_id) > limits.max_account_id_chars, dead_letter.REASON_ACCOUNT_ID_TOO_LONG)
+        .when(_missing(F.col("_merchant")), dead_letter.REASON_MISSING_MERCHANT)
+        .when(not_string("merchant") | _blank(merchant), dead_letter.REASON_BAD_MERCHANT)
+        .when(F.length(merchant) > limits.max_merchant_chars, dead_letter.REASON_MERCHANT_TOO_LONG)
+        .when(_missing(F.col("_currency")), dead_letter.REASON_MISSING_CURRENCY)
         .when(not_string("currency") | ~currency.isin(*limits.currencies),
-              formats.REASON_CURRENCY_NOT_ALLOWED)
+              dead_letter.REASON_CURRENCY_NOT_ALLOWED)
     )
 
     def pick(name: str, exact: Column) -> Column:
@@ -252,12 +255,12 @@ def classify(parsed: DataFrame, large_threshold: float, alert_threshold: float) 
     """Add `level` (large | alert | null) and `rule` to parsed rows; both thresholds are strict."""
     valid = F.col("reason").isNull()
     level = (
-        F.when(valid & (F.col("amount") > alert_threshold), formats.LEVEL_ALERT)
-        .when(valid & (F.col("amount") > large_threshold), formats.LEVEL_LARGE)
+        F.when(valid & (F.col("amount") > alert_threshold), LEVEL_ALERT)
+        .when(valid & (F.col("amount") > large_threshold), LEVEL_LARGE)
     )
     rule = (
-        F.when(level == formats.LEVEL_ALERT, rule_text(alert_threshold))
-        .when(level == formats.LEVEL_LARGE, rule_text(large_threshold))
+        F.when(level == LEVEL_ALERT, rule_text(alert_threshold))
+        .when(level == LEVEL_LARGE, rule_text(large_threshold))
     )
     return parsed.withColumn("level", level).withColumn("rule", rule)
 
@@ -278,22 +281,22 @@ def flagged(classified: DataFrame) -> DataFrame:
 
 
 def alert_value(rules_version: int | None = None) -> Column:
-    """The JSON of a flagged row as formats.Alert spells it."""
-    fields = [F.col(name) for name in TRANSACTION_FIELDS]
+    """The JSON of a flagged row as records.alert.Alert spells it."""
+    fields = [F.col(name) for name in transaction.FIELDS]
     detected_at = F.date_format(_utc(F.current_timestamp()), ISO_UTC_MS).alias("detected_at")
     version = F.lit(rules_version).cast("int").alias("rules_version")
     return F.to_json(F.struct(*fields, "level", "rule", detected_at, version), JSON_KEEP_NULLS)
 
 
 def dead_letter_value() -> Column:
-    """The JSON of a bad row as formats.DeadLetter spells it (raw text, or base64 when not UTF-8)."""
-    binary = F.col("reason") == formats.REASON_NOT_UTF8
+    """The JSON of a bad row as records.dead_letter.DeadLetter spells it (raw text, or base64)."""
+    binary = F.col("reason") == dead_letter.REASON_NOT_UTF8
     raw = F.substring(F.when(binary, F.base64("value")).otherwise(F.col("value").cast("string")),
-                      1, formats.MAX_RAW_CHARS)
+                      1, dead_letter.MAX_RAW_CHARS)
     encoding = (
-        F.when(F.col("value").isNull(), formats.RAW_ENCODING_NONE)
-        .when(binary, formats.RAW_ENCODING_BASE64)
-        .otherwise(formats.RAW_ENCODING_TEXT)
+        F.when(F.col("value").isNull(), dead_letter.RAW_ENCODING_NONE)
+        .when(binary, dead_letter.RAW_ENCODING_BASE64)
+        .otherwise(dead_letter.RAW_ENCODING_TEXT)
     )
     detected_at = F.date_format(_utc(F.current_timestamp()), ISO_UTC_MS)
     return F.to_json(
@@ -315,7 +318,7 @@ def _kafka_columns(alerts_topic: str, dead_letter_topic: str,
     # A dead letter keeps the source record's key; a flagged row is keyed by its tx_id.
     bad = F.col("reason").isNotNull()
     return {
-        "key": F.when(bad, F.substring("key", 1, formats.MAX_KEY_BYTES))
+        "key": F.when(bad, F.substring("key", 1, dead_letter.MAX_KEY_BYTES))
         .otherwise(F.col("tx_id").cast("binary")),
         "value": F.when(bad, dead_letter_value()).otherwise(alert_value(rules_version)),
         "topic": F.when(bad, F.lit(dead_letter_topic)).otherwise(F.lit(alerts_topic)),
@@ -331,7 +334,7 @@ def kafka_records(classified: DataFrame, alerts_topic: str, dead_letter_topic: s
     """Rows for Spark's Kafka sink: flagged rows to `alerts_topic` (key tx_id), bad rows to the DLQ.
 
     One projection with a per-row `topic` (not a union of two filters, which would read the source
-    twice). A dead letter keeps the source record's key, cut to formats.MAX_KEY_BYTES.
+    twice). A dead letter keeps the source record's key, cut to dead_letter.MAX_KEY_BYTES.
     """
     columns = _kafka_columns(alerts_topic, dead_letter_topic, rules_version)
     return classified.where(_to_a_sink()).select(*(column.alias(name) for name, column in columns.items()))
@@ -350,19 +353,19 @@ def sink_rows(classified: DataFrame, alerts_topic: str, dead_letter_topic: str,
     if small_amount is not None:
         needed = needed | (~bad & F.col("account_id").isNotNull() & (F.col("amount") < small_amount))
     record = F.col("level").isNotNull() | bad
-    field_names = (*TRANSACTION_FIELDS, "event_time", "level")
+    field_names = (*transaction.FIELDS, "event_time", "level")
     return classified.where(needed).select(
         *(F.when(record, column).alias(name)
           for name, column in _kafka_columns(alerts_topic, dead_letter_topic, rules_version).items()),
         *(F.when(~bad, F.col(name)).alias(name) for name in field_names),
         F.when(~bad, F.date_format(_utc(F.col("event_time")), "yyyy-MM-dd"))
-        .alias(formats.PARQUET_PARTITION_COLUMN),
+        .alias(large_table.PARTITION_COLUMN),
     )
 
 
 def alert_lines(classified: DataFrame) -> DataFrame:
     """The console line of each alert-level transaction: `ALERT <tx_id> <amount> <currency> account <id>`."""
-    return classified.where(F.col("level") == formats.LEVEL_ALERT).select(
+    return classified.where(F.col("level") == LEVEL_ALERT).select(
         F.format_string(
             "ALERT %s %.2f %s account %s",
             "tx_id",
@@ -376,17 +379,17 @@ def alert_lines(classified: DataFrame) -> DataFrame:
 def parquet_rows(classified: DataFrame) -> DataFrame:
     """Rows for the Parquet sink: every transaction above the large threshold, with its event date."""
     return flagged(classified).select(
-        *TRANSACTION_FIELDS,
+        *transaction.FIELDS,
         "event_time",
         "level",
-        F.to_date(_utc(F.col("event_time"))).alias(formats.PARQUET_PARTITION_COLUMN),
+        F.to_date(_utc(F.col("event_time"))).alias(large_table.PARTITION_COLUMN),
     )
 
 
 def batch_counts() -> list[Column]:
     """Aggregates for `DataFrame.observe`: large, alerts and dead letters in a batch."""
     return [
-        F.count_if(F.col("level") == formats.LEVEL_LARGE).alias("large"),
-        F.count_if(F.col("level") == formats.LEVEL_ALERT).alias("alerts"),
+        F.count_if(F.col("level") == LEVEL_LARGE).alias("large"),
+        F.count_if(F.col("level") == LEVEL_ALERT).alias("alerts"),
         F.count_if(F.col("reason").isNotNull()).alias("dead_letters"),
     ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from typing import Any
 
-from spark_app import formats
+from txmon_core.records.transaction import MAX_AMOUNT
 from txmon_core.settings import SettingsError
 
 SECTION = "validation"
@@ -59,7 +59,7 @@ class Validation:
     max_tx_id_chars: int = DEFAULT_MAX_TX_ID_CHARS
     max_account_id_chars: int = DEFAULT_MAX_ACCOUNT_ID_CHARS
     max_merchant_chars: int = DEFAULT_MAX_MERCHANT_CHARS
-    max_amount: float = field(default=formats.MAX_AMOUNT)
+    max_amount: float = field(default=MAX_AMOUNT)
 
     def __post_init__(self) -> None:
         problems = []

@@ -28,6 +28,7 @@ from txmon_core import jars
 from txmon_core.lifetime import Running, die_with_parent
 from txmon_core.options import add_version, positive_int
 from txmon_core.paths import default_data_dir, private_data_dir
+from txmon_core.records import ready
 from txmon_core.secure import BrokerSecurity, LocalLogin, redact_text, write_private
 
 HOST = "127.0.0.1"
@@ -394,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"txmon-broker: error: {exc}", file=sys.stderr)
         broker.stop()
         return 1
-    print(f"ready bootstrap.servers={broker.bootstrap}", flush=True)
+    print(ready.broker_line(broker.bootstrap), flush=True)
     print(f"broker ready in {waited:.1f} s; data {broker.data_dir}; log {broker.log_path}", file=sys.stderr)
     if broker.login:
         print(f"login required: clients pass --config {broker.login_path}", file=sys.stderr)
@@ -427,7 +428,7 @@ def _run_cluster(nodes: int, port: int, data_dir: Path, stop_requested: threadin
         print(f"txmon-broker: error: {exc}", file=sys.stderr)
         cluster.stop()
         return 1
-    print(f"ready bootstrap.servers={cluster.bootstrap}", flush=True)
+    print(ready.broker_line(cluster.bootstrap), flush=True)
     print(f"cluster of {nodes} nodes ready in {waited:.1f} s; data {cluster.data_dir}", file=sys.stderr)
     reported: set[int] = set()
     code = 0

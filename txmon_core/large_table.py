@@ -21,11 +21,17 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from txmon_core.records.transaction import FIELDS
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 DIR_NAME = "large"
 PARTITION_COLUMN = "event_date"
+# One row per transaction above the large threshold, partitioned by the UTC date of its event time:
+# the transaction's fields (`ts` the text it carried, `amount` a double), `event_time` the parsed
+# instant (UTC) and its level.
+COLUMNS = (*FIELDS, "event_time", "level", PARTITION_COLUMN)
 STAGING = "_staging"
 COMMITTED = "_committed"
 # Spark's old file-sink log: a table that has one was written by an older txmon (see legacy_layout).

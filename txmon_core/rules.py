@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from txmon_core.options import positive_float, positive_int
+from txmon_core.records.alert import format_number
 from txmon_core.settings import SettingsError, load, section
 
 SECTION = "rules"
-
-
-def format_number(value: float) -> str:
-    """A setting as rule text shows it: 60.0 → "60", 0.5 → "0.5"."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 
 from txmon_core import compacted
-from txmon_core.rules import RuleSettings, format_number
+from txmon_core.records.alert import format_number
+from txmon_core.rules import RuleSettings
 from txmon_core.topics import RULES
 
 KEY_DIGITS = 10

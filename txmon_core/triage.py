@@ -45,7 +45,7 @@ class TriageError(ValueError):
 
 
 class TriagedAlert(Protocol):
-    """What triage looks at in an alert (spark_app.formats.Alert has it all)."""
+    """What triage looks at in an alert (txmon_core.records.alert.Alert has it all)."""
 
     tx_id: str
     account_id: str

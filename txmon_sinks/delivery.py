@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
 from txmon_sinks.config import DeliveryConfig, Retry, delivery_config
 from txmon_sinks.health import HealthTracker, SinkHealth
 from txmon_sinks.identity import epoch, id_of, payload

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
 
 
 def alert_id(tx_id: str, level: str) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
 from txmon_sinks.config import delivery_config
 from txmon_sinks.delivery import Delivery, DeliveryBusy
 from txmon_sinks.health import SinkHealth

@@ -21,7 +21,7 @@ from textual.widgets import ContentSwitcher, Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from producer.control import BURST, CARD_TEST
-from spark_app.formats import PARQUET_DIR_NAME
+from txmon_core import large_table
 from txmon_core.rules import configured_rules
 from txmon_core.rules_log import Rules
 from txmon_core.settings import load
@@ -417,7 +417,7 @@ class MonitorApp(OperatorApp):
     def _read_history(self, data_dir: Path, edges: list[float]) -> None:
         """Read the committed Parquet data now and then, and bin its amounts."""
         bins = AmountBins(edges[0], edges[-1], len(edges) - 1)  # the live histogram's bins: shapes compare
-        reader = HistoryReader(data_dir / PARQUET_DIR_NAME, bins)
+        reader = HistoryReader(data_dir / large_table.DIR_NAME, bins)
         while True:
             if self._history_shown:
                 try:

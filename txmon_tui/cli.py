@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from producer.cli import DEFAULT_RATE, amount_cents
-from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.options import (
     EXIT_OK,
     EXIT_RUNTIME,
@@ -21,6 +20,7 @@ from txmon_core.options import (
     positive_float,
 )
 from txmon_core.paths import private_data_dir
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.settings import (
     SETTINGS_ENV,
     SettingsError,

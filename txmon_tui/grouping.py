@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
 
 DEFAULT_CAPACITY = 5_000  # groups kept; beyond it the one updated longest ago is dropped
 

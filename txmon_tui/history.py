@@ -18,7 +18,6 @@ from urllib.parse import unquote, urlparse
 
 import orjson
 
-from spark_app.formats import PARQUET_DIR_NAME, PARQUET_PARTITION_COLUMN
 from txmon_core import large_table
 from txmon_tui.stats import AmountBins
 
@@ -116,7 +115,7 @@ class History:
 
 
 def _file_day(path: Path) -> str | None:
-    prefix = f"{PARQUET_PARTITION_COLUMN}="
+    prefix = f"{large_table.PARTITION_COLUMN}="
     parent = path.parent.name
     return parent[len(prefix):] if parent.startswith(prefix) else None
 
@@ -215,7 +214,7 @@ _readers_lock = threading.Lock()
 def read_history(data_dir: Path, bins: AmountBins | None = None) -> History:
     """The history of `<data_dir>/large/`; repeated calls read only files committed since the last."""
     spec = bins or AmountBins()
-    table_dir = Path(data_dir) / PARQUET_DIR_NAME
+    table_dir = Path(data_dir) / large_table.DIR_NAME
     key = (table_dir.resolve(), spec.low, spec.high, spec.bins)
     with _readers_lock:
         reader = _readers.get(key)

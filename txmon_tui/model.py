@@ -15,20 +15,18 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import NamedTuple
 
-from spark_app.formats import (
+from txmon_core.records.alert import (
     DEFAULT_ALERT_THRESHOLD,
     DEFAULT_LARGE_THRESHOLD,
     LEVEL_ALERT,
     LEVEL_LARGE,
     LEVEL_PATTERN,
     LEVEL_VELOCITY,
-    QUERY_ALERTS,
-    QUERY_PARQUET,
     RULE_LEVELS,
     Alert,
-    BatchMetrics,
-    safe_text,
 )
+from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET, BatchMetrics
+from txmon_core.records.text import safe_text
 from txmon_tui import health
 from txmon_tui.grouping import AlertGroup, AlertGroups
 from txmon_tui.health import FunnelStage, HealthInputs, HealthRules, ProcessHealth

@@ -24,18 +24,17 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 
-from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core import jars, topics
 from txmon_core.broker import BrokerError, EmbeddedBroker
 from txmon_core.paths import default_data_dir
+from txmon_core.records import ready
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.secure import write_client_config
 from txmon_tui.restarts import Backoff, RestartPlan
 from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState, describe_exit, output_line
 from txmon_tui.tail import OffsetWatcher
 
 BROKER, PRODUCER, SPARK = "broker", "producer", "spark"
-PRODUCER_READY = "producing to"
-SPARK_READY = "spark job running"
 BROKER_TIMEOUT = 90.0  # the embedded broker, which we start ourselves
 # A broker named with -b is already up, or should be: say so quickly rather than wait for it.
 NAMED_BROKER_TIMEOUT = 7.0
@@ -415,7 +414,7 @@ class Pipeline:
                 name,
                 self._argv(name),
                 log_path=self.data_dir / "logs" / f"{name}.log",
-                ready_marker=PRODUCER_READY if name == PRODUCER else SPARK_READY,
+                ready_marker=ready.PRODUCER_PREFIX if name == PRODUCER else ready.JOB_PREFIX,
                 # The Spark driver stops its queries through its JVM: SIGTERM the driver alone first.
                 terminate_group=name != SPARK,
                 # If the monitor is killed, these must be gone within 10 s: no graceful path then (the

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import orjson
 
-from spark_app.formats import decode_alert, decode_metrics
+from txmon_core.records.alert import decode_alert
+from txmon_core.records.metrics import decode_metrics
 from txmon_tui.tail import TailBatch
 
 FORMAT = "txmon-recording"

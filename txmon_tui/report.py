@@ -15,7 +15,9 @@ from typing import Any
 
 import plotext as plt
 
-from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD, PARQUET_DIR_NAME, safe_text
+from txmon_core import large_table
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
+from txmon_core.records.text import safe_text
 from txmon_core.settings import SettingsError, resolve
 from txmon_sinks.config import storage_config
 from txmon_sinks.store import AlertStore, StoreError, safe_url, sqlite_path
@@ -81,7 +83,7 @@ def render(
     colour: bool = False,
 ) -> str:
     """The whole report for `<data_dir>/large/` as text."""
-    table_dir = Path(data_dir) / PARQUET_DIR_NAME
+    table_dir = Path(data_dir) / large_table.DIR_NAME
     bins = AmountBins(large_threshold, max(alert_threshold, large_threshold) + 100.0, 25)
     history = HistoryReader(table_dir, bins).refresh()
     if history.summary.rows == 0:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from spark_app.formats import safe_text
 from txmon_core.lifetime import die_with_parent
+from txmon_core.records.text import safe_text
 from txmon_tui.restarts import PendingRestart
 
 LINE_LIMIT = 2000  # characters kept per line in the ring; the log file keeps everything

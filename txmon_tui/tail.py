@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from spark_app.formats import Alert, BatchMetrics, decode_alert, decode_metrics
+from txmon_core.records.alert import Alert, decode_alert
+from txmon_core.records.metrics import BatchMetrics, decode_metrics
 from txmon_core.topics import TopicNames
 
 MAX_BATCH = 20_000  # records per poll(): bounds one batch's cost when a backlog is drained

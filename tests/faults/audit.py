@@ -30,15 +30,22 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from producer.transaction import decode
-from spark_app import formats
-from txmon_core import topics
+from txmon_core import large_table, topics
+from txmon_core.records.alert import (
+    DEFAULT_ALERT_THRESHOLD,
+    DEFAULT_LARGE_THRESHOLD,
+    LEVEL_ALERT,
+    LEVEL_LARGE,
+    LEVELS,
+    decode_alert,
+)
+from txmon_core.records.transaction import decode
 from txmon_tui.history import committed_files
 from txmon_tui.model import MonitorModel
 from txmon_tui.tail import Tail
 
-LARGE = formats.DEFAULT_LARGE_THRESHOLD
-ALERT = formats.DEFAULT_ALERT_THRESHOLD
+LARGE = DEFAULT_LARGE_THRESHOLD
+ALERT = DEFAULT_ALERT_THRESHOLD
 # The one field a repeated alert may change: when the job (re)wrote it.
 DETECTED_AT = re.compile(rb'"detected_at":"[^"]*"')
 
@@ -89,7 +96,7 @@ def read_topic(client_config: Mapping[str, str], topic: str, timeout: float = 60
 def parquet_counts(data_dir: Path) -> Counter[str]:
     """How often each tx_id appears in the Parquet files the sink committed."""
     counts: Counter[str] = Counter()
-    for path in committed_files(data_dir / formats.PARQUET_DIR_NAME):
+    for path in committed_files(data_dir / large_table.DIR_NAME):
         counts.update(pq.read_table(path, columns=["tx_id"]).column("tx_id").to_pylist())
     return counts
 
@@ -109,11 +116,11 @@ def without_detected_at(value: bytes) -> bytes:
 
 def read_alerts(client_config: Mapping[str, str]) -> AlertLog:
     """Count every alert per level and compare each repeat with its first copy, bar `detected_at`."""
-    log = AlertLog({level: Counter() for level in formats.LEVELS})
+    log = AlertLog({level: Counter() for level in LEVELS})
     first: dict[str, bytes] = {}
     for value in read_topic(client_config, topics.ALERTS):
         assert value is not None
-        alert = formats.decode_alert(value)
+        alert = decode_alert(value)
         log.counts[alert.level][alert.tx_id] += 1
         comparable = without_detected_at(value)
         if first.setdefault(alert.tx_id, comparable) != comparable:
@@ -209,14 +216,14 @@ class Audit:
         if parquet_repeats:
             found.append(f"{len(parquet_repeats)} tx_ids more than once in Parquet: "
                          f"{list(parquet_repeats)[:5]}")
-        alerted = set(self.alerts[formats.LEVEL_ALERT])
+        alerted = set(self.alerts[LEVEL_ALERT])
         missing_alerts = self.above(ALERT) - alerted
         if missing_alerts:
             found.append(f"{len(missing_alerts)} transactions above {ALERT:g} without an alert, "
                          f"e.g. {sorted(missing_alerts)[:3]}")
         if not self.acknowledged & self.above(ALERT) <= alerted:
             found.append("acknowledged transactions above 900 without an alert")
-        large_alerts = set(self.alerts[formats.LEVEL_LARGE])
+        large_alerts = set(self.alerts[LEVEL_LARGE])
         missing_large = self.between(LARGE, ALERT) - large_alerts
         if missing_large:
             found.append(f"{len(missing_large)} transactions in ({LARGE:g}, {ALERT:g}] without a large "
@@ -283,8 +290,8 @@ def wait_for_sinks(client_config: Mapping[str, str], ack_logs: Iterable[Path], d
     while True:
         audit = take_audit(client_config, logs, data_dir)
         caught_up = (set(audit.parquet) >= audit.above(LARGE)
-                     and set(audit.alerts[formats.LEVEL_ALERT]) >= audit.above(ALERT)
-                     and set(audit.alerts[formats.LEVEL_LARGE]) >= audit.between(LARGE, ALERT))
+                     and set(audit.alerts[LEVEL_ALERT]) >= audit.above(ALERT)
+                     and set(audit.alerts[LEVEL_LARGE]) >= audit.between(LARGE, ALERT))
         if caught_up or time.monotonic() > deadline:
             return audit
         time.sleep(1.0)  # between two full drains of the topics; the deadline bounds the loop

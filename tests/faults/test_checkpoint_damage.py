@@ -18,6 +18,7 @@ from tests.faults.rig import FaultRig
 from tests.faults.test_spark_job_kill import RESUME_TIMEOUT
 from tests.integration.test_pipeline import SparkJob
 from txmon_core import large_table, topics
+from txmon_core.records import ready
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def refusal(job: SparkJob) -> str:
     lines = [line for line in job.stderr_path.read_text(errors="replace").splitlines() if line.strip()]
     assert len(lines) == 1, "\n".join(lines[:40])
     assert "Traceback" not in lines[0] and "Exception" not in lines[0], lines[0]
-    assert "spark job running" not in job.stdout()
+    assert ready.JOB_PREFIX not in job.stdout()
     return lines[0]
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from spark_app import formats
 from tests.conditions import wait_until
 from tests.faults.audit import read_topic
 from tests.faults.rig import FaultRig
 from tests.faults.test_broker_kill import check_job_survived, kill_and_restart_broker
 from tests.faults.test_spark_job_kill import RESUME_TIMEOUT, kill_and_restart_job
 from txmon_core import topics
+from txmon_core.records.metrics import QUERY_ALERTS, decode_metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.long, pytest.mark.timeout(3600)]
 
@@ -120,8 +120,8 @@ def _alerts_caught_up(rig: FaultRig, target: int) -> bool:
     """Whether the alerts query's latest batch read `transactions` up to `target` (from `metrics`)."""
     for value in reversed(read_topic(rig.client_config, topics.METRICS)):
         assert value is not None
-        metrics = formats.decode_metrics(value)
-        if metrics.query == formats.QUERY_ALERTS:
+        metrics = decode_metrics(value)
+        if metrics.query == QUERY_ALERTS:
             return sum(metrics.end_offsets.values()) >= target
     return False
 

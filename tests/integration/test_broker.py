@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from tests.conditions import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records import ready
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +80,8 @@ def start_command(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # blocks until the broker answers an admin client
-    assert line.startswith("ready bootstrap.servers=127.0.0.1:"), line + process.stderr.read()  # type: ignore
+    bootstrap = ready.broker_bootstrap(line)
+    assert bootstrap and bootstrap.startswith("127.0.0.1:"), line + process.stderr.read()  # type: ignore
     return process, int((data_dir / "broker.pid").read_text())
 
 

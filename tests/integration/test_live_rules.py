@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from producer.transaction import Transaction, format_ts
-from spark_app import formats
 from tests.conditions import wait_until
 from tests.integration.test_pipeline import SparkJob, TopicReader
 from txmon_core import rules_log, topics
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, decode_alert
+from txmon_core.records.transaction import Transaction, format_ts
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def judged(reader: TopicReader, ids: set[str]) -> dict[str, set[tuple[str, int |
     """tx_id → every (level, rules version) the alerts topic holds for it."""
     found: dict[str, set[tuple[str, int | None]]] = {}
     for message in reader.drain():
-        alert = formats.decode_alert(message.value())
+        alert = decode_alert(message.value())
         if alert.tx_id in ids:
             found.setdefault(alert.tx_id, set()).add((alert.level, alert.rules_version))
     return found
@@ -98,7 +98,7 @@ def test_a_new_threshold_judges_from_a_batch_boundary_on_and_survives_a_kill(
         verdicts = judged(reader, set(straddle))
         # Each transaction judged by exactly one version, with that version's threshold...
         assert all(len(marks) == 1 for marks in verdicts.values()), verdicts
-        levels = {1: formats.LEVEL_LARGE, changed.version: formats.LEVEL_ALERT}
+        levels = {1: LEVEL_LARGE, changed.version: LEVEL_ALERT}
         assert all(level == levels[version] for marks in verdicts.values() for level, version in marks)
         # ...and the versions follow the topic's order: all of version 1, then all of version 2.
         order = [next(iter(verdicts[tx]))[1] for tx in straddle]
@@ -116,7 +116,7 @@ def test_a_new_threshold_judges_from_a_batch_boundary_on_and_survives_a_kill(
         after = set(sender.send(750.0, 5))
         wait_until(lambda: len(judged(reader, after)) == 5, SWITCH_TIMEOUT, "alerts after the restart")
         resumed = judged(reader, after).values()
-        assert all(marks == {(formats.LEVEL_ALERT, third.version)} for marks in resumed)
+        assert all(marks == {(LEVEL_ALERT, third.version)} for marks in resumed)
         assert (tmp_path / "checkpoints" / "alerts" / "rules-versions.jsonl").read_text().count("\n") >= 3
     finally:
         for job in jobs:

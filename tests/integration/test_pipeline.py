@@ -25,12 +25,22 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from producer.transaction import Transaction, format_ts
-from spark_app import formats
 from tests.conditions import wait_until
-from txmon_core import topics
+from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
+from txmon_core.records import dead_letter
+from txmon_core.records.alert import (
+    DEFAULT_ALERT_THRESHOLD,
+    DEFAULT_LARGE_THRESHOLD,
+    LEVEL_ALERT,
+    LEVEL_LARGE,
+    LEVELS,
+    Alert,
+    decode_alert,
+)
+from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET, BatchMetrics, decode_metrics
+from txmon_core.records.transaction import Transaction, format_ts
 from txmon_tui.history import committed_files
 
 pytestmark = pytest.mark.integration
@@ -54,43 +64,43 @@ def bad_tx(amount: str = "950", **fields: str) -> bytes:
 
 # Bad values mixed into the stream, each with the reason the job must give it ("-" drops a field).
 BAD_VALUES: list[tuple[bytes | None, str]] = [
-    (None, formats.REASON_NULL_VALUE),
-    (b"", formats.REASON_EMPTY_VALUE),
-    (b"\xff\xfe\x00garbage", formats.REASON_NOT_UTF8),
-    (b'{"tx_id": "x", "amount": 12', formats.REASON_NOT_JSON),
-    (b'[{"tx_id": "x"}]', formats.REASON_NOT_OBJECT),
-    (bad_tx(tx_id="-"), formats.REASON_MISSING_TX_ID),
-    (bad_tx(tx_id="null"), formats.REASON_MISSING_TX_ID),
-    (bad_tx(amount="-"), formats.REASON_MISSING_AMOUNT),
-    (bad_tx(amount='"950"'), formats.REASON_AMOUNT_NOT_NUMBER),
-    (bad_tx(amount="-5"), formats.REASON_AMOUNT_NOT_POSITIVE),
-    (bad_tx(amount="0"), formats.REASON_AMOUNT_NOT_POSITIVE),
-    (bad_tx(amount="1e999"), formats.REASON_AMOUNT_TOO_LARGE),
-    (bad_tx(amount="5e12"), formats.REASON_AMOUNT_TOO_LARGE),
-    (bad_tx(ts="-"), formats.REASON_MISSING_TS),
-    (bad_tx(ts='"noon"'), formats.REASON_BAD_TS),
-    (bad_tx(tx_id="42"), formats.REASON_TX_ID_NOT_STRING),
-    (bad_tx(tx_id=f'"{"x" * 65}"'), formats.REASON_TX_ID_TOO_LONG),
-    (bad_tx(amount="500.001"), formats.REASON_AMOUNT_TOO_PRECISE),
-    (bad_tx(ts='"9999-12-31T23:59:59.999Z"'), formats.REASON_TS_IN_FUTURE),
-    (bad_tx(ts='"2000-01-01T00:00:00.000Z"'), formats.REASON_TS_TOO_OLD),
-    (bad_tx(account_id="-"), formats.REASON_MISSING_ACCOUNT_ID),
-    (bad_tx(account_id='""'), formats.REASON_BAD_ACCOUNT_ID),
-    (bad_tx(account_id=f'"{"A" * 65}"'), formats.REASON_ACCOUNT_ID_TOO_LONG),
-    (bad_tx(merchant="null"), formats.REASON_MISSING_MERCHANT),
-    (bad_tx(merchant="7"), formats.REASON_BAD_MERCHANT),
-    (bad_tx(merchant=f'"{"m" * 201}"'), formats.REASON_MERCHANT_TOO_LONG),
-    (bad_tx(currency="-"), formats.REASON_MISSING_CURRENCY),
-    (bad_tx(currency='"EUR"'), formats.REASON_CURRENCY_NOT_ALLOWED),
+    (None, dead_letter.REASON_NULL_VALUE),
+    (b"", dead_letter.REASON_EMPTY_VALUE),
+    (b"\xff\xfe\x00garbage", dead_letter.REASON_NOT_UTF8),
+    (b'{"tx_id": "x", "amount": 12', dead_letter.REASON_NOT_JSON),
+    (b'[{"tx_id": "x"}]', dead_letter.REASON_NOT_OBJECT),
+    (bad_tx(tx_id="-"), dead_letter.REASON_MISSING_TX_ID),
+    (bad_tx(tx_id="null"), dead_letter.REASON_MISSING_TX_ID),
+    (bad_tx(amount="-"), dead_letter.REASON_MISSING_AMOUNT),
+    (bad_tx(amount='"950"'), dead_letter.REASON_AMOUNT_NOT_NUMBER),
+    (bad_tx(amount="-5"), dead_letter.REASON_AMOUNT_NOT_POSITIVE),
+    (bad_tx(amount="0"), dead_letter.REASON_AMOUNT_NOT_POSITIVE),
+    (bad_tx(amount="1e999"), dead_letter.REASON_AMOUNT_TOO_LARGE),
+    (bad_tx(amount="5e12"), dead_letter.REASON_AMOUNT_TOO_LARGE),
+    (bad_tx(ts="-"), dead_letter.REASON_MISSING_TS),
+    (bad_tx(ts='"noon"'), dead_letter.REASON_BAD_TS),
+    (bad_tx(tx_id="42"), dead_letter.REASON_TX_ID_NOT_STRING),
+    (bad_tx(tx_id=f'"{"x" * 65}"'), dead_letter.REASON_TX_ID_TOO_LONG),
+    (bad_tx(amount="500.001"), dead_letter.REASON_AMOUNT_TOO_PRECISE),
+    (bad_tx(ts='"9999-12-31T23:59:59.999Z"'), dead_letter.REASON_TS_IN_FUTURE),
+    (bad_tx(ts='"2000-01-01T00:00:00.000Z"'), dead_letter.REASON_TS_TOO_OLD),
+    (bad_tx(account_id="-"), dead_letter.REASON_MISSING_ACCOUNT_ID),
+    (bad_tx(account_id='""'), dead_letter.REASON_BAD_ACCOUNT_ID),
+    (bad_tx(account_id=f'"{"A" * 65}"'), dead_letter.REASON_ACCOUNT_ID_TOO_LONG),
+    (bad_tx(merchant="null"), dead_letter.REASON_MISSING_MERCHANT),
+    (bad_tx(merchant="7"), dead_letter.REASON_BAD_MERCHANT),
+    (bad_tx(merchant=f'"{"m" * 201}"'), dead_letter.REASON_MERCHANT_TOO_LONG),
+    (bad_tx(currency="-"), dead_letter.REASON_MISSING_CURRENCY),
+    (bad_tx(currency='"EUR"'), dead_letter.REASON_CURRENCY_NOT_ALLOWED),
 ]
 
 
 def expected_level(amount: float) -> str | None:
     """The level the default thresholds give (both strict)."""
-    if amount > formats.DEFAULT_ALERT_THRESHOLD:
-        return formats.LEVEL_ALERT
-    if amount > formats.DEFAULT_LARGE_THRESHOLD:
-        return formats.LEVEL_LARGE
+    if amount > DEFAULT_ALERT_THRESHOLD:
+        return LEVEL_ALERT
+    if amount > DEFAULT_LARGE_THRESHOLD:
+        return LEVEL_LARGE
     return None
 
 
@@ -134,7 +144,7 @@ class Workload:
 
     def flagged(self, level: str | None = None) -> set[str]:
         """The good tx_ids above the large threshold (at `level`, if given)."""
-        levels = formats.LEVELS if level is None else (level,)
+        levels = LEVELS if level is None else (level,)
         return {tx_id for tx_id, amount in self.good.items() if expected_level(amount) in levels}
 
 
@@ -230,7 +240,7 @@ class SparkJob:
         def ready() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"the job exited ({self.process.returncode}):\n{self.stderr_tail()}")
-            return "spark job running: queries alerts, parquet" in self.stdout()
+            return ready.JOB_LINE in self.stdout()
         wait_until(ready, READY_TIMEOUT, "the job's ready line", interval=0.5)
 
     def stop(self) -> int:
@@ -279,22 +289,22 @@ def jobs(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..., Spark
         job.stop()
 
 
-def alerts_of(reader: TopicReader, prefix: str) -> dict[str, formats.Alert]:
+def alerts_of(reader: TopicReader, prefix: str) -> dict[str, Alert]:
     """This test's alerts, deduplicated by tx_id (the Kafka sink is at-least-once)."""
     alerts = {}
     for message in reader.drain():
         if message.key() and message.key().startswith(prefix.encode()):
-            alert = formats.decode_alert(message.value())
+            alert = decode_alert(message.value())
             assert message.key().decode() == alert.tx_id
             alerts[alert.tx_id] = alert
     return alerts
 
 
-def dead_letters_of(reader: TopicReader, workload: Workload) -> dict[tuple[int, int], formats.DeadLetter]:
+def dead_letters_of(reader: TopicReader, workload: Workload) -> dict[tuple[int, int], dead_letter.DeadLetter]:
     """This test's dead letters by source (partition, offset), deduplicated."""
     letters = {}
     for message in reader.drain():
-        letter = formats.decode_dead_letter(message.value())
+        letter = dead_letter.decode_dead_letter(message.value())
         if letter.topic == topics.TRANSACTIONS and (letter.partition, letter.offset) in workload.bad:
             letters[(letter.partition, letter.offset)] = letter
     return letters
@@ -303,7 +313,7 @@ def dead_letters_of(reader: TopicReader, workload: Workload) -> dict[tuple[int, 
 def parquet_ids(data_dir: Path, prefix: str) -> Counter[str]:
     """How often each of this test's tx_ids appears in the committed Parquet files."""
     counts: Counter[str] = Counter()
-    for path in committed_files(data_dir / formats.PARQUET_DIR_NAME):
+    for path in committed_files(data_dir / large_table.DIR_NAME):
         column = pq.read_table(path, columns=["tx_id"]).column("tx_id").to_pylist()
         counts.update(t for t in column if t.startswith(prefix))
     return counts
@@ -318,32 +328,32 @@ def end_offsets(bootstrap: str) -> dict[str, int]:
         consumer.close()
 
 
-def metrics_reached(reader: TopicReader, query: str, target: dict[str, int]) -> list[formats.BatchMetrics]:
+def metrics_reached(reader: TopicReader, query: str, target: dict[str, int]) -> list[BatchMetrics]:
     """The query's metrics so far, if one of them reports having read up to `target`, else []."""
-    records = [formats.decode_metrics(m.value()) for m in reader.drain() if m.key() == query.encode()]
+    records = [decode_metrics(m.value()) for m in reader.drain() if m.key() == query.encode()]
     done = any(all(r.end_offsets.get(p, -1) >= o for p, o in target.items()) for r in records)
     return records if done else []
 
 
 def assert_complete(workload: Workload, readers: dict[str, TopicReader], data_dir: Path) -> None:
     """Alerts, Parquet and dead letters hold exactly this workload's expected records."""
-    expected_alerts = {lvl: workload.flagged(lvl) for lvl in formats.LEVELS}
+    expected_alerts = {lvl: workload.flagged(lvl) for lvl in LEVELS}
     expected_flagged = workload.flagged()
 
-    def alerts_done() -> dict[str, formats.Alert] | None:
+    def alerts_done() -> dict[str, Alert] | None:
         alerts = alerts_of(readers[topics.ALERTS], workload.prefix)
         return alerts if set(alerts) >= expected_flagged else None
 
     alerts = wait_until(alerts_done, PROCESS_TIMEOUT, f"{len(expected_flagged)} alerts")
-    for level in formats.LEVELS:
+    for level in LEVELS:
         assert {t for t, a in alerts.items() if a.level == level} == expected_alerts[level], level
     for tx_id, alert in alerts.items():
         assert alert.amount == workload.good[tx_id]
-        alert_level = alert.level == formats.LEVEL_ALERT
-        threshold = formats.DEFAULT_ALERT_THRESHOLD if alert_level else formats.DEFAULT_LARGE_THRESHOLD
+        alert_level = alert.level == LEVEL_ALERT
+        threshold = DEFAULT_ALERT_THRESHOLD if alert_level else DEFAULT_LARGE_THRESHOLD
         assert alert.rule == f"amount>{threshold:g}"
 
-    def letters_done() -> dict[tuple[int, int], formats.DeadLetter] | None:
+    def letters_done() -> dict[tuple[int, int], dead_letter.DeadLetter] | None:
         letters = dead_letters_of(readers[topics.DEAD_LETTERS], workload)
         return letters if len(letters) == len(workload.bad) else None
 
@@ -367,7 +377,7 @@ def test_pipeline_routes_every_record(broker: EmbeddedBroker, readers: dict[str,
     produce(broker.bootstrap, workload, count)
     # Every record is either good or a dead letter, and the two sets cover what was produced.
     assert len(workload.good) + len(workload.bad) == count
-    assert set(workload.bad.values()) == set(formats.REASONS)
+    assert set(workload.bad.values()) == set(dead_letter.REASONS)
     assert {a for a in BOUNDARY_AMOUNTS} <= set(workload.good.values())
     target = end_offsets(broker.bootstrap)
 
@@ -377,20 +387,20 @@ def test_pipeline_routes_every_record(broker: EmbeddedBroker, readers: dict[str,
     job.wait_ready()
     assert_complete(workload, readers, tmp_path)
 
-    for query in (formats.QUERY_ALERTS, formats.QUERY_PARQUET):
+    for query in (QUERY_ALERTS, QUERY_PARQUET):
         records = wait_until(lambda q=query: metrics_reached(readers[topics.METRICS], q, target),
                              PROCESS_TIMEOUT, f"metrics of {query} up to {target}")
         assert all(r.query == query and r.batch_duration_ms >= 0 for r in records)
-    alerts_metrics = [formats.decode_metrics(m.value()) for m in readers[topics.METRICS].drain()
-                      if m.key() == formats.QUERY_ALERTS.encode()]
+    alerts_metrics = [decode_metrics(m.value()) for m in readers[topics.METRICS].drain()
+                      if m.key() == QUERY_ALERTS.encode()]
     # A fresh checkpoint reads the topic from its start: every record of it is counted once in a batch.
     assert sum(r.num_input_rows for r in alerts_metrics) >= sum(target.values())
     assert sum(r.dead_letters for r in alerts_metrics) >= len(workload.bad)
-    assert sum(r.alerts for r in alerts_metrics) >= len(workload.flagged(formats.LEVEL_ALERT))
+    assert sum(r.alerts for r in alerts_metrics) >= len(workload.flagged(LEVEL_ALERT))
 
     # One console line per alert, as `ALERT <tx_id> <amount> RON account <account_id>`.
     lines = [line for line in job.stdout().splitlines() if line.startswith(f"ALERT {workload.prefix}")]
-    assert {line.split()[1] for line in lines} == workload.flagged(formats.LEVEL_ALERT)
+    assert {line.split()[1] for line in lines} == workload.flagged(LEVEL_ALERT)
     sample = lines[0].split()
     assert sample[3:5] == ["RON", "account"] and float(sample[2]) == workload.good[sample[1]]
 

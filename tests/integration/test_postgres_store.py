@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from spark_app.formats import Alert
 from tests.conditions import wait_until
+from txmon_core.records.alert import Alert
 from txmon_sinks import DOWN, OK, AlertStore, Delivery
 from txmon_sinks.identity import id_of, payload
 from txmon_sinks.outbox import OutboxItem

@@ -18,10 +18,11 @@ from typing import IO
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from producer.transaction import Transaction, decode
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
+from txmon_core.records import ready
+from txmon_core.records.transaction import Transaction, decode
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +154,7 @@ def test_count_produces_exactly_n_seeded_transactions(broker: EmbeddedBroker) ->
         )
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
-        assert lines[0] == f"producing to {broker.bootstrap} topic {topic} at max tx/s"
+        assert lines[0] == ready.producer_line(broker.bootstrap, topic, "max")
         summary = parse_summary(lines)
         assert (summary["how"], summary["produced"], summary["acknowledged"], summary["failed"]) == (
             "finished",
@@ -177,7 +178,7 @@ def test_count_produces_exactly_n_seeded_transactions(broker: EmbeddedBroker) ->
 def test_sigterm_flushes_and_reports_at_the_requested_rate(broker: EmbeddedBroker) -> None:
     topic = fresh_topic()
     with running_producer(producer_command(broker, "--rate", "500", "--topic", topic)) as running:
-        wait_until(lambda: running.line("producing to"), 60, "the producer's start line")
+        wait_until(lambda: running.line(ready.PRODUCER_PREFIX), 60, "the producer's start line")
         # ~4 s at 500 tx/s: wait for the records to be in the topic, not for the clock.
         wait_until(lambda: high_watermark(broker, topic) >= 2000, 60, "2000 records in the topic")
         running.process.send_signal(signal.SIGTERM)

@@ -29,10 +29,11 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from producer.transaction import format_ts
-from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics, encode_metrics
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records.alert import Alert
+from txmon_core.records.metrics import QUERY_ALERTS, BatchMetrics, encode_metrics
+from txmon_core.records.transaction import format_ts
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
 
 pytestmark = pytest.mark.integration

@@ -21,13 +21,22 @@ from typing import IO
 import pytest
 from confluent_kafka import KafkaError, Producer
 
-from producer.transaction import Transaction, decode, format_ts
-from spark_app import formats
 from tests.conditions import wait_until
 from tests.integration.test_pipeline import SparkJob, TopicReader, end_offsets
 from tests.integration.test_producer import child_env, read_topic
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records import ready
+from txmon_core.records.alert import (
+    LEVEL_PATTERN,
+    LEVEL_VELOCITY,
+    RULE_LEVELS,
+    Alert,
+    decode_alert,
+    rule_alert_id,
+)
+from txmon_core.records.metrics import QUERY_RULES, BatchMetrics, decode_metrics
+from txmon_core.records.transaction import Transaction, decode, format_ts
 
 pytestmark = pytest.mark.integration
 
@@ -70,26 +79,26 @@ def jobs(broker: EmbeddedBroker, tmp_path: Path, settings_file: Path) -> Iterato
         job.stop()
 
 
-def rule_alerts(reader: TopicReader, account: str) -> list[formats.Alert]:
+def rule_alerts(reader: TopicReader, account: str) -> list[Alert]:
     """Every rule alert of `account` read so far, repeats included (the sink is at-least-once)."""
     alerts = []
     for message in reader.drain():
-        alert = formats.decode_alert(message.value())
-        if alert.account_id == account and alert.level in formats.RULE_LEVELS:
+        alert = decode_alert(message.value())
+        if alert.account_id == account and alert.level in RULE_LEVELS:
             assert message.key().decode() == alert.tx_id
             alerts.append(alert)
     return alerts
 
 
-def distinct(alerts: list[formats.Alert], level: str) -> dict[str, formats.Alert]:
+def distinct(alerts: list[Alert], level: str) -> dict[str, Alert]:
     """The alerts of one level by id: a re-delivered alert collapses into one."""
     return {alert.tx_id: alert for alert in alerts if alert.level == level}
 
 
-def rules_metrics(reader: TopicReader) -> list[formats.BatchMetrics]:
+def rules_metrics(reader: TopicReader) -> list[BatchMetrics]:
     """The rules query's metrics read so far."""
-    key = formats.QUERY_RULES.encode()
-    return [formats.decode_metrics(m.value()) for m in reader.drain() if m.key() == key]
+    key = QUERY_RULES.encode()
+    return [decode_metrics(m.value()) for m in reader.drain() if m.key() == key]
 
 
 def rules_done_with(reader: TopicReader, target: dict[str, int]) -> bool:
@@ -196,7 +205,7 @@ def commanded(broker: EmbeddedBroker, settings_file: Path) -> Iterator[Callable[
     def start(*args: str) -> CommandedProducer:
         running = CommandedProducer(broker.bootstrap, *args)
         started.append(running)
-        wait_until(lambda: any(line.startswith("producing to") for line in running.lines), 60,
+        wait_until(lambda: any(map(ready.is_producer_line, running.lines)), 60,
                    "the producer's first line")
         return running
 
@@ -243,24 +252,24 @@ def test_a_burst_raises_one_velocity_alert_and_a_card_test_one_pattern_alert(
     assert running.process.returncode == 0, "\n".join(running.errors)
     target = end_offsets(broker.bootstrap)
 
-    def both() -> tuple[list[formats.Alert], list[formats.Alert]] | None:
+    def both() -> tuple[list[Alert], list[Alert]] | None:
         velocity = rule_alerts(readers[topics.ALERTS], burst["account"])
         pattern = rule_alerts(readers[topics.ALERTS], card["account"])
-        seen = distinct(velocity, formats.LEVEL_VELOCITY) and distinct(pattern, formats.LEVEL_PATTERN)
+        seen = distinct(velocity, LEVEL_VELOCITY) and distinct(pattern, LEVEL_PATTERN)
         return (velocity, pattern) if seen else None
 
     wait_until(both, ALERT_TIMEOUT, "a velocity and a pattern alert")
     # Everything up to the injections has been through the rules: later alerts cannot be theirs.
     wait_until(lambda: rules_done_with(readers[topics.METRICS], target), ALERT_TIMEOUT,
                "the rules query past the injected transactions")
-    velocity = distinct(rule_alerts(readers[topics.ALERTS], burst["account"]), formats.LEVEL_VELOCITY)
-    pattern = distinct(rule_alerts(readers[topics.ALERTS], card["account"]), formats.LEVEL_PATTERN)
+    velocity = distinct(rule_alerts(readers[topics.ALERTS], burst["account"]), LEVEL_VELOCITY)
+    pattern = distinct(rule_alerts(readers[topics.ALERTS], card["account"]), LEVEL_PATTERN)
     assert len(velocity) == 1, velocity  # once per window, not once per transaction
     (alert,) = velocity.values()
     prefix, first = burst["first_tx"].rsplit("-", 1)
     expected = tuple(f"{prefix}-{int(first) + n:012d}" for n in range(3))
     assert alert.tx_ids == expected
-    assert alert.tx_id == formats.rule_alert_id(formats.LEVEL_VELOCITY, expected[-1])
+    assert alert.tx_id == rule_alert_id(LEVEL_VELOCITY, expected[-1])
     assert alert.rule == "count(amount>500)>=3 in 60s" and alert.amount > 500
     assert len(pattern) == 1, pattern
     (alert,) = pattern.values()
@@ -290,7 +299,7 @@ def test_rule_state_survives_a_stop_and_a_kill_of_the_job(
     second = jobs(*LONG_WINDOW)
     second.wait_ready()
     after_stop = sender.send(stopped_account, 800.0)
-    wait_until(lambda: distinct(rule_alerts(alerts, stopped_account), formats.LEVEL_VELOCITY), ALERT_TIMEOUT,
+    wait_until(lambda: distinct(rule_alerts(alerts, stopped_account), LEVEL_VELOCITY), ALERT_TIMEOUT,
                "the velocity alert completed after the restart")
     before_kill = sender.send(killed_account, 650.0, 750.0)
     target = end_offsets(broker.bootstrap)
@@ -305,8 +314,8 @@ def test_rule_state_survives_a_stop_and_a_kill_of_the_job(
     target = end_offsets(broker.bootstrap)
     wait_until(lambda: rules_done_with(metrics, target), ALERT_TIMEOUT, "the rules query past the last")
 
-    stopped = distinct(rule_alerts(alerts, stopped_account), formats.LEVEL_VELOCITY)
-    killed = distinct(rule_alerts(alerts, killed_account), formats.LEVEL_VELOCITY)
+    stopped = distinct(rule_alerts(alerts, stopped_account), LEVEL_VELOCITY)
+    killed = distinct(rule_alerts(alerts, killed_account), LEVEL_VELOCITY)
     assert [a.tx_ids for a in stopped.values()] == [tuple(before_stop + after_stop)]
     assert [a.tx_ids for a in killed.values()] == [tuple(before_kill + after_kill)]
     repeats = Counter(a.tx_id for a in rule_alerts(alerts, killed_account))

@@ -24,6 +24,7 @@ from tests.conditions import wait_until
 from tests.faults.rig import FaultRig
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records import ready
 from txmon_core.secure import BrokerSecurity, redact_text, write_client_config
 from txmon_tui.pipeline import Pipeline, PipelineConfig
 
@@ -142,7 +143,7 @@ def test_pipeline_passes_secrets_to_children_in_a_private_file(
         conf = Path(cmdline.split("--client-config ")[1].split()[0])
         assert stat.S_IMODE(conf.stat().st_mode) == 0o600
         log_path = tmp_path / "logs" / "producer.log"
-        wait_until(lambda: "producing to" in log_path.read_text(errors="replace"), 30,
+        wait_until(lambda: ready.PRODUCER_PREFIX in log_path.read_text(errors="replace"), 30,
                    "the producer's ready line over SASL_SSL")
         log = log_path.read_text(errors="replace")
         assert_no_secret({"the producer's command line": cmdline, "the producer log": log}, security)

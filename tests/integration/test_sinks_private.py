@@ -16,10 +16,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from producer.transaction import format_ts
-from spark_app.formats import Alert
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.paths import private_data_dir
+from txmon_core.records.alert import Alert
+from txmon_core.records.transaction import format_ts
 from txmon_core.topics import ALERTS, ensure_topics
 
 pytestmark = pytest.mark.integration

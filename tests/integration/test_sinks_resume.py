@@ -16,9 +16,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from spark_app.formats import Alert
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records.alert import Alert
 from txmon_core.topics import ALERTS, ensure_topics
 from txmon_sinks import Delivery, Outlets
 from txmon_sinks.config import delivery_config

@@ -22,11 +22,17 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from spark_app import formats
 from tests.conditions import wait_until
-from txmon_core import topics
+from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
+from txmon_core.records import dead_letter
+from txmon_core.records.alert import (
+    DEFAULT_ALERT_THRESHOLD,
+    DEFAULT_LARGE_THRESHOLD,
+    LEVEL_ALERT,
+    decode_alert,
+)
 from txmon_core.spark_cluster import SparkStandalone
 from txmon_tui.history import committed_files
 
@@ -88,7 +94,7 @@ def latest(bootstrap: str, topic: str) -> list[bytes]:
 def parquet_ids(data_dir: Path) -> Counter[str]:
     """How often each tx_id appears in the committed Parquet files."""
     counts: Counter[str] = Counter()
-    for path in committed_files(data_dir / formats.PARQUET_DIR_NAME):
+    for path in committed_files(data_dir / large_table.DIR_NAME):
         counts.update(pq.read_table(path, columns=["tx_id"]).column("tx_id").to_pylist())
     return counts
 
@@ -119,8 +125,8 @@ def test_job_routes_every_record_on_a_standalone_cluster(
                 continue
         bad_offsets.add(offset)
     assert len(good) == COUNT and len(bad_offsets) == len(BAD_VALUES)
-    expected_alerts = {t for t, a in good.items() if a > formats.DEFAULT_ALERT_THRESHOLD}
-    expected_large = {t for t, a in good.items() if a > formats.DEFAULT_LARGE_THRESHOLD}
+    expected_alerts = {t for t, a in good.items() if a > DEFAULT_ALERT_THRESHOLD}
+    expected_large = {t for t, a in good.items() if a > DEFAULT_LARGE_THRESHOLD}
     assert expected_alerts, "the seeded set holds no alert: pick another seed"
 
     data_dir = tmp_path / "data"
@@ -141,7 +147,7 @@ def test_job_routes_every_record_on_a_standalone_cluster(
         def ready() -> bool:
             if job.poll() is not None:
                 raise AssertionError(f"the job exited ({job.returncode}):\n{err_tail()}")
-            return "spark job running" in out.read_text(errors="replace")
+            return ready.JOB_PREFIX in out.read_text(errors="replace")
 
         wait_until(ready, READY_TIMEOUT, "the job's ready line", interval=0.5)
         ready_at = time.monotonic()
@@ -153,16 +159,16 @@ def test_job_routes_every_record_on_a_standalone_cluster(
         def alerts_done() -> dict[str, str] | None:
             alerts = {}
             for value in latest(bootstrap, topics.ALERTS):
-                alert = formats.decode_alert(value)
+                alert = decode_alert(value)
                 alerts[alert.tx_id] = alert.level  # at-least-once sink: repeats collapse here
             return alerts if set(alerts) >= expected_large else None
 
         alerts = wait_until(alerts_done, PROCESS_TIMEOUT, f"{len(expected_large)} flagged transactions")
-        assert {t for t, level in alerts.items() if level == formats.LEVEL_ALERT} == expected_alerts
+        assert {t for t, level in alerts.items() if level == LEVEL_ALERT} == expected_alerts
         assert set(alerts) == expected_large
 
         def letters_done() -> set[int] | None:
-            letters = {formats.decode_dead_letter(v) for v in latest(bootstrap, topics.DEAD_LETTERS)}
+            letters = {dead_letter.decode_dead_letter(v) for v in latest(bootstrap, topics.DEAD_LETTERS)}
             offsets = {d.offset for d in letters if d.topic == topics.TRANSACTIONS}
             return offsets if offsets >= bad_offsets else None
 

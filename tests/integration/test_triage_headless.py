@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Producer
 
-from spark_app.formats import Alert
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records.alert import Alert
 from txmon_core.topics import ALERTS, ensure_topics
 from txmon_core.triage import SCOPE_ACCOUNT, iso
 from txmon_core.triage_service import TriageService

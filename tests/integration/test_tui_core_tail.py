@@ -9,9 +9,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics, encode_metrics
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.records.alert import Alert
+from txmon_core.records.metrics import QUERY_ALERTS, BatchMetrics, encode_metrics
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
 from txmon_tui.model import MonitorModel
 from txmon_tui.tail import Deliveries, OffsetWatcher, Tail, TailBatch

@@ -16,17 +16,15 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from spark_app.formats import (
+from txmon_core.broker import EmbeddedBroker
+from txmon_core.records.alert import (
     DEFAULT_ALERT_THRESHOLD,
     DEFAULT_LARGE_THRESHOLD,
     LEVEL_ALERT,
     LEVEL_LARGE,
-    QUERY_ALERTS,
     Alert,
-    BatchMetrics,
-    encode_metrics,
 )
-from txmon_core.broker import EmbeddedBroker
+from txmon_core.records.metrics import QUERY_ALERTS, BatchMetrics, encode_metrics
 from txmon_core.topics import ALERTS, METRICS, ensure_topics
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.pipeline import PipelineConfig

@@ -17,9 +17,9 @@ import orjson
 import pytest
 from textual.widgets import Static
 
-from spark_app.formats import decode_alert
 from tests.conditions import wait_until
 from tests.tui.conftest import plain, until
+from txmon_core.records.alert import decode_alert
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.model import FeedFilter

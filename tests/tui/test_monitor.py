@@ -9,6 +9,7 @@ import pytest
 from textual.widgets import DataTable, Input, RichLog, Select, Static
 
 from tests.tui.conftest import Records, make_alert, make_metrics, plain, tailing, until
+from txmon_core.records import ready
 from txmon_tui.app import PANELS, MonitorApp, create_app
 from txmon_tui.pipeline import PipelineConfig
 from txmon_tui.supervisor import ProcState
@@ -242,5 +243,5 @@ async def test_log_view_shows_a_process_log(config: PipelineConfig) -> None:
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LogScreen), "the log view")
         log = app.screen.query_one("#log-view", RichLog)
-        await until(pilot, lambda: any("producing to" in line.text for line in log.lines),
+        await until(pilot, lambda: any(ready.PRODUCER_PREFIX in line.text for line in log.lines),
                     "the producer's log")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from spark_app.formats import LEVEL_PATTERN, LEVEL_VELOCITY, LEVELS, rule_alert_id
 from tests.tui.conftest import make_alert, until
+from txmon_core.records.alert import LEVEL_PATTERN, LEVEL_VELOCITY, LEVELS, rule_alert_id
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.pipeline import PipelineConfig

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from spark_app.formats import LEVEL_ALERT, LEVEL_LARGE, QUERY_ALERTS, QUERY_PARQUET, Alert, BatchMetrics
 from tests.tui.conftest import iso
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, Alert
+from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET, BatchMetrics
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.pipeline import PipelineConfig

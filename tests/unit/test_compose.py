@@ -18,8 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from spark_app import formats
-from txmon_core import jars, topics
+from txmon_core import jars, large_table, topics
 from txmon_core.broker import DEFAULT_PORT, server_properties
 from txmon_core.options import BOOTSTRAP_ENV
 
@@ -152,7 +151,7 @@ def test_job_runs_the_code_with_its_pins_and_shared_paths(compose: dict[str, Any
         assert f'"{pin}"' in pyproject, pin
     # The driver (job) and the executors (worker) see the checkpoints and the Parquet at the same paths,
     # under --data-dir as the job lays them out: <data-dir>/checkpoints, <data-dir>/large.
-    mounts = {f"spark-checkpoints:{data_dir}/checkpoints", f"parquet:{data_dir}/{formats.PARQUET_DIR_NAME}"}
+    mounts = {f"spark-checkpoints:{data_dir}/checkpoints", f"parquet:{data_dir}/{large_table.DIR_NAME}"}
     for name in ("spark-job", "spark-worker"):
         assert mounts <= set(services(compose)[name]["volumes"]), name
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from spark_app import formats
 from tests.faults.audit import Audit, without_detected_at
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, LEVELS
 
 
 def audit(large: Counter[str], alert: Counter[str], **extra: object) -> Audit:
     amounts = {"small": 12.0, "l-1": 500.01, "l-2": 900.0, "a-1": 900.01}
-    alerts = {level: Counter() for level in formats.LEVELS}
-    alerts[formats.LEVEL_LARGE].update(large)
-    alerts[formats.LEVEL_ALERT].update(alert)
+    alerts = {level: Counter() for level in LEVELS}
+    alerts[LEVEL_LARGE].update(large)
+    alerts[LEVEL_ALERT].update(alert)
     return Audit(set(amounts), Counter(list(amounts)), amounts, Counter(["l-1", "l-2", "a-1"]), alerts,
                  **extra)  # type: ignore[arg-type]
 

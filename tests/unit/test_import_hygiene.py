@@ -48,7 +48,7 @@ def _loaded_by(modules: list[str]) -> set[str]:
 
 def test_there_is_something_to_check() -> None:
     modules = _modules()
-    assert "producer.cli" in modules and "spark_app.formats" in modules and "txmon_tui.cli" in modules
+    assert "producer.cli" in modules and "txmon_core.records.alert" in modules and "txmon_tui.cli" in modules
 
 
 @pytest.mark.parametrize("name", [m for m in _modules() if not _is_ui(m) and m not in SPARK_JOB_MODULES

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from producer import cli
-from producer.transaction import TOPIC
 from txmon_core.options import BOOTSTRAP_ENV
-from txmon_core.topics import resolve_topics
+from txmon_core.topics import TRANSACTIONS, resolve_topics
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +60,7 @@ def test_defaults() -> None:
     args = cli.build_parser().parse_args(["-b", "h:1"])
     assert args.rate == 100.0
     assert args.count is None and args.seed is None and args.ack_log is None
-    assert resolve_topics({}, args).transactions == TOPIC
+    assert resolve_topics({}, args).transactions == TRANSACTIONS
     assert (args.min_amount, args.max_amount) == (None, None)  # people-like spending in 1.00..1,000.00
 
 

@@ -19,9 +19,9 @@ from producer.control import (
 )
 from producer.generator import TransactionGenerator
 from producer.publish import publish
-from producer.transaction import decode
 from tests.conditions import wait_until
 from tests.unit.test_producer_publish import FakeClock, FakeProducer
+from txmon_core.records.transaction import decode
 
 
 def injector(generator: TransactionGenerator | None = None, **options: int) -> Injector:

@@ -19,9 +19,9 @@ from producer.generator import (
     _AmountTexts,
     make_accounts,
 )
-from producer.transaction import format_cents, format_ts
 from spark_app.account_rules import AccountRules, AccountState, Event
-from spark_app.formats import DEFAULT_LARGE_THRESHOLD
+from txmon_core.records.alert import DEFAULT_LARGE_THRESHOLD
+from txmon_core.records.transaction import format_cents, format_ts
 from txmon_core.rules import RuleSettings
 
 TX_ID = re.compile(r"p[0-9a-f]{12}-(\d{12})")

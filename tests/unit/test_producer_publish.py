@@ -12,7 +12,7 @@ import pytest
 
 from producer.generator import TransactionGenerator
 from producer.publish import publish
-from producer.transaction import decode
+from txmon_core.records.transaction import decode
 
 Callback = Callable[[object, object], None]
 

@@ -8,9 +8,8 @@ import orjson
 import pytest
 
 from producer.generator import TransactionGenerator
-from producer.transaction import (
+from txmon_core.records.transaction import (
     FIELDS,
-    TOPIC,
     TS_PATTERN,
     FormatError,
     Transaction,
@@ -19,6 +18,7 @@ from producer.transaction import (
     format_ts,
     parse_ts,
 )
+from txmon_core.topics import TRANSACTIONS
 
 SAMPLE = Transaction(
     tx_id="p7f3a-000000000042",
@@ -31,7 +31,7 @@ SAMPLE = Transaction(
 
 
 def test_topic_is_the_contract_name() -> None:
-    assert TOPIC == "transactions"
+    assert TRANSACTIONS == "transactions"
 
 
 def test_fields_are_the_contract_in_order() -> None:

@@ -24,9 +24,27 @@ from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from producer.transaction import FormatError, Transaction, decode, format_cents, format_ts, parse_ts
-from spark_app import formats, transforms
+from spark_app import transforms
 from spark_app.validation import Validation
+from txmon_core.records import dead_letter
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, LEVELS, Alert, decode_alert
+from txmon_core.records.metrics import (
+    QUERY_ALERTS,
+    QUERY_PARQUET,
+    BatchMetrics,
+    decode_metrics,
+    encode_metrics,
+)
+from txmon_core.records.transaction import (
+    FIELDS,
+    MAX_AMOUNT,
+    FormatError,
+    Transaction,
+    decode,
+    format_cents,
+    format_ts,
+    parse_ts,
+)
 from txmon_tui.model import MonitorModel
 from txmon_tui.tail import TailBatch
 
@@ -62,7 +80,7 @@ def transactions(draw: st.DrawFn) -> Transaction:
 
     Mostly within the job's limits, with fields and amounts drawn on both sides of each limit.
     """
-    cents = draw(st.integers(1, int(formats.MAX_AMOUNT * 100)))
+    cents = draw(st.integers(1, int(MAX_AMOUNT * 100)))
     amount = draw(st.just(float(format_cents(cents))) | st.integers(1, 10**7).map(lambda m: m / 1000))
     return Transaction(draw(tx_ids | around(LIMITS.max_tx_id_chars)),
                        draw(st.text(max_size=30) | around(LIMITS.max_account_id_chars)),
@@ -81,33 +99,33 @@ def limit_reason(tx: Transaction) -> str | None:
     "unsure" for a ts too near an edge of the window to tell what the batch's clock said.
     """
     if not tx.tx_id.strip(" "):  # Spark's trim takes spaces only
-        return formats.REASON_MISSING_TX_ID
+        return dead_letter.REASON_MISSING_TX_ID
     if len(tx.tx_id) > LIMITS.max_tx_id_chars:
-        return formats.REASON_TX_ID_TOO_LONG
+        return dead_letter.REASON_TX_ID_TOO_LONG
     if tx.amount > LIMITS.max_amount:
-        return formats.REASON_AMOUNT_TOO_LARGE
+        return dead_letter.REASON_AMOUNT_TOO_LARGE
     if float(Decimal(repr(tx.amount)).quantize(Decimal("0.01"), ROUND_HALF_UP)) != tx.amount:
-        return formats.REASON_AMOUNT_TOO_PRECISE
+        return dead_letter.REASON_AMOUNT_TOO_PRECISE
     ahead_ms = parse_ts(tx.ts).timestamp() * 1000 - time.time_ns() // 1_000_000
     skew_ms, age_ms = (limit / timedelta(milliseconds=1) for limit in (LIMITS.max_clock_skew, LIMITS.max_age))
     if abs(ahead_ms - skew_ms) < EDGE_MARGIN_MS or abs(-ahead_ms - age_ms) < EDGE_MARGIN_MS:
         return "unsure"
     if ahead_ms > skew_ms:
-        return formats.REASON_TS_IN_FUTURE
+        return dead_letter.REASON_TS_IN_FUTURE
     if -ahead_ms > age_ms:
-        return formats.REASON_TS_TOO_OLD
+        return dead_letter.REASON_TS_TOO_OLD
     for name, cap, bad, too_long in (
-            ("account_id", LIMITS.max_account_id_chars, formats.REASON_BAD_ACCOUNT_ID,
-             formats.REASON_ACCOUNT_ID_TOO_LONG),
-            ("merchant", LIMITS.max_merchant_chars, formats.REASON_BAD_MERCHANT,
-             formats.REASON_MERCHANT_TOO_LONG)):
+            ("account_id", LIMITS.max_account_id_chars, dead_letter.REASON_BAD_ACCOUNT_ID,
+             dead_letter.REASON_ACCOUNT_ID_TOO_LONG),
+            ("merchant", LIMITS.max_merchant_chars, dead_letter.REASON_BAD_MERCHANT,
+             dead_letter.REASON_MERCHANT_TOO_LONG)):
         text = getattr(tx, name)
         if not text.strip(" "):
             return bad
         if len(text) > cap:
             return too_long
     if tx.currency not in LIMITS.currencies:
-        return formats.REASON_CURRENCY_NOT_ALLOWED
+        return dead_letter.REASON_CURRENCY_NOT_ALLOWED
     return None
 
 
@@ -159,20 +177,20 @@ def test_transaction_round_trips(tx: Transaction) -> None:
 @settings(max_examples=300, deadline=None)
 @given(raw_values)
 def test_format_decoders_fail_only_as_the_monitor_expects(value: bytes | None) -> None:
-    for decoder in (formats.decode_alert, formats.decode_dead_letter, formats.decode_metrics):
+    for decoder in (decode_alert, dead_letter.decode_dead_letter, decode_metrics):
         try:
             decoder(value if value is not None else b"null")
         except DECODE_ERRORS:
             pass
 
 
-alert_fields = st.fixed_dictionaries({name: json_values for name in formats.Alert.__slots__})
+alert_fields = st.fixed_dictionaries({name: json_values for name in Alert.__slots__})
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(alert_fields | st.builds(dict, tx_id=tx_ids, account_id=st.text(), merchant=merchants,
                                          amount=st.floats(0.01, 1e9), currency=st.just("RON"),
-                                         ts=timestamps, level=st.sampled_from(formats.LEVELS),
+                                         ts=timestamps, level=st.sampled_from(LEVELS),
                                          rule=st.just("amount>900"), detected_at=timestamps),
                 max_size=8))
 def test_the_monitor_survives_any_decodable_alert(records: list[dict[str, Any]]) -> None:
@@ -181,7 +199,7 @@ def test_the_monitor_survives_any_decodable_alert(records: list[dict[str, Any]])
     alerts = []
     for record in records:
         try:
-            alerts.append(formats.decode_alert(orjson.dumps(record)))
+            alerts.append(decode_alert(orjson.dumps(record)))
         except DECODE_ERRORS:
             continue
     model.apply(TailBatch(alerts=alerts))
@@ -190,7 +208,7 @@ def test_the_monitor_survives_any_decodable_alert(records: list[dict[str, Any]])
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.builds(formats.BatchMetrics, query=st.sampled_from([formats.QUERY_ALERTS, formats.QUERY_PARQUET]),
+@given(st.builds(BatchMetrics, query=st.sampled_from([QUERY_ALERTS, QUERY_PARQUET]),
                  batch_id=st.integers(0, 2**62), timestamp=timestamps,
                  num_input_rows=st.integers(0, 2**40),
                  input_rows_per_second=st.floats(0, 1e9), processed_rows_per_second=st.floats(0, 1e9),
@@ -198,8 +216,8 @@ def test_the_monitor_survives_any_decodable_alert(records: list[dict[str, Any]])
                  end_offsets=st.dictionaries(st.integers(0, 99).map(str), st.integers(0, 2**62)),
                  large=st.integers(0, 2**31), alerts=st.integers(0, 2**31),
                  dead_letters=st.integers(0, 2**31)))
-def test_metrics_round_trip(metrics: formats.BatchMetrics) -> None:
-    assert formats.decode_metrics(formats.encode_metrics(metrics)) == metrics
+def test_metrics_round_trip(metrics: BatchMetrics) -> None:
+    assert decode_metrics(encode_metrics(metrics)) == metrics
 
 
 # --- the Spark transforms on batch DataFrames (a JVM round trip per example: few examples) ----------
@@ -210,7 +228,7 @@ def source(spark: SparkSession, rows: list[tuple[bytes | None, bytes | None]]) -
     return spark.createDataFrame(records, SOURCE_SCHEMA)
 
 
-PARSED_COLUMNS = ("offset", "reason", *transforms.TRANSACTION_FIELDS, "event_time")
+PARSED_COLUMNS = ("offset", "reason", *FIELDS, "event_time")
 
 
 def parsed_rows(frame: DataFrame) -> dict[int, tuple]:
@@ -244,10 +262,10 @@ def check_batch(rows: list[tuple[bytes | None, bytes | None]], out: dict[str, An
     assert sorted(r.offset for r in out["rows"]) == list(range(len(rows))), "a record vanished or doubled"
     bad = [r for r in out["rows"] if r.reason is not None]
     good = [r for r in out["rows"] if r.reason is None]
-    assert all(r.reason in formats.REASONS for r in bad)
+    assert all(r.reason in dead_letter.REASONS for r in bad)
     for r in good:
-        assert r.tx_id and 0 < r.amount <= formats.MAX_AMOUNT
-        assert r.level == (formats.LEVEL_ALERT if r.amount > 900 else formats.LEVEL_LARGE if r.amount > 500
+        assert r.tx_id and 0 < r.amount <= MAX_AMOUNT
+        assert r.level == (LEVEL_ALERT if r.amount > 900 else LEVEL_LARGE if r.amount > 500
                            else None)
     flagged = [r for r in good if r.level is not None]
     topics_ = [k.topic for k in out["kafka"]]
@@ -257,9 +275,9 @@ def check_batch(rows: list[tuple[bytes | None, bytes | None]], out: dict[str, An
         size = len(record.key or b"") + len(record.value)
         assert size < MAX_REQUEST_SIZE, f"a {record.topic} record of {size} bytes"
         if record.topic == "alerts":
-            assert formats.decode_alert(record.value).level in formats.LEVELS
+            assert decode_alert(record.value).level in LEVELS
         else:
-            assert formats.decode_dead_letter(record.value).reason in formats.REASONS
+            assert dead_letter.decode_dead_letter(record.value).reason in dead_letter.REASONS
     # The typed read only vouches for what the exact path accepts with the same values: both paths give
     # every record the same reason and fields (a record near a ts edge may see two clocks: skipped).
     by_offset = {r.offset: r for r in out["rows"]}
@@ -313,25 +331,25 @@ def tx_json(tx_id: object = "m-1", amount: float = 950.0, ts: str = RECENT_TS,
 
 
 MATRIX: dict[str, tuple[tuple[bytes | None, bytes | None], str | None]] = {
-    "1 MB garbage": ((b"k", b"x" * 1_000_000), formats.REASON_NOT_JSON),
+    "1 MB garbage": ((b"k", b"x" * 1_000_000), dead_letter.REASON_NOT_JSON),
     # Spark's JSON parser reads the leading `""` as a string and ignores the rest (Python's says "not
     # JSON"): a dead letter either way, which is what matters, and its JSON doubles in size.
-    "1 MB of quotes": ((b"k", b'"' * 1_000_000), formats.REASON_NOT_OBJECT),
+    "1 MB of quotes": ((b"k", b'"' * 1_000_000), dead_letter.REASON_NOT_OBJECT),
     "1 MB extra field": ((b"k", tx_json("m-big", pad="p" * 1_000_000)), None),
-    "near-1 MiB tx_id": ((b"k", tx_json("m" * 1_000_000)), formats.REASON_TX_ID_TOO_LONG),
+    "near-1 MiB tx_id": ((b"k", tx_json("m" * 1_000_000)), dead_letter.REASON_TX_ID_TOO_LONG),
     "near-1 MiB merchant": ((b"k", tx_json("m-shop", merchant="\x7f" * 1_000_000)),
-                            formats.REASON_MERCHANT_TOO_LONG),
-    "near-1 MiB key": ((b"k" * 1_000_000, b"\x1b" * 40_000), formats.REASON_NOT_JSON),
-    "tombstone": ((b"k", None), formats.REASON_NULL_VALUE),
+                            dead_letter.REASON_MERCHANT_TOO_LONG),
+    "near-1 MiB key": ((b"k" * 1_000_000, b"\x1b" * 40_000), dead_letter.REASON_NOT_JSON),
+    "tombstone": ((b"k", None), dead_letter.REASON_NULL_VALUE),
     "non-UTF-8 key": ((b"\xff\xfe\x80", tx_json("m-key")), None),
-    "non-UTF-8 key, bad value": ((b"\xff\xfe\x80", b"{"), formats.REASON_NOT_JSON),
+    "non-UTF-8 key, bad value": ((b"\xff\xfe\x80", b"{"), dead_letter.REASON_NOT_JSON),
     "far future ts": ((b"k", tx_json("m-future", ts="9999-12-31T23:59:59.999Z")),
-                      formats.REASON_TS_IN_FUTURE),
-    "far past ts": ((b"k", tx_json("m-past", ts="0001-01-01T00:00:00.000Z")), formats.REASON_TS_TOO_OLD),
-    "ts without milliseconds": ((b"k", tx_json("m-sec", ts=RECENT_TS[:-5] + "Z")), formats.REASON_BAD_TS),
-    "numeric tx_id": ((b"k", tx_json(42)), formats.REASON_TX_ID_NOT_STRING),
-    "sub-cent amount": ((b"k", tx_json("m-cent", 500.001)), formats.REASON_AMOUNT_TOO_PRECISE),
-    "foreign currency": ((b"k", tx_json("m-eur", currency="EUR")), formats.REASON_CURRENCY_NOT_ALLOWED),
+                      dead_letter.REASON_TS_IN_FUTURE),
+    "far past ts": ((b"k", tx_json("m-past", ts="0001-01-01T00:00:00.000Z")), dead_letter.REASON_TS_TOO_OLD),
+    "ts without milliseconds": ((b"k", tx_json("m-sec", ts=RECENT_TS[:-5] + "Z")), dead_letter.REASON_BAD_TS),
+    "numeric tx_id": ((b"k", tx_json(42)), dead_letter.REASON_TX_ID_NOT_STRING),
+    "sub-cent amount": ((b"k", tx_json("m-cent", 500.001)), dead_letter.REASON_AMOUNT_TOO_PRECISE),
+    "foreign currency": ((b"k", tx_json("m-eur", currency="EUR")), dead_letter.REASON_CURRENCY_NOT_ALLOWED),
     "unicode merchant": ((b"k", tx_json("m-uni", merchant="Café ☕ 東京 שלום 👩‍👩‍👧 e\u0301")), None),
     "reordered and extra fields": ((b"k", orjson.dumps({"ts": RECENT_TS, "x": [1], "currency": "RON",
                                                        "amount": 901, "tx_id": "m-re", "y": None,
@@ -347,11 +365,11 @@ def test_bad_input_matrix(spark: SparkSession) -> None:
     reasons = {r.offset: r.reason for r in out["rows"]}
     for offset, (name, (_row, reason)) in enumerate(MATRIX.items()):
         assert reasons[offset] == reason, name
-    letters = [formats.decode_dead_letter(k.value) for k in out["kafka"] if k.topic == "dlq"]
-    assert max(len(d.raw or "") for d in letters) == formats.MAX_RAW_CHARS
+    letters = [dead_letter.decode_dead_letter(k.value) for k in out["kafka"] if k.topic == "dlq"]
+    assert max(len(d.raw or "") for d in letters) == dead_letter.MAX_RAW_CHARS
     # Duplicate tx_ids are two records: both processed (readers drop repeats by tx_id).
     assert [r.tx_id for r in out["rows"] if r.tx_id == "m-dup"] == ["m-dup", "m-dup"]
-    alerts = {a.tx_id: a for a in (formats.decode_alert(k.value) for k in out["kafka"]
+    alerts = {a.tx_id: a for a in (decode_alert(k.value) for k in out["kafka"]
                                    if k.topic == "alerts")}
     assert alerts["m-uni"].merchant == "Café ☕ 東京 שלום 👩‍👩‍👧 e\u0301"
     assert set(alerts) == {"m-big", "m-key", "m-uni", "m-re", "m-dup"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
 from txmon_sinks.identity import alert_id, decode, epoch, id_of, payload
 from txmon_sinks.latency import LatencyHistogram
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
 from txmon_sinks.identity import id_of, payload
 from txmon_sinks.mail import body, message_id, subject
 from txmon_sinks.outbox import OutboxItem

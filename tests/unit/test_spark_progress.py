@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spark_app import formats
 from spark_app.progress import batch_metrics
+from txmon_core.records.metrics import BatchMetrics, decode_metrics, encode_metrics
 
 # The shape of StreamingQueryProgress.json, trimmed to what matters (Spark 4.2).
 PROGRESS: dict[str, Any] = {
@@ -35,7 +35,7 @@ PROGRESS: dict[str, Any] = {
 
 def test_progress_becomes_batch_metrics() -> None:
     metrics = batch_metrics(PROGRESS)
-    assert metrics == formats.BatchMetrics(
+    assert metrics == BatchMetrics(
         query="alerts",
         batch_id=7,
         timestamp="2026-11-25T12:00:00.000Z",
@@ -49,7 +49,7 @@ def test_progress_becomes_batch_metrics() -> None:
         dead_letters=3,
         query_id="5c1f1a57-0000-0000-0000-000000000000",
     )
-    assert formats.decode_metrics(formats.encode_metrics(metrics)) == metrics
+    assert decode_metrics(encode_metrics(metrics)) == metrics
 
 
 def test_idle_progress_without_counts_or_rates() -> None:

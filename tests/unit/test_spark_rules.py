@@ -8,10 +8,11 @@ from pathlib import Path
 import orjson
 from pyspark.sql import SparkSession
 
-from producer.transaction import format_ts
-from spark_app import formats, transforms
+from spark_app import transforms
 from spark_app.account_rules import Event
 from spark_app.rule_engine import RuleEngine, alert_records, rule_events
+from txmon_core.records.alert import LEVEL_PATTERN, LEVEL_VELOCITY, decode_alert, rule_alert_id
+from txmon_core.records.transaction import format_ts
 from txmon_core.rules import RuleSettings
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
@@ -47,14 +48,14 @@ def test_rule_hits_become_records_in_the_alert_format(tmp_path: Path) -> None:
     engine = RuleEngine(tmp_path / "rules.sqlite", RuleSettings(), 500.0)
     small, large = Event("t-1", TS_MS, 0.5), Event("t-2", TS_MS + 5, 912.4, None, "RON", TS)
     hits = engine.decide(0, [("A", small), ("A", large)])
-    ((topic, key, value),) = alert_records(hits, {formats.LEVEL_PATTERN: "amount<1 then amount>500 in 60s",
-                                                  formats.LEVEL_VELOCITY: "v"}, "2026-11-25T12:00:01.000Z",
+    ((topic, key, value),) = alert_records(hits, {LEVEL_PATTERN: "amount<1 then amount>500 in 60s",
+                                                  LEVEL_VELOCITY: "v"}, "2026-11-25T12:00:01.000Z",
                                            "alerts")
-    alert = formats.decode_alert(value)
-    alert_id = formats.rule_alert_id(formats.LEVEL_PATTERN, "t-2")
+    alert = decode_alert(value)
+    alert_id = rule_alert_id(LEVEL_PATTERN, "t-2")
     assert (topic, key) == ("alerts", alert_id.encode())
     assert (alert.tx_id, alert.level, alert.tx_ids, alert.account_id) == (
-        alert_id, formats.LEVEL_PATTERN, ("t-1", "t-2"), "A")
+        alert_id, LEVEL_PATTERN, ("t-1", "t-2"), "A")
     assert alert.merchant == "" and alert.amount == 912.4 and alert.ts == TS  # null reads as ""
     assert alert.rule == "amount<1 then amount>500 in 60s" and alert.detected_at.endswith("Z")
 
@@ -70,7 +71,7 @@ def test_state_lasts_between_batches_and_across_restarts_and_each_batch_counts_o
     engine.commit()
     # Batch 1 decided but never committed (the job died): the restarted job decides it again alike.
     first = engine.decide(1, [flagged("t3", TS_MS + 2)])
-    assert [(hit.level, hit.tx_ids) for _, hit in first] == [(formats.LEVEL_VELOCITY, ("t1", "t2", "t3"))]
+    assert [(hit.level, hit.tx_ids) for _, hit in first] == [(LEVEL_VELOCITY, ("t1", "t2", "t3"))]
     engine.close()
     restarted = RuleEngine(path, RuleSettings(), 500.0)
     again = restarted.decide(1, [flagged("t3", TS_MS + 2)])

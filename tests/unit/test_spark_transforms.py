@@ -18,9 +18,12 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from producer.generator import TransactionGenerator
-from producer.transaction import format_ts
-from spark_app import formats, transforms
+from spark_app import transforms
 from spark_app.validation import Validation
+from txmon_core import large_table
+from txmon_core.records import dead_letter
+from txmon_core.records.alert import Alert, decode_alert
+from txmon_core.records.transaction import MAX_AMOUNT, format_ts
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
 TODAY = dt.datetime.now(dt.timezone.utc).date()
@@ -62,89 +65,89 @@ def classified(spark: SparkSession, values: list[bytes | None], large: float = 5
 # One record per reason, each breaking exactly the rule named (and, where the order matters, later
 # rules too, to prove the first broken rule wins).
 BAD_RECORDS: list[tuple[bytes | None, str]] = [
-    (None, formats.REASON_NULL_VALUE),
-    (b"", formats.REASON_EMPTY_VALUE),
-    (b"\xff\xfe{\"tx_id\": 1}", formats.REASON_NOT_UTF8),
-    (b"\xc3\x28", formats.REASON_NOT_UTF8),
-    (b"{\"tx_id\": \"t\", \"amount\": ", formats.REASON_NOT_JSON),
-    (b"hello", formats.REASON_NOT_JSON),
-    (b"   ", formats.REASON_NOT_JSON),
-    (b"[1, 2]", formats.REASON_NOT_OBJECT),
-    (b"42", formats.REASON_NOT_OBJECT),
-    (b"\"text\"", formats.REASON_NOT_OBJECT),
-    (b"null", formats.REASON_NOT_OBJECT),
-    (tx(tx_id=...), formats.REASON_MISSING_TX_ID),
-    (tx(tx_id=None, amount="x"), formats.REASON_MISSING_TX_ID),
-    (tx(tx_id=""), formats.REASON_MISSING_TX_ID),
-    (tx(tx_id="   "), formats.REASON_MISSING_TX_ID),
-    (tx(tx_id=42), formats.REASON_TX_ID_NOT_STRING),  # never coerced to "42"
-    (tx(tx_id=4.2, amount="x"), formats.REASON_TX_ID_NOT_STRING),
-    (tx(tx_id=True), formats.REASON_TX_ID_NOT_STRING),
-    (tx(tx_id=["t-1"]), formats.REASON_TX_ID_NOT_STRING),
-    (tx(tx_id="t" * 65), formats.REASON_TX_ID_TOO_LONG),
-    (tx(tx_id="é" * 65, amount=-1), formats.REASON_TX_ID_TOO_LONG),  # characters, not bytes
-    (tx(amount=...), formats.REASON_MISSING_AMOUNT),
-    (tx(amount=None, ts=None), formats.REASON_MISSING_AMOUNT),
-    (tx(amount="950"), formats.REASON_AMOUNT_NOT_NUMBER),
-    (tx(amount=True), formats.REASON_AMOUNT_NOT_NUMBER),
-    (tx(amount=[950]), formats.REASON_AMOUNT_NOT_NUMBER),
-    (tx(amount=0), formats.REASON_AMOUNT_NOT_POSITIVE),
-    (tx(amount=-0.0), formats.REASON_AMOUNT_NOT_POSITIVE),
-    (tx(amount=-12.5), formats.REASON_AMOUNT_NOT_POSITIVE),
-    (with_amount_text("-1e999"), formats.REASON_AMOUNT_NOT_POSITIVE),
-    (with_amount_text("1e999"), formats.REASON_AMOUNT_TOO_LARGE),
-    (tx(amount=formats.MAX_AMOUNT * 10), formats.REASON_AMOUNT_TOO_LARGE),
-    (with_amount_text("1" + "0" * 40), formats.REASON_AMOUNT_TOO_LARGE),
-    (tx(amount=500.001), formats.REASON_AMOUNT_TOO_PRECISE),  # was flagged and shown as 500.00
-    (with_amount_text("0.015"), formats.REASON_AMOUNT_TOO_PRECISE),
-    (with_amount_text("500.005"), formats.REASON_AMOUNT_TOO_PRECISE),
-    (with_amount_text("5.00001e2"), formats.REASON_AMOUNT_TOO_PRECISE),
-    (with_amount_text("123.456789012345678901234567890123456789"), formats.REASON_AMOUNT_TOO_PRECISE),
-    (tx(amount=500.001, ts=None), formats.REASON_AMOUNT_TOO_PRECISE),
-    (tx(ts=...), formats.REASON_MISSING_TS),
-    (tx(ts=None), formats.REASON_MISSING_TS),
-    (tx(ts="yesterday"), formats.REASON_BAD_TS),
-    (tx(ts="2026-13-45T99:00:00.000Z"), formats.REASON_BAD_TS),
-    (tx(ts="2026-02-30T12:00:00.000Z"), formats.REASON_BAD_TS),
-    (tx(ts=1764072000), formats.REASON_BAD_TS),
-    (tx(ts=TS.replace(".123Z", "Z")), formats.REASON_BAD_TS),  # no milliseconds
-    (tx(ts=TS[:-1]), formats.REASON_BAD_TS),  # no Z
-    (tx(ts=TS.replace("Z", "+00:00")), formats.REASON_BAD_TS),
-    (tx(ts=TS.replace("T", " ")), formats.REASON_BAD_TS),
-    (tx(ts=TS.replace(".123", ".1234")), formats.REASON_BAD_TS),
-    (tx(ts=TS + "\n"), formats.REASON_BAD_TS),
-    (tx(ts=" " + TS), formats.REASON_BAD_TS),
-    (tx(ts="9999-12-31T23:59:59.999Z"), formats.REASON_TS_IN_FUTURE),
-    (tx(ts=ts_from_now(dt.timedelta(hours=1))), formats.REASON_TS_IN_FUTURE),
+    (None, dead_letter.REASON_NULL_VALUE),
+    (b"", dead_letter.REASON_EMPTY_VALUE),
+    (b"\xff\xfe{\"tx_id\": 1}", dead_letter.REASON_NOT_UTF8),
+    (b"\xc3\x28", dead_letter.REASON_NOT_UTF8),
+    (b"{\"tx_id\": \"t\", \"amount\": ", dead_letter.REASON_NOT_JSON),
+    (b"hello", dead_letter.REASON_NOT_JSON),
+    (b"   ", dead_letter.REASON_NOT_JSON),
+    (b"[1, 2]", dead_letter.REASON_NOT_OBJECT),
+    (b"42", dead_letter.REASON_NOT_OBJECT),
+    (b"\"text\"", dead_letter.REASON_NOT_OBJECT),
+    (b"null", dead_letter.REASON_NOT_OBJECT),
+    (tx(tx_id=...), dead_letter.REASON_MISSING_TX_ID),
+    (tx(tx_id=None, amount="x"), dead_letter.REASON_MISSING_TX_ID),
+    (tx(tx_id=""), dead_letter.REASON_MISSING_TX_ID),
+    (tx(tx_id="   "), dead_letter.REASON_MISSING_TX_ID),
+    (tx(tx_id=42), dead_letter.REASON_TX_ID_NOT_STRING),  # never coerced to "42"
+    (tx(tx_id=4.2, amount="x"), dead_letter.REASON_TX_ID_NOT_STRING),
+    (tx(tx_id=True), dead_letter.REASON_TX_ID_NOT_STRING),
+    (tx(tx_id=["t-1"]), dead_letter.REASON_TX_ID_NOT_STRING),
+    (tx(tx_id="t" * 65), dead_letter.REASON_TX_ID_TOO_LONG),
+    (tx(tx_id="é" * 65, amount=-1), dead_letter.REASON_TX_ID_TOO_LONG),  # characters, not bytes
+    (tx(amount=...), dead_letter.REASON_MISSING_AMOUNT),
+    (tx(amount=None, ts=None), dead_letter.REASON_MISSING_AMOUNT),
+    (tx(amount="950"), dead_letter.REASON_AMOUNT_NOT_NUMBER),
+    (tx(amount=True), dead_letter.REASON_AMOUNT_NOT_NUMBER),
+    (tx(amount=[950]), dead_letter.REASON_AMOUNT_NOT_NUMBER),
+    (tx(amount=0), dead_letter.REASON_AMOUNT_NOT_POSITIVE),
+    (tx(amount=-0.0), dead_letter.REASON_AMOUNT_NOT_POSITIVE),
+    (tx(amount=-12.5), dead_letter.REASON_AMOUNT_NOT_POSITIVE),
+    (with_amount_text("-1e999"), dead_letter.REASON_AMOUNT_NOT_POSITIVE),
+    (with_amount_text("1e999"), dead_letter.REASON_AMOUNT_TOO_LARGE),
+    (tx(amount=MAX_AMOUNT * 10), dead_letter.REASON_AMOUNT_TOO_LARGE),
+    (with_amount_text("1" + "0" * 40), dead_letter.REASON_AMOUNT_TOO_LARGE),
+    (tx(amount=500.001), dead_letter.REASON_AMOUNT_TOO_PRECISE),  # was flagged and shown as 500.00
+    (with_amount_text("0.015"), dead_letter.REASON_AMOUNT_TOO_PRECISE),
+    (with_amount_text("500.005"), dead_letter.REASON_AMOUNT_TOO_PRECISE),
+    (with_amount_text("5.00001e2"), dead_letter.REASON_AMOUNT_TOO_PRECISE),
+    (with_amount_text("123.456789012345678901234567890123456789"), dead_letter.REASON_AMOUNT_TOO_PRECISE),
+    (tx(amount=500.001, ts=None), dead_letter.REASON_AMOUNT_TOO_PRECISE),
+    (tx(ts=...), dead_letter.REASON_MISSING_TS),
+    (tx(ts=None), dead_letter.REASON_MISSING_TS),
+    (tx(ts="yesterday"), dead_letter.REASON_BAD_TS),
+    (tx(ts="2026-13-45T99:00:00.000Z"), dead_letter.REASON_BAD_TS),
+    (tx(ts="2026-02-30T12:00:00.000Z"), dead_letter.REASON_BAD_TS),
+    (tx(ts=1764072000), dead_letter.REASON_BAD_TS),
+    (tx(ts=TS.replace(".123Z", "Z")), dead_letter.REASON_BAD_TS),  # no milliseconds
+    (tx(ts=TS[:-1]), dead_letter.REASON_BAD_TS),  # no Z
+    (tx(ts=TS.replace("Z", "+00:00")), dead_letter.REASON_BAD_TS),
+    (tx(ts=TS.replace("T", " ")), dead_letter.REASON_BAD_TS),
+    (tx(ts=TS.replace(".123", ".1234")), dead_letter.REASON_BAD_TS),
+    (tx(ts=TS + "\n"), dead_letter.REASON_BAD_TS),
+    (tx(ts=" " + TS), dead_letter.REASON_BAD_TS),
+    (tx(ts="9999-12-31T23:59:59.999Z"), dead_letter.REASON_TS_IN_FUTURE),
+    (tx(ts=ts_from_now(dt.timedelta(hours=1))), dead_letter.REASON_TS_IN_FUTURE),
     # Hours ahead: these are made when the module loads, and the suite may reach them much later.
-    (tx(ts=ts_from_now(dt.timedelta(hours=2)), account_id=None), formats.REASON_TS_IN_FUTURE),
-    (tx(ts="0001-01-01T00:00:00.000Z"), formats.REASON_TS_TOO_OLD),
-    (tx(ts=ts_from_now(-dt.timedelta(days=8))), formats.REASON_TS_TOO_OLD),
-    (tx(account_id=...), formats.REASON_MISSING_ACCOUNT_ID),
-    (tx(account_id=None, merchant=None), formats.REASON_MISSING_ACCOUNT_ID),
-    (tx(account_id=""), formats.REASON_BAD_ACCOUNT_ID),
-    (tx(account_id="  "), formats.REASON_BAD_ACCOUNT_ID),
-    (tx(account_id=49), formats.REASON_BAD_ACCOUNT_ID),
-    (tx(account_id={"iban": "RO49"}), formats.REASON_BAD_ACCOUNT_ID),
-    (tx(account_id="R" * 65), formats.REASON_ACCOUNT_ID_TOO_LONG),
-    (tx(merchant=...), formats.REASON_MISSING_MERCHANT),
-    (tx(merchant=None, currency="EUR"), formats.REASON_MISSING_MERCHANT),
-    (tx(merchant=""), formats.REASON_BAD_MERCHANT),
-    (tx(merchant=7), formats.REASON_BAD_MERCHANT),
-    (tx(merchant="m" * 201), formats.REASON_MERCHANT_TOO_LONG),
-    (tx(merchant="☕" * 201), formats.REASON_MERCHANT_TOO_LONG),
-    (tx(currency=...), formats.REASON_MISSING_CURRENCY),
-    (tx(currency=None), formats.REASON_MISSING_CURRENCY),
-    (tx(currency="EUR"), formats.REASON_CURRENCY_NOT_ALLOWED),  # was judged as RON
-    (tx(currency="ron"), formats.REASON_CURRENCY_NOT_ALLOWED),
-    (tx(currency=""), formats.REASON_CURRENCY_NOT_ALLOWED),
-    (tx(currency=946), formats.REASON_CURRENCY_NOT_ALLOWED),
-    (tx(currency="RON" * 100_000), formats.REASON_CURRENCY_NOT_ALLOWED),
+    (tx(ts=ts_from_now(dt.timedelta(hours=2)), account_id=None), dead_letter.REASON_TS_IN_FUTURE),
+    (tx(ts="0001-01-01T00:00:00.000Z"), dead_letter.REASON_TS_TOO_OLD),
+    (tx(ts=ts_from_now(-dt.timedelta(days=8))), dead_letter.REASON_TS_TOO_OLD),
+    (tx(account_id=...), dead_letter.REASON_MISSING_ACCOUNT_ID),
+    (tx(account_id=None, merchant=None), dead_letter.REASON_MISSING_ACCOUNT_ID),
+    (tx(account_id=""), dead_letter.REASON_BAD_ACCOUNT_ID),
+    (tx(account_id="  "), dead_letter.REASON_BAD_ACCOUNT_ID),
+    (tx(account_id=49), dead_letter.REASON_BAD_ACCOUNT_ID),
+    (tx(account_id={"iban": "RO49"}), dead_letter.REASON_BAD_ACCOUNT_ID),
+    (tx(account_id="R" * 65), dead_letter.REASON_ACCOUNT_ID_TOO_LONG),
+    (tx(merchant=...), dead_letter.REASON_MISSING_MERCHANT),
+    (tx(merchant=None, currency="EUR"), dead_letter.REASON_MISSING_MERCHANT),
+    (tx(merchant=""), dead_letter.REASON_BAD_MERCHANT),
+    (tx(merchant=7), dead_letter.REASON_BAD_MERCHANT),
+    (tx(merchant="m" * 201), dead_letter.REASON_MERCHANT_TOO_LONG),
+    (tx(merchant="☕" * 201), dead_letter.REASON_MERCHANT_TOO_LONG),
+    (tx(currency=...), dead_letter.REASON_MISSING_CURRENCY),
+    (tx(currency=None), dead_letter.REASON_MISSING_CURRENCY),
+    (tx(currency="EUR"), dead_letter.REASON_CURRENCY_NOT_ALLOWED),  # was judged as RON
+    (tx(currency="ron"), dead_letter.REASON_CURRENCY_NOT_ALLOWED),
+    (tx(currency=""), dead_letter.REASON_CURRENCY_NOT_ALLOWED),
+    (tx(currency=946), dead_letter.REASON_CURRENCY_NOT_ALLOWED),
+    (tx(currency="RON" * 100_000), dead_letter.REASON_CURRENCY_NOT_ALLOWED),
 ]
 
 
 def test_every_reason_is_covered() -> None:
-    assert {reason for _, reason in BAD_RECORDS} == set(formats.REASONS)
+    assert {reason for _, reason in BAD_RECORDS} == set(dead_letter.REASONS)
 
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["typed read", "exact path"])
@@ -205,7 +208,7 @@ def test_alert_records_decode_as_formats_alert(spark: SparkSession) -> None:
     frame = classified(spark, [tx("a-1", amount=950.25), tx("l-1", amount=700), tx("n-1", amount=10)])
     records = transforms.kafka_records(frame, "alerts", "transactions.dlq").collect()
     assert {r.topic for r in records} == {"alerts"}
-    alerts = {r.key.decode(): formats.decode_alert(r.value.encode()) for r in records}
+    alerts = {r.key.decode(): decode_alert(r.value.encode()) for r in records}
     assert set(alerts) == {"a-1", "l-1"}
     alert = alerts["a-1"]
     assert (alert.tx_id, alert.amount, alert.level, alert.rule) == ("a-1", 950.25, "alert", "amount>900")
@@ -214,7 +217,7 @@ def test_alert_records_decode_as_formats_alert(spark: SparkSession) -> None:
     assert ISO_UTC_MS.match(alert.detected_at), alert.detected_at
     assert alerts["l-1"].level == "large" and alerts["l-1"].rule == "amount>500"
     # Exactly the format's fields, no more: readers may be strict (`tx_ids` belongs to rule alerts only).
-    assert set(orjson.loads(records[0].value)) == set(formats.Alert.__slots__) - {"tx_ids"}
+    assert set(orjson.loads(records[0].value)) == set(Alert.__slots__) - {"tx_ids"}
 
 
 def test_limits_are_the_validation_given(spark: SparkSession) -> None:
@@ -230,13 +233,13 @@ def test_limits_are_the_validation_given(spark: SparkSession) -> None:
     for fast_path in (True, False):
         parsed = transforms.parse_transactions(source(spark, values), limits, fast_path=fast_path)
         reasons = [row.reason for row in parsed.orderBy("offset").collect()]
-        assert reasons == [None, formats.REASON_CURRENCY_NOT_ALLOWED, formats.REASON_TS_IN_FUTURE,
-                           formats.REASON_TS_TOO_OLD, formats.REASON_ACCOUNT_ID_TOO_LONG,
-                           formats.REASON_TX_ID_TOO_LONG, formats.REASON_MERCHANT_TOO_LONG], fast_path
+        assert reasons == [None, dead_letter.REASON_CURRENCY_NOT_ALLOWED, dead_letter.REASON_TS_IN_FUTURE,
+                           dead_letter.REASON_TS_TOO_OLD, dead_letter.REASON_ACCOUNT_ID_TOO_LONG,
+                           dead_letter.REASON_TX_ID_TOO_LONG, dead_letter.REASON_MERCHANT_TOO_LONG], fast_path
     # The defaults take all but the foreign currencies.
     default = [row.reason for row in transforms.parse_transactions(source(spark, values)).orderBy("offset")
                .collect()]
-    assert default == [formats.REASON_CURRENCY_NOT_ALLOWED] * 2 + [None] * 5
+    assert default == [dead_letter.REASON_CURRENCY_NOT_ALLOWED] * 2 + [None] * 5
 
 
 def test_ts_window_edges_follow_the_job_clock(spark: SparkSession) -> None:
@@ -248,17 +251,17 @@ def test_ts_window_edges_follow_the_job_clock(spark: SparkSession) -> None:
               tx("e-4", ts=ts_from_now(-dt.timedelta(days=7, minutes=1)))]
     parsed = transforms.parse_transactions(source(spark, values))
     assert [row.reason for row in parsed.orderBy("offset").collect()] == [
-        None, formats.REASON_TS_IN_FUTURE, None, formats.REASON_TS_TOO_OLD]
+        None, dead_letter.REASON_TS_IN_FUTURE, None, dead_letter.REASON_TS_TOO_OLD]
 
 
 def test_a_valid_alert_holds_every_field(spark: SparkSession) -> None:
     frame = classified(spark, [tx("f-1", amount=990), tx("f-2", amount=990, merchant=None)])
     records = transforms.kafka_records(frame, "alerts", "transactions.dlq").collect()
     by_topic = {r.topic: r for r in records}
-    alert = formats.decode_alert(by_topic["alerts"].value.encode())
+    alert = decode_alert(by_topic["alerts"].value.encode())
     assert None not in (alert.account_id, alert.merchant, alert.currency)
-    assert formats.decode_dead_letter(by_topic["transactions.dlq"].value.encode()).reason == (
-        formats.REASON_MISSING_MERCHANT)
+    assert dead_letter.decode_dead_letter(by_topic["transactions.dlq"].value.encode()).reason == (
+        dead_letter.REASON_MISSING_MERCHANT)
 
 
 # The Kafka client's default max.request.size: a sink record above it fails the query, on every restart.
@@ -281,11 +284,11 @@ def test_a_near_1_mib_record_makes_a_bounded_dead_letter(spark: SparkSession) ->
     for record in records:
         size = len(record.key) + len(record.value.encode())
         assert size < MAX_REQUEST_SIZE - 1024, f"a dead letter of {size} bytes"
-    letters = [formats.decode_dead_letter(r.value.encode()) for r in records]
+    letters = [dead_letter.decode_dead_letter(r.value.encode()) for r in records]
     assert sorted((d.offset, d.reason) for d in letters) == [
-        (0, formats.REASON_TX_ID_TOO_LONG), (1, formats.REASON_MERCHANT_TOO_LONG),
-        (2, formats.REASON_NOT_JSON)]
-    assert sorted(len(r.key) for r in records) == [4, 4, formats.MAX_KEY_BYTES]
+        (0, dead_letter.REASON_TX_ID_TOO_LONG), (1, dead_letter.REASON_MERCHANT_TOO_LONG),
+        (2, dead_letter.REASON_NOT_JSON)]
+    assert sorted(len(r.key) for r in records) == [4, 4, dead_letter.MAX_KEY_BYTES]
 
 
 def test_dead_letter_records_decode_as_formats_dead_letter(spark: SparkSession) -> None:
@@ -293,15 +296,15 @@ def test_dead_letter_records_decode_as_formats_dead_letter(spark: SparkSession) 
     frame = classified(spark, values)
     records = transforms.kafka_records(frame, "alerts", "transactions.dlq").collect()
     assert len(records) == len(values) and {r.topic for r in records} == {"transactions.dlq"}
-    letters = {d.offset: d for d in (formats.decode_dead_letter(r.value.encode()) for r in records)}
+    letters = {d.offset: d for d in (dead_letter.decode_dead_letter(r.value.encode()) for r in records)}
     assert all(r.key == b"acct" for r in records)  # a dead letter keeps the source record's key
-    assert letters[0].raw is None and letters[0].raw_encoding == formats.RAW_ENCODING_NONE
-    assert letters[1].raw == "" and letters[1].raw_encoding == formats.RAW_ENCODING_TEXT
-    assert letters[2].raw_encoding == formats.RAW_ENCODING_BASE64
+    assert letters[0].raw is None and letters[0].raw_encoding == dead_letter.RAW_ENCODING_NONE
+    assert letters[1].raw == "" and letters[1].raw_encoding == dead_letter.RAW_ENCODING_TEXT
+    assert letters[2].raw_encoding == dead_letter.RAW_ENCODING_BASE64
     assert base64.b64decode(letters[2].raw) == b"\xff\xfeoops"
-    assert letters[3].raw == "nope" and letters[3].reason == formats.REASON_NOT_JSON
+    assert letters[3].raw == "nope" and letters[3].reason == dead_letter.REASON_NOT_JSON
     assert orjson.loads(letters[4].raw) == orjson.loads(values[4])
-    assert letters[4].reason == formats.REASON_AMOUNT_NOT_NUMBER
+    assert letters[4].reason == dead_letter.REASON_AMOUNT_NOT_NUMBER
     for offset, letter in letters.items():
         assert (letter.topic, letter.partition, letter.offset) == ("transactions", 0, offset)
         assert ISO_UTC_MS.match(letter.detected_at), letter.detected_at
@@ -311,12 +314,12 @@ def test_parquet_rows_hold_only_flagged_transactions_with_their_event_date(spark
     values = [tx("p-1", amount=500), tx("p-2", amount=500.01, ts=f"{YESTERDAY}T23:59:59.999Z"),
               tx("p-3", amount=901, ts=f"{TODAY}T00:00:00.000Z"), b"junk"]
     rows = transforms.parquet_rows(classified(spark, values))
-    assert tuple(rows.columns) == formats.PARQUET_COLUMNS
+    assert tuple(rows.columns) == large_table.COLUMNS
     expected = spark.createDataFrame(
         [("p-2", 500.01, "large", YESTERDAY), ("p-3", 901.0, "alert", TODAY)],
-        f"tx_id string, amount double, level string, {formats.PARQUET_PARTITION_COLUMN} date",
+        f"tx_id string, amount double, level string, {large_table.PARTITION_COLUMN} date",
     )
-    assertDataFrameEqual(rows.select("tx_id", "amount", "level", formats.PARQUET_PARTITION_COLUMN), expected)
+    assertDataFrameEqual(rows.select("tx_id", "amount", "level", large_table.PARTITION_COLUMN), expected)
 
 
 def test_event_date_is_the_utc_date_whatever_the_session_zone(spark: SparkSession) -> None:
@@ -328,7 +331,7 @@ def test_event_date_is_the_utc_date_whatever_the_session_zone(spark: SparkSessio
         (row,) = rows.collect()
     finally:
         spark.conf.set("spark.sql.session.timeZone", previous)
-    assert row[formats.PARQUET_PARTITION_COLUMN] == YESTERDAY
+    assert row[large_table.PARTITION_COLUMN] == YESTERDAY
 
 
 def test_alert_lines(spark: SparkSession) -> None:
@@ -439,8 +442,3 @@ json_texts = st.sampled_from(['"x"', '" "', '""', "null", "0", "-0.0", "600", "9
 def test_typed_read_and_exact_path_agree_on_any_field_texts(spark: SparkSession, values: list[bytes]) -> None:
     fast, exact = both_paths(spark, list(values))
     assert fast == exact
-
-
-@pytest.mark.parametrize(("value", "text"), [(900.0, "900"), (500, "500"), (250.5, "250.5"), (0.1, "0.1")])
-def test_format_threshold(value: float, text: str) -> None:
-    assert transforms.format_threshold(value) == text

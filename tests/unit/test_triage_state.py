@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
 from txmon_core.settings import SettingsError
 from txmon_core.triage import (
     ACK,

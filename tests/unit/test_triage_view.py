@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
 from txmon_core.triage import ACK, NOTE, SCOPE_ACCOUNT, SILENCE, TriageRecord, TriageState, iso
 from txmon_tui.model import FeedRow
 from txmon_tui.triage_view import silence_lines, triage_feed, triage_status

@@ -9,8 +9,15 @@ from collections.abc import Sequence
 import orjson
 import pytest
 
-from producer.transaction import format_ts
-from spark_app.formats import QUERY_ALERTS, QUERY_PARQUET, Alert, BatchMetrics, decode_metrics, encode_metrics
+from txmon_core.records.alert import Alert
+from txmon_core.records.metrics import (
+    QUERY_ALERTS,
+    QUERY_PARQUET,
+    BatchMetrics,
+    decode_metrics,
+    encode_metrics,
+)
+from txmon_core.records.transaction import format_ts
 from txmon_tui.model import FeedFilter, MonitorModel
 from txmon_tui.supervisor import ProcessView, ProcState
 from txmon_tui.tail import TailBatch

@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producer.transaction import format_ts
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
+from txmon_core.records.transaction import format_ts
 from txmon_tui.export import (
     FEED_FIELDS,
     GROUP_FIELDS,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from producer.transaction import format_ts
-from spark_app.formats import Alert
+from txmon_core.records.alert import Alert
+from txmon_core.records.transaction import format_ts
 from txmon_tui.grouping import AlertGroups
 from txmon_tui.model import FeedFilter, MonitorModel
 from txmon_tui.tail import TailBatch

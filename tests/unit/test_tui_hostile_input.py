@@ -23,8 +23,8 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.text import Text
 
-from spark_app import formats
-from spark_app.formats import Alert, decode_alert, safe_text
+from txmon_core.records.alert import LEVELS, Alert, decode_alert
+from txmon_core.records.text import safe_text
 from txmon_sinks.health import SinkHealth
 from txmon_sinks.outbox import OutboxItem
 from txmon_sinks.store import AlertStore
@@ -83,7 +83,7 @@ def alert_records() -> st.SearchStrategy[dict[str, Any]]:
             "amount": field(st.floats(-1e308, 1e308) | st.integers(-(2**63), 2**63)),
             "currency": field(text_or_null),
             "ts": field(timestamps | hostile_text),
-            "level": field(st.sampled_from(formats.LEVELS)),
+            "level": field(st.sampled_from(LEVELS)),
             "rule": field(text_or_null),
             "detected_at": field(timestamps | st.none()),
         },

@@ -8,8 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producer.transaction import format_ts
-from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics
+from txmon_core.records.alert import Alert
+from txmon_core.records.metrics import QUERY_ALERTS, BatchMetrics
+from txmon_core.records.transaction import format_ts
 from txmon_tui import cli
 from txmon_tui.recording import (
     FORMAT,

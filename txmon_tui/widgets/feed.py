@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from spark_app.formats import LEVEL_ALERT, LEVEL_LARGE, LEVEL_PATTERN, LEVEL_VELOCITY
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, LEVEL_PATTERN, LEVEL_VELOCITY
 from txmon_tui.grouping import AlertGroup
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.groups import GroupTable

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.app import App
 
-from spark_app.formats import Alert
 from txmon_core import rules_log
+from txmon_core.records.alert import Alert
 from txmon_core.rules_log import Rules, RulesError, RulesWatcher
 from txmon_core.topics import KafkaAccessError
 from txmon_core.triage import TriageError, TriageRecord, TriageSettings, TriageState

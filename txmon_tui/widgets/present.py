@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from spark_app.formats import safe_text
+from txmon_core.records.text import safe_text
 from txmon_sinks.health import SinkHealth
 from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState

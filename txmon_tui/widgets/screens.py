@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, RichLog, Select, Static
 
-from spark_app.formats import LEVELS
+from txmon_core.records.alert import LEVELS
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine, level_marker
 

@@ -5,7 +5,8 @@
 
 `tx_id` is unique across producer runs (a random per-run prefix and a sequence number); `amount` is a
 positive number with at most 2 decimals; `ts` is the event time, ISO 8601 UTC with milliseconds and `Z`.
-Readers (the tests, the monitor) decode with `decode`; the generator writes the same bytes by hand, fast.
+Readers (the tests, the monitor) decode with `decode`; the generator writes the same bytes by hand, fast,
+and the Spark job reads them with a schema made from FIELD_TYPES.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from typing import Any
 
 import orjson
 
-from txmon_core.topics import TRANSACTIONS
-
-TOPIC = TRANSACTIONS
 CURRENCY = "RON"
+# Amounts above this are not card transactions but corrupt data (or an attack): dead letters.
+MAX_AMOUNT = 1_000_000_000.0
 
 TX_ID = "tx_id"
 ACCOUNT_ID = "account_id"
@@ -30,12 +30,21 @@ MERCHANT = "merchant"
 AMOUNT = "amount"
 CURRENCY_FIELD = "currency"
 TS = "ts"
-# In the order they are written: every producer record starts with `{"tx_id":"`, which lets a delivery
-# callback find the tx_id by slicing instead of parsing.
-FIELDS = (TX_ID, ACCOUNT_ID, MERCHANT, AMOUNT, CURRENCY_FIELD, TS)
+# Each field with the Python type of its value, in the order they are written: every producer record
+# starts with VALUE_PREFIX, which lets a delivery callback find the tx_id by slicing instead of parsing.
+FIELD_TYPES: tuple[tuple[str, type], ...] = (
+    (TX_ID, str),
+    (ACCOUNT_ID, str),
+    (MERCHANT, str),
+    (AMOUNT, float),
+    (CURRENCY_FIELD, str),
+    (TS, str),
+)
+FIELDS = tuple(name for name, _ in FIELD_TYPES)
+TEXT_FIELDS = tuple(name for name, kind in FIELD_TYPES if kind is str)
+VALUE_PREFIX = f'{{"{TX_ID}":"'
 
 TS_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-_STR_FIELDS = (TX_ID, ACCOUNT_ID, MERCHANT, CURRENCY_FIELD, TS)
 
 
 class FormatError(ValueError):
@@ -61,6 +70,12 @@ class Transaction:
     def encode(self) -> bytes:
         """The record value (JSON, UTF-8). Slow path for tests and tools; the generator has its own."""
         return orjson.dumps(asdict(self))
+
+
+def leading_tx_id(value: bytes) -> bytes:
+    """The tx_id of a value that starts with VALUE_PREFIX (as every value the generator writes does)."""
+    start = len(VALUE_PREFIX)
+    return value[start : value.index(b'"', start)]
 
 
 def format_ts(epoch_ms: int) -> str:
@@ -97,7 +112,7 @@ def decode(value: bytes | str | None) -> Transaction:
     for name in FIELDS:
         if data.get(name) is None:
             raise FormatError(f"missing or null {name}")
-    for name in _STR_FIELDS:
+    for name in TEXT_FIELDS:
         if not isinstance(data[name], str):
             raise FormatError(f"{name} is not a string")
     amount = data[AMOUNT]
@@ -107,11 +122,4 @@ def decode(value: bytes | str | None) -> Transaction:
     if not math.isfinite(amount) or amount <= 0:
         raise FormatError(f"amount {amount!r} is not positive")
     parse_ts(data[TS])
-    return Transaction(
-        tx_id=data[TX_ID],
-        account_id=data[ACCOUNT_ID],
-        merchant=data[MERCHANT],
-        amount=float(amount),
-        currency=data[CURRENCY_FIELD],
-        ts=data[TS],
-    )
+    return Transaction(**{name: data[name] for name in FIELDS if name != AMOUNT}, amount=float(amount))
