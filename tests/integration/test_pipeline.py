@@ -29,7 +29,7 @@ from tests.conditions import wait_until
 from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
-from txmon_core.records import dead_letter
+from txmon_core.records import dead_letter, ready
 from txmon_core.records.alert import (
     DEFAULT_ALERT_THRESHOLD,
     DEFAULT_LARGE_THRESHOLD,
@@ -237,11 +237,11 @@ class SparkJob:
         return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
 
     def wait_ready(self) -> None:
-        def ready() -> bool:
+        def printed_ready_line() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"the job exited ({self.process.returncode}):\n{self.stderr_tail()}")
             return ready.JOB_LINE in self.stdout()
-        wait_until(ready, READY_TIMEOUT, "the job's ready line", interval=0.5)
+        wait_until(printed_ready_line, READY_TIMEOUT, "the job's ready line", interval=0.5)
 
     def stop(self) -> int:
         """SIGTERM the driver alone (it stops its queries and JVM), then kill the group if it hangs."""

@@ -26,7 +26,7 @@ from tests.conditions import wait_until
 from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
-from txmon_core.records import dead_letter
+from txmon_core.records import dead_letter, ready
 from txmon_core.records.alert import (
     DEFAULT_ALERT_THRESHOLD,
     DEFAULT_LARGE_THRESHOLD,
@@ -144,12 +144,12 @@ def test_job_routes_every_record_on_a_standalone_cluster(
         return "\n".join(err.read_text(errors="replace").splitlines()[-40:])
 
     try:
-        def ready() -> bool:
+        def printed_ready_line() -> bool:
             if job.poll() is not None:
                 raise AssertionError(f"the job exited ({job.returncode}):\n{err_tail()}")
             return ready.JOB_PREFIX in out.read_text(errors="replace")
 
-        wait_until(ready, READY_TIMEOUT, "the job's ready line", interval=0.5)
+        wait_until(printed_ready_line, READY_TIMEOUT, "the job's ready line", interval=0.5)
         ready_at = time.monotonic()
         # The job runs on the cluster: the master lists it, with the worker's core.
         status = wait_until(spark.status, 10, "the master's status")

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from spark_app import transforms
 from spark_app.validation import Validation
 from txmon_core.records import dead_letter
-from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, LEVELS, Alert, decode_alert
+from txmon_core.records.alert import ALERT_FIELDS, LEVEL_ALERT, LEVEL_LARGE, LEVELS, decode_alert
 from txmon_core.records.metrics import (
     QUERY_ALERTS,
     QUERY_PARQUET,
@@ -35,16 +35,7 @@ from txmon_core.records.metrics import (
     decode_metrics,
     encode_metrics,
 )
-from txmon_core.records.transaction import (
-    FIELDS,
-    MAX_AMOUNT,
-    FormatError,
-    Transaction,
-    decode,
-    format_cents,
-    format_ts,
-    parse_ts,
-)
+from txmon_core.records.transaction import FormatError, Transaction, decode, format_cents, format_ts, parse_ts
 from txmon_tui.model import MonitorModel
 from txmon_tui.tail import TailBatch
 
@@ -80,7 +71,7 @@ def transactions(draw: st.DrawFn) -> Transaction:
 
     Mostly within the job's limits, with fields and amounts drawn on both sides of each limit.
     """
-    cents = draw(st.integers(1, int(MAX_AMOUNT * 100)))
+    cents = draw(st.integers(1, int(LIMITS.max_amount * 100)))
     amount = draw(st.just(float(format_cents(cents))) | st.integers(1, 10**7).map(lambda m: m / 1000))
     return Transaction(draw(tx_ids | around(LIMITS.max_tx_id_chars)),
                        draw(st.text(max_size=30) | around(LIMITS.max_account_id_chars)),
@@ -184,7 +175,7 @@ def test_format_decoders_fail_only_as_the_monitor_expects(value: bytes | None) -
             pass
 
 
-alert_fields = st.fixed_dictionaries({name: json_values for name in Alert.__slots__})
+alert_fields = st.fixed_dictionaries({name: json_values for name in ALERT_FIELDS})
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -228,7 +219,7 @@ def source(spark: SparkSession, rows: list[tuple[bytes | None, bytes | None]]) -
     return spark.createDataFrame(records, SOURCE_SCHEMA)
 
 
-PARSED_COLUMNS = ("offset", "reason", *FIELDS, "event_time")
+PARSED_COLUMNS = ("offset", "reason", *(name for name, _ in transforms.TYPED_COLUMNS))
 
 
 def parsed_rows(frame: DataFrame) -> dict[int, tuple]:
@@ -264,7 +255,7 @@ def check_batch(rows: list[tuple[bytes | None, bytes | None]], out: dict[str, An
     good = [r for r in out["rows"] if r.reason is None]
     assert all(r.reason in dead_letter.REASONS for r in bad)
     for r in good:
-        assert r.tx_id and 0 < r.amount <= MAX_AMOUNT
+        assert r.tx_id and 0 < r.amount <= LIMITS.max_amount
         assert r.level == (LEVEL_ALERT if r.amount > 900 else LEVEL_LARGE if r.amount > 500
                            else None)
     flagged = [r for r in good if r.level is not None]

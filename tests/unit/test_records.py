@@ -16,6 +16,12 @@ SAMPLE = transaction.Transaction("p7f3a-000000000042", "RO49RZBR0000060012345678
                                  "RON", "2026-11-25T12:00:00.123Z")
 
 
+def test_the_field_list_is_the_contract_with_its_types() -> None:
+    assert transaction.FIELD_TYPES == (("tx_id", str), ("account_id", str), ("merchant", str),
+                                       ("amount", float), ("currency", str), ("ts", str))
+    assert tuple(f.name for f in dataclasses.fields(transaction.Transaction)) == transaction.FIELDS
+
+
 def test_a_transaction_round_trips_through_json_with_the_schemas_field_names() -> None:
     value = SAMPLE.encode()
     assert tuple(orjson.loads(value)) == transaction.FIELDS
@@ -38,7 +44,7 @@ def test_the_typed_read_finds_each_field_where_the_generator_writes_it() -> None
 
 
 def test_alerts_and_the_parquet_table_carry_the_transactions_fields_first() -> None:
-    assert alert.FIELDS[: len(transaction.FIELDS)] == transaction.FIELDS
+    assert alert.ALERT_FIELDS[: len(transaction.FIELDS)] == transaction.FIELDS
     assert large_table.COLUMNS[: len(transaction.FIELDS)] == transaction.FIELDS
     flagged = alert.Alert(*dataclasses.astuple(SAMPLE), level=alert.LEVEL_ALERT, rule=alert.rule_text(900),
                           detected_at="2026-11-25T12:00:00.200Z")

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.text import Text
 
-from txmon_core.records.alert import LEVELS, Alert, decode_alert
+from txmon_core.records.alert import ALERT_FIELDS, LEVELS, Alert, decode_alert
 from txmon_core.records.text import safe_text
 from txmon_sinks.health import SinkHealth
 from txmon_sinks.outbox import OutboxItem
@@ -166,7 +166,7 @@ def test_any_decodable_alert_goes_through_every_reader(records: list[dict[str, A
             alert = decode_alert(orjson.dumps(record))
         except DECODE_ERRORS:
             continue  # counted as undecodable by the tail and the replay, never fatal
-        for name in Alert.__slots__:
+        for name in ALERT_FIELDS:
             value = getattr(alert, name)
             if name == "amount":
                 assert isinstance(value, int | float) and not isinstance(value, bool)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from txmon_core.records.text import safe_text
-from txmon_core.records.transaction import AMOUNT, TS, TX_ID
+from txmon_core.records.transaction import AMOUNT, TS, TX_ID, TransactionFields
 
 DEFAULT_LARGE_THRESHOLD = 500.0
 DEFAULT_ALERT_THRESHOLD = 900.0
@@ -41,10 +41,10 @@ def rule_text(threshold: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(TransactionFields):
     """A flagged transaction or an account rule's alert, as written to the `alerts` topic (key = tx_id).
 
-    The transaction's fields (records.transaction.FIELDS, in that order), then the alert's own.
+    The transaction's fields (TransactionFields, in that order), then the alert's own.
     A rule alert (level velocity | pattern) carries the fields of the transaction that completed the
     rule, except `tx_id`, which is the alert's own id (rule_alert_id) so that the key still equals
     `tx_id` and readers that drop repeats by `tx_id` keep every alert; `tx_ids` lists the transactions
@@ -52,12 +52,6 @@ class Alert:
     Decoded (decode_alert), a text field that was null on the wire is "" and none holds a control character.
     """
 
-    tx_id: str
-    account_id: str
-    merchant: str
-    amount: float
-    currency: str
-    ts: str
     level: str
     rule: str
     detected_at: str
@@ -65,7 +59,7 @@ class Alert:
     rules_version: int | None = None  # the rules version that judged it (`txmon-spark --live-rules`)
 
 
-FIELDS = tuple(field.name for field in fields(Alert))
+ALERT_FIELDS = tuple(field.name for field in fields(Alert))
 
 
 def rule_alert_id(level: str, tx_id: str) -> str:
@@ -102,7 +96,7 @@ def decode_alert(value: bytes) -> Alert:
     if rules_version is not None and (isinstance(rules_version, bool) or not isinstance(rules_version, int)):
         raise TypeError("alert rules_version is not a whole number")
     decoded: dict[str, Any] = {}
-    for name in FIELDS:
+    for name in ALERT_FIELDS:
         if name in _OPTIONAL:
             continue
         field_value = data[name]

@@ -96,10 +96,10 @@ class DeadLetter:
     detected_at: str
 
 
-FIELDS = tuple(field.name for field in fields(DeadLetter))
+_FIELDS = tuple(field.name for field in fields(DeadLetter))
 
 
 def decode_dead_letter(value: bytes) -> DeadLetter:
     """Decode one `transactions.dlq` record."""
     data = orjson.loads(value)
-    return DeadLetter(**{name: data[name] for name in FIELDS})
+    return DeadLetter(**{name: data[name] for name in _FIELDS})

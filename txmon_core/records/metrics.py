@@ -43,7 +43,7 @@ class BatchMetrics:
     query_id: str = ""
 
 
-FIELDS = tuple(field.name for field in fields(BatchMetrics))
+_FIELDS = tuple(field.name for field in fields(BatchMetrics))
 _INTS = ("batch_id", "num_input_rows", "batch_duration_ms", "large", "alerts", "dead_letters")
 _FLOATS = ("input_rows_per_second", "processed_rows_per_second")
 
@@ -56,7 +56,7 @@ def decode_metrics(value: bytes) -> BatchMetrics:
     data = orjson.loads(value)
     if not isinstance(data, dict):
         raise TypeError("metrics record is not a JSON object")
-    decoded: dict[str, Any] = {name: data[name] for name in FIELDS if name != "query_id"}
+    decoded: dict[str, Any] = {name: data[name] for name in _FIELDS if name != "query_id"}
     decoded["query_id"] = data.get("query_id") or ""
     for name in _INTS:
         if isinstance(decoded[name], bool) or not isinstance(decoded[name], int):

@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, get_type_hints
 
 import orjson
 
@@ -30,20 +30,6 @@ MERCHANT = "merchant"
 AMOUNT = "amount"
 CURRENCY_FIELD = "currency"
 TS = "ts"
-# Each field with the Python type of its value, in the order they are written: every producer record
-# starts with VALUE_PREFIX, which lets a delivery callback find the tx_id by slicing instead of parsing.
-FIELD_TYPES: tuple[tuple[str, type], ...] = (
-    (TX_ID, str),
-    (ACCOUNT_ID, str),
-    (MERCHANT, str),
-    (AMOUNT, float),
-    (CURRENCY_FIELD, str),
-    (TS, str),
-)
-FIELDS = tuple(name for name, _ in FIELD_TYPES)
-TEXT_FIELDS = tuple(name for name, kind in FIELD_TYPES if kind is str)
-VALUE_PREFIX = f'{{"{TX_ID}":"'
-
 TS_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
@@ -52,8 +38,8 @@ class FormatError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Transaction:
-    """One card transaction as written to the `transactions` topic (key = account_id)."""
+class TransactionFields:
+    """A transaction's fields in the order they are written; an alert carries them first, then its own."""
 
     tx_id: str
     account_id: str
@@ -61,6 +47,24 @@ class Transaction:
     amount: float
     currency: str
     ts: str
+
+
+# Each field with the Python type of its value, in the order they are written: every producer record
+# starts with VALUE_PREFIX, which lets a delivery callback find the tx_id by slicing instead of parsing.
+FIELD_TYPES: tuple[tuple[str, type], ...] = tuple(get_type_hints(TransactionFields).items())
+FIELDS = tuple(name for name, _ in FIELD_TYPES)
+TEXT_FIELDS = tuple(name for name, kind in FIELD_TYPES if kind is str)
+VALUE_PREFIX = f'{{"{TX_ID}":"'
+
+
+def field_values(record: TransactionFields) -> tuple[Any, ...]:
+    """The transaction's fields of a record (a Transaction, an alert), in the order they are written."""
+    return tuple(getattr(record, name) for name in FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction(TransactionFields):
+    """One card transaction as written to the `transactions` topic (key = account_id)."""
 
     @property
     def key(self) -> bytes:

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, LEVEL_PATTERN, LEVEL_VELOCITY
+from txmon_core.records.transaction import TransactionFields
 from txmon_tui.grouping import AlertGroup
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.groups import GroupTable
@@ -21,15 +22,9 @@ MAX_RENDERED_ROWS = 40
 
 
 @dataclass(frozen=True, slots=True)
-class FeedLine:
+class FeedLine(TransactionFields):
     """One row as the feed shows it: the alert's fields and its detection latency."""
 
-    tx_id: str
-    account_id: str
-    merchant: str
-    amount: float
-    currency: str
-    ts: str
     level: str
     latency: float | None
     mark: str = ""  # triage marks before the tx id (txmon_tui.triage_view), e.g. "✓" acknowledged

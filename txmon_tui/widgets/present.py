@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from txmon_core.records.text import safe_text
+from txmon_core.records.transaction import field_values
 from txmon_sinks.health import SinkHealth
 from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
 from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState
@@ -26,15 +27,13 @@ LOG_TAIL_BYTES = 256 << 10  # the log view shows the last 256 KiB (re-read every
 
 def feed_line(row: FeedRow) -> FeedLine:
     """One feed row as the table shows it."""
-    alert = row.alert
-    return FeedLine(alert.tx_id, alert.account_id, alert.merchant, alert.amount, alert.currency, alert.ts,
-                    alert.level, row.latency)
+    return FeedLine(*field_values(row.alert), row.alert.level, row.latency)
 
 
 def triaged_lines(feed: TriagedFeed) -> list[FeedLine]:
     """The feed's rows with their triage marks; silenced ones (when shown) dimmed."""
-    return [FeedLine(a.tx_id, a.account_id, a.merchant, a.amount, a.currency, a.ts, a.level, r.row.latency,
-                     r.mark, r.silenced) for r in feed.rows if (a := r.row.alert)]
+    return [FeedLine(*field_values(r.row.alert), r.row.alert.level, r.row.latency, r.mark, r.silenced)
+            for r in feed.rows]
 
 
 def feed_lines(model: MonitorModel, limit: int) -> list[FeedLine]:
