@@ -27,7 +27,13 @@ from confluent_kafka import Producer
 from bench.producer import JAVA_OPTIONS, bootstrap_servers
 from producer.generator import TransactionGenerator
 from txmon_core import jars, topics
-from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, LEVEL_ALERT, LEVEL_LARGE
+from txmon_core.records.alert import (
+    DEFAULT_ALERT_THRESHOLD,
+    DEFAULT_LARGE_THRESHOLD,
+    LEVEL_ALERT,
+    LEVEL_LARGE,
+    rule_text,
+)
 from txmon_tui import tail as tail_module
 from txmon_tui.model import MonitorModel
 
@@ -55,10 +61,9 @@ def alert_values(count: int) -> list[tuple[bytes, bytes]]:
         _keys, values = generator.batch(min(10_000, count - len(records)))
         for value in values:
             tx = orjson.loads(value)
-            level = (
-                LEVEL_ALERT if tx["amount"] > DEFAULT_ALERT_THRESHOLD else LEVEL_LARGE
-            )
-            rule = "amount>900" if level == LEVEL_ALERT else "amount>500"
+            above_alert = tx["amount"] > DEFAULT_ALERT_THRESHOLD
+            level = LEVEL_ALERT if above_alert else LEVEL_LARGE
+            rule = rule_text(DEFAULT_ALERT_THRESHOLD if above_alert else DEFAULT_LARGE_THRESHOLD)
             records.append(
                 (
                     tx["tx_id"].encode(),

@@ -14,13 +14,16 @@ from typing import Any
 
 import orjson
 
+from txmon_core.records.transaction import FIELDS
 from txmon_tui.grouping import AlertGroup
 from txmon_tui.model import FeedRow
 
 FORMATS = ("csv", "json")
 EXPORT_DIR_NAME = "exports"  # under the data dir
-FEED_FIELDS = ("tx_id", "account_id", "merchant", "amount", "currency", "ts", "level", "rule", "detected_at",
-               "latency_s")
+# A feed row: the alert's fields as the `alerts` topic spells them (not the rule alerts' tx_ids and
+# rules_version), then its detection latency.
+_ALERT_COLUMNS = (*FIELDS, "level", "rule", "detected_at")
+FEED_FIELDS = (*_ALERT_COLUMNS, "latency_s")
 GROUP_FIELDS = ("account_id", "level", "rule", "count", "first_seen", "last_seen", "max_amount", "currency")
 # Spreadsheets run a cell that starts with one of these as a formula; record fields come from Kafka, so
 # such text is written with a leading apostrophe (CSV only; JSON keeps every value as it came).
@@ -30,9 +33,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def feed_records(rows: Iterable[FeedRow]) -> list[dict[str, Any]]:
     """The feed's rows as plain records, newest first."""
     return [
-        {"tx_id": row.alert.tx_id, "account_id": row.alert.account_id, "merchant": row.alert.merchant,
-         "amount": row.alert.amount, "currency": row.alert.currency, "ts": row.alert.ts,
-         "level": row.alert.level, "rule": row.alert.rule, "detected_at": row.alert.detected_at,
+        {**{name: getattr(row.alert, name) for name in _ALERT_COLUMNS},
          "latency_s": None if row.latency is None else round(row.latency, 3)}
         for row in rows
     ]
