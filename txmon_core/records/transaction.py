@@ -30,6 +30,7 @@ MERCHANT = "merchant"
 AMOUNT = "amount"
 CURRENCY_FIELD = "currency"
 TS = "ts"
+# The wire format of `ts`: ISO 8601 UTC with milliseconds and `Z`.
 TS_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
 
