@@ -39,7 +39,7 @@ from spark_app import formats
 from spark_app.modes import MODE_MICROBATCH, MODES
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
-from txmon_tui.history import committed_files
+from txmon_tui.monitor.history import committed_files
 
 WARMUP_RATE = 100
 COLD_START_TIMEOUT = 300.0  # a loaded machine has taken minutes to start a JVM

@@ -2,7 +2,7 @@
 
     python -m bench.tail -b HOST:PORT --out FILE
 
-Does what the monitor does with Kafka (txmon_tui.tail.Tail polled every 0.2 s, each batch applied to
+Does what the monitor does with Kafka (txmon_tui.monitor.tail.Tail polled every 0.2 s, each batch applied to
 a MonitorModel), and also keeps, for every flagged record received, its tx_id, event time, detection
 time and the wall time the tail received it. Prints a status line (JSON) twice a second on stdout;
 on SIGTERM writes everything to `--out` and exits.
@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from spark_app.formats import LEVEL_ALERT
-from txmon_tui.model import MonitorModel
-from txmon_tui.stats import TimestampParser
-from txmon_tui.tail import Tail
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.stats import TimestampParser
+from txmon_tui.monitor.tail import Tail
 
 STATUS_EVERY = 0.5
 # The monitor's poll timeout (txmon_tui.app.TAIL_POLL_SECONDS, headless 0.2 too); importing the app

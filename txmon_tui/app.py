@@ -26,16 +26,6 @@ from txmon_core.rules import configured_rules
 from txmon_core.rules_log import Rules
 from txmon_core.settings import load
 from txmon_core.triage import TriageSettings
-from txmon_tui.export import (
-    EXPORT_DIR_NAME,
-    FEED_FIELDS,
-    GROUP_FIELDS,
-    export_path,
-    feed_records,
-    group_records,
-    write_export,
-)
-from txmon_tui.history import HistoryError, HistoryReader
 from txmon_tui.messages import (
     ExportWritten,
     HistoryLoaded,
@@ -47,13 +37,23 @@ from txmon_tui.messages import (
     ReplayFinished,
     TailStarted,
 )
-from txmon_tui.model import MonitorModel
-from txmon_tui.pipeline import Pipeline, PipelineConfig
-from txmon_tui.recording import Player, Recorder, Replay, new_recording_path, play, speed_text
-from txmon_tui.stats import AmountBins
-from txmon_tui.supervisor import ProcessView
-from txmon_tui.tail import Deliveries, OffsetWatcher, Tail
-from txmon_tui.triage_view import OVERSCAN, silence_lines, triage_feed, triage_status
+from txmon_tui.monitor.export import (
+    EXPORT_DIR_NAME,
+    FEED_FIELDS,
+    GROUP_FIELDS,
+    export_path,
+    feed_records,
+    group_records,
+    write_export,
+)
+from txmon_tui.monitor.history import HistoryError, HistoryReader
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.recording import Player, Recorder, Replay, new_recording_path, play, speed_text
+from txmon_tui.monitor.stats import AmountBins
+from txmon_tui.monitor.tail import Deliveries, OffsetWatcher, Tail
+from txmon_tui.monitor.triage_view import OVERSCAN, silence_lines, triage_feed, triage_status
+from txmon_tui.supervise.children import ProcessView
+from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig
 from txmon_tui.widgets import (
     AlertFeed,
     AmountsPlot,

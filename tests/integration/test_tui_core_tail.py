@@ -13,8 +13,8 @@ from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics, encode_metrics
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import Deliveries, OffsetWatcher, Tail, TailBatch
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import Deliveries, OffsetWatcher, Tail, TailBatch
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from tests.conditions import wait_until
-from txmon_tui.supervisor import Child, ProcState
+from txmon_tui.supervise.children import Child, ProcState
 
 READY_THEN_WAIT = "import time; print('starting up'); print('ready now', flush=True); time.sleep(600)"
 IGNORES_SIGTERM = (
@@ -186,7 +186,7 @@ def test_stop_leaves_nothing_of_the_group(
 INTERMEDIATE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from txmon_tui.supervisor import Child
+    from txmon_tui.supervise.children import Child
     child = Child("sleeper", [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)"],
                   log_path=Path(sys.argv[1]), ready_marker="up")
     child.start()

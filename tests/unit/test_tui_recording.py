@@ -11,7 +11,7 @@ import pytest
 from producer.transaction import format_ts
 from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics
 from txmon_tui import cli
-from txmon_tui.recording import (
+from txmon_tui.monitor.recording import (
     FORMAT,
     Player,
     Recorder,
@@ -24,7 +24,7 @@ from txmon_tui.recording import (
     play,
     speed_text,
 )
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
 
 T0 = 1_795_608_000.0  # 2026-11-25T12:00:00Z
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from spark_app.formats import safe_text
 from txmon_sinks.health import SinkHealth
-from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
-from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState
-from txmon_tui.supervisor import ProcessView, output_line
-from txmon_tui.triage_view import TriagedFeed
+from txmon_tui.monitor.model import FeedFilter, FeedRow, MonitorModel, Snapshot
+from txmon_tui.monitor.triage_view import TriagedFeed
+from txmon_tui.supervise.children import ProcessView, output_line
+from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig, Step, StepState
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine
 from txmon_tui.widgets.panels import Gauge, ProcessLine, StepLine

@@ -29,10 +29,10 @@ from spark_app.formats import (
     BatchMetrics,
     safe_text,
 )
-from txmon_tui import health
-from txmon_tui.grouping import AlertGroup, AlertGroups
-from txmon_tui.health import FunnelStage, HealthInputs, HealthRules, ProcessHealth
-from txmon_tui.stats import (
+from txmon_tui.monitor import health
+from txmon_tui.monitor.grouping import AlertGroup, AlertGroups
+from txmon_tui.monitor.health import FunnelStage, HealthInputs, HealthRules, ProcessHealth
+from txmon_tui.monitor.stats import (
     AmountBins,
     AmountHistogram,
     Dedupe,
@@ -42,8 +42,8 @@ from txmon_tui.stats import (
     TimestampParser,
     TotalRate,
 )
-from txmon_tui.supervisor import ProcessView, ProcState, describe_exit
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.children import ProcessView, ProcState, describe_exit
 
 # Spark runs no batch while no data arrives, so its last reported rates go stale: after this, show 0.
 SPARK_RATES_STALE_AFTER = 5.0

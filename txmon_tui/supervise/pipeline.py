@@ -29,9 +29,9 @@ from txmon_core import jars, topics
 from txmon_core.broker import BrokerError, EmbeddedBroker
 from txmon_core.paths import default_data_dir
 from txmon_core.secure import write_client_config
-from txmon_tui.restarts import Backoff, RestartPlan
-from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState, describe_exit, output_line
-from txmon_tui.tail import OffsetWatcher
+from txmon_tui.monitor.tail import OffsetWatcher
+from txmon_tui.supervise.children import ERROR_LINE, Child, ProcessView, ProcState, describe_exit, output_line
+from txmon_tui.supervise.restarts import Backoff, RestartPlan
 
 BROKER, PRODUCER, SPARK = "broker", "producer", "spark"
 PRODUCER_READY = "producing to"

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from spark_app.formats import safe_text
 from txmon_core.lifetime import die_with_parent
-from txmon_tui.restarts import PendingRestart
+from txmon_tui.supervise.restarts import PendingRestart
 
 LINE_LIMIT = 2000  # characters kept per line in the ring; the log file keeps everything
 # An exited child is judged once its output is read to the end (its last lines say why it failed), or

@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 
 from spark_app.formats import decode_alert, decode_metrics
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
 
 FORMAT = "txmon-recording"
 VERSION = 1

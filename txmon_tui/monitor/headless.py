@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from txmon_core.options import EXIT_NOT_STARTED, EXIT_OK, EXIT_STALLED
 from txmon_core.triage_service import TriageService, silence_test
-from txmon_tui.model import MonitorModel, Snapshot
-from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState
-from txmon_tui.statelog import StateLog, warning_key
-from txmon_tui.tail import OffsetWatcher, Tail
+from txmon_tui.monitor.model import MonitorModel, Snapshot
+from txmon_tui.monitor.statelog import StateLog, warning_key
+from txmon_tui.monitor.tail import OffsetWatcher, Tail
+from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig, StepState
 
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets
