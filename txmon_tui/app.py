@@ -48,7 +48,8 @@ from txmon_tui.monitor.export import (
 )
 from txmon_tui.monitor.history import HistoryError, HistoryReader
 from txmon_tui.monitor.model import MonitorModel
-from txmon_tui.monitor.recording import Player, Recorder, Replay, new_recording_path, play, speed_text
+from txmon_tui.monitor.recorder import Recorder, new_recording_path
+from txmon_tui.monitor.replay import Player, Replay, play, speed_text
 from txmon_tui.monitor.stats import AmountBins
 from txmon_tui.monitor.tail import Deliveries, OffsetWatcher, Tail
 from txmon_tui.monitor.triage_view import OVERSCAN, silence_lines, triage_feed, triage_status

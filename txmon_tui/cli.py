@@ -35,7 +35,7 @@ from txmon_core.triage import TriageSettings
 from txmon_sinks.options import add_alert_report_options, add_metrics_option, settings_of, start_outlets
 from txmon_tui.attach import AttachError, monitor_settings, plan, since_ms
 from txmon_tui.monitor.export import FORMATS as EXPORT_FORMATS
-from txmon_tui.monitor.recording import RecordingError, Replay, open_replay, parse_speed
+from txmon_tui.monitor.replay import RecordingError, Replay, open_replay, parse_speed
 from txmon_tui.operators_cli import add_rules_command, add_triage_report_options
 from txmon_tui.supervise.pipeline import PipelineConfig
 

@@ -17,7 +17,8 @@ from tests.tui.conftest import Records, make_alert, make_metrics, tailing, until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import ExportWritten, RecordsReceived
 from txmon_tui.monitor.model import FeedFilter
-from txmon_tui.monitor.recording import Recorder, open_replay
+from txmon_tui.monitor.recorder import Recorder
+from txmon_tui.monitor.replay import open_replay
 from txmon_tui.monitor.tail import TailBatch
 from txmon_tui.supervise.pipeline import PipelineConfig
 from txmon_tui.widgets.linetable import LineTable

@@ -11,14 +11,12 @@ import pytest
 from producer.transaction import format_ts
 from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics
 from txmon_tui import cli
-from txmon_tui.monitor.recording import (
-    FORMAT,
+from txmon_tui.monitor.recorder import FORMAT, Recorder, new_recording_path
+from txmon_tui.monitor.replay import (
     Player,
-    Recorder,
     RecordingError,
     ReplayControl,
     clock_text,
-    new_recording_path,
     open_recording,
     parse_speed,
     play,
