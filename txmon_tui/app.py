@@ -50,8 +50,9 @@ from txmon_tui.monitor.history import HistoryError, HistoryReader
 from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.recorder import Recorder, new_recording_path
 from txmon_tui.monitor.replay import Player, Replay, play, speed_text
+from txmon_tui.monitor.session import MonitorSession
 from txmon_tui.monitor.stats import AmountBins
-from txmon_tui.monitor.tail import Deliveries, OffsetWatcher, Tail
+from txmon_tui.monitor.tail import Deliveries
 from txmon_tui.monitor.triage_view import OVERSCAN, silence_lines, triage_feed, triage_status
 from txmon_tui.supervise.children import ProcessView
 from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig
@@ -103,9 +104,6 @@ class MonitorApp(OperatorApp):
 
     CSS_PATH = "app.tcss"
     TITLE = "txmon"
-    # Alert delivery and the metrics endpoint (txmon_sinks), set by the CLI before run(); None in tests and
-    # replays. Sink health for a panel: self.outlets.health() -> list[SinkHealth], callable from any thread.
-    outlets: Outlets | None = None
     # Below 120x36 the panels do not fit side by side: one panel at a time (app.tcss), by tab or 1-5.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -165,7 +163,7 @@ class MonitorApp(OperatorApp):
 
     def __init__(
         self,
-        model: MonitorModel,
+        session: MonitorSession,
         pipeline: Pipeline | None,
         *,
         thresholds: tuple[float, float],
@@ -179,12 +177,12 @@ class MonitorApp(OperatorApp):
         confirm_quit: bool = False,
     ) -> None:
         super().__init__()
-        self.model = model
+        self.session = session  # the tail, the produced count, recording and delivery; the model they feed
+        self.model = session.model
         self.rules_text = rules_text  # the account rules in force, for the help screen
         self.data_dir = data_dir if data_dir is not None else Path(".")
         self.export_format = export_format
         self.replay = replay
-        self.recorder: Recorder | None = None
         self._record_to = record_to
         self.grouped = False
         self.pipeline = pipeline
@@ -208,6 +206,21 @@ class MonitorApp(OperatorApp):
         self._quit_asked = False
         self._backfill: tuple[int, int] | None = None  # (read, to read) while a backfill runs
         self._views: list[ProcessView] = []  # the supervised processes as last polled (_poll_processes)
+
+    @property
+    def outlets(self) -> Outlets | None:
+        """Alert delivery and the metrics endpoint (txmon_sinks), set by the CLI before run(); None in tests
+        and replays. Sink health for a panel: outlets.health() -> list[SinkHealth], from any thread."""
+        return self.session.outlets
+
+    @outlets.setter
+    def outlets(self, outlets: Outlets | None) -> None:
+        self.session.outlets = outlets
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The recording running now, if any."""
+        return self.session.recorder
 
     def compose(self) -> ComposeResult:
         """The status line, startup steps, panel tabs (compact layout only), panels and footer."""
@@ -252,7 +265,7 @@ class MonitorApp(OperatorApp):
         """However the app ends (tests included), the workers finish and the children are stopped."""
         self._halt.set()
         self._history_wake.set()
-        self._stop_recording()
+        self.session.stop_recording()
         self.stop_operators()
         if self.pipeline is not None:
             self.pipeline.stop()  # idempotent: a no-op after q
@@ -360,30 +373,19 @@ class MonitorApp(OperatorApp):
 
     @work(thread=True, exclusive=True, group="tail", exit_on_error=False)
     def _tail(self, client_config: dict[str, str]) -> None:
-        """Read `alerts` and `metrics` in batches and post them."""
-        config = self.pipeline.config if self.pipeline is not None else None
-        outlets = self.outlets  # delivery resumes where the last run's delivered alerts were read up to
-        tail = Tail(client_config, names=config.topic_names if config else None,
-                    since_ms=config.since_ms if config else None,
-                    resume=outlets.resume_positions() if outlets is not None else None)
+        """Read `alerts` and `metrics` in batches (delivered and recorded as they come) and post them."""
+        session = self.session
+        session.open_tail(client_config)  # delivery resumes where the last run's delivered alerts were read
         deliveries = Deliveries(DELIVER_SECONDS)
         self.post_message(TailStarted())
         try:
             while not self._halt.is_set():
-                batch = tail.poll(deliveries.wait(TAIL_POLL_SECONDS))
-                recorder = self.recorder
-                if batch:
-                    if (outlets := self.outlets) is not None:
-                        outlets.take(batch)  # alert delivery: queued; waits only when far behind
+                if batch := session.poll(deliveries.wait(TAIL_POLL_SECONDS)):
                     deliveries.add(batch)
-                    if recorder is not None:
-                        recorder.add(batch)
                 if batches := deliveries.take():
                     self.post_message(RecordsReceived(batches))
-                if recorder is not None:
-                    recorder.flush_if_due()  # here, off the event loop: one write a second
         finally:
-            tail.close()
+            session.close_tail()
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll_processes(self, pipeline: Pipeline) -> None:
@@ -399,20 +401,17 @@ class MonitorApp(OperatorApp):
     @work(thread=True, exclusive=True, group="offsets", exit_on_error=False)
     def _count_produced(self, client_config: dict[str, str]) -> None:
         """Read the end offsets of `transactions` (produced tx/s, whoever produces) and the broker count."""
-        watcher = OffsetWatcher(client_config)
-        transactions = self.pipeline.config.topic_names.transactions if self.pipeline is not None else ""
+        session = self.session
+        session.open_offsets(client_config)
         try:
             sample = 0
             while not self._halt.wait(OFFSETS_SECONDS):
-                brokers = watcher.broker_count() if sample % BROKERS_EVERY == 0 else None
+                brokers = session.broker_count() if sample % BROKERS_EVERY == 0 else None
                 sample += 1
-                total = watcher.end_offset_total(transactions)
-                at = self.clock()
+                total, at = session.count_produced(self.clock)  # recorded too, while a recording runs
                 self.post_message(ProducedCounted(total, at, brokers))
-                if (recorder := self.recorder) is not None:
-                    recorder.add_produced(total, at)
         finally:
-            watcher.close()
+            session.close_offsets()
 
     @work(thread=True, exclusive=True, group="history", exit_on_error=False)
     def _read_history(self, data_dir: Path, edges: list[float]) -> None:
@@ -646,7 +645,7 @@ class MonitorApp(OperatorApp):
     def action_toggle_recording(self) -> None:
         """Start recording to a new file under the data dir, or stop and say where it went."""
         if self.recorder is not None:
-            path = self._stop_recording()
+            path = self.session.stop_recording()
             self.notify(f"Recording saved to {path}", title="Recording", timeout=10, markup=False)
         else:
             self._start_recording(new_recording_path(self.data_dir / RECORDINGS_DIR_NAME, time.time()))
@@ -654,20 +653,12 @@ class MonitorApp(OperatorApp):
 
     def _start_recording(self, path: Path) -> None:
         try:
-            # The tail stamps batches with the wall clock: offsets are counted from it.
-            self.recorder = Recorder(path, started_at=time.time())
+            self.session.start_recording(path)
         except OSError as exc:
             self.notify(f"Cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=15,
                         markup=False)
             return
         self.notify(f"Recording to {path}", title="Recording", timeout=5, markup=False)
-
-    def _stop_recording(self) -> Path | None:
-        recorder, self.recorder = self.recorder, None
-        if recorder is None:
-            return None
-        recorder.close()  # writes at most the last second's lines
-        return recorder.path
 
     def action_replay_pause(self) -> None:
         """Pause or resume the replay."""
@@ -816,9 +807,10 @@ def create_app(
     if replay is not None:  # a recorded session: no broker, no children, its own clock
         supervise, clock = False, replay.control.now
     model = MonitorModel(config.large_threshold, config.alert_threshold, now=clock())
+    session = MonitorSession(model, names=config.topic_names, since_ms=config.since_ms)
     pipeline = Pipeline(config) if supervise else None
     account_rules = configured_rules(config.settings_path)
-    app = MonitorApp(model, pipeline, thresholds=(config.large_threshold, config.alert_threshold),
+    app = MonitorApp(session, pipeline, thresholds=(config.large_threshold, config.alert_threshold),
                      clock=clock, handle_signals=handle_signals, data_dir=config.data_dir,
                      export_format=export_format, record_to=record_to, replay=replay,
                      rules_text=account_rules.describe(config.large_threshold), confirm_quit=confirm_quit)
