@@ -435,7 +435,8 @@ class MonitorApp(OperatorApp):
     @work(thread=True, group="logs", exit_on_error=False)
     def _read_log(self, name: str) -> None:
         """Read the end of one child's log file."""
-        self.post_message(LogLoaded(name, present.read_log(self.pipeline, name)))
+        text = self.pipeline.read_log(name) if self.pipeline is not None else f"(no log for {name})"
+        self.post_message(LogLoaded(name, text))
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def _replay(self, replay: Replay) -> None:

@@ -66,6 +66,17 @@ def output_line(line: str) -> str:
     return safe_text(line.rstrip("\r").expandtabs(4))
 
 
+def log_end(path: Path, max_bytes: int) -> str | None:
+    """The last `max_bytes` of a log file as text, reading only its end; None while there is no such file."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - max_bytes, 0))
+            return handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
+
+
 def describe_exit(code: int | None) -> str:
     """`code 1` or `killed by SIGKILL` for a Popen return code."""
     if code is None:

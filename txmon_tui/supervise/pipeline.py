@@ -30,7 +30,15 @@ from txmon_core.broker import BrokerError, EmbeddedBroker
 from txmon_core.paths import default_data_dir
 from txmon_core.secure import write_client_config
 from txmon_tui.monitor.tail import OffsetWatcher
-from txmon_tui.supervise.children import ERROR_LINE, Child, ProcessView, ProcState, describe_exit, output_line
+from txmon_tui.supervise.children import (
+    ERROR_LINE,
+    Child,
+    ProcessView,
+    ProcState,
+    describe_exit,
+    log_end,
+    output_line,
+)
 from txmon_tui.supervise.restarts import Backoff, RestartPlan
 
 BROKER, PRODUCER, SPARK = "broker", "producer", "spark"
@@ -42,6 +50,7 @@ NAMED_BROKER_TIMEOUT = 7.0
 SPARK_TIMEOUT = 600.0  # the first run may fetch the connector jars from Maven Central
 PRODUCER_TIMEOUT = 60.0
 STOP_TIMEOUTS = {PRODUCER: 10.0, SPARK: 45.0, BROKER: 30.0}  # Spark's own query stop timeout is 30 s
+LOG_VIEW_BYTES = 256 << 10  # the log view shows the last 256 KiB (re-read every 2 s); files reach 64 MiB
 
 
 class StepFailed(RuntimeError):
@@ -137,15 +146,7 @@ def number_arg(value: float) -> str:
 
 def _tail_lines(path: Path, n: int, max_bytes: int = 32_768) -> list[str]:
     """The last `n` lines of a text file (reading only its end)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(size - max_bytes, 0))
-            text = handle.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return []
-    return [output_line(line) for line in text.splitlines()[-n:]]
+    return [output_line(line) for line in (log_end(path, max_bytes) or "").splitlines()[-n:]]
 
 
 class Pipeline:
@@ -254,6 +255,16 @@ class Pipeline:
             return self._broker.log_path if self._broker else None
         child = self._children.get(name)
         return child.log_path if child else None
+
+    def read_log(self, name: str) -> str:
+        """The end of one process's log file (up to LOG_VIEW_BYTES), for the log view; blocking I/O."""
+        path = self.log_path(name)
+        if path is None:
+            return f"(no log for {name})"
+        text = log_end(path, LOG_VIEW_BYTES)
+        if text is None:
+            return f"(no log yet at {path})"
+        return "\n".join(map(output_line, text.split("\n")))
 
     def _broker_state(self) -> ProcState:
         broker = self._broker
