@@ -26,8 +26,8 @@ from txmon_tui.monitor.session import MonitorSession
 from txmon_tui.monitor.stats import TimestampParser
 
 STATUS_EVERY = 0.5
-# The monitor's poll timeout (txmon_tui.app.TAIL_POLL_SECONDS, headless 0.2 too); importing the app
-# for it would load Textual, which the tail does not need.
+# The monitor's poll timeout (txmon_tui.widgets.session_workers.TAIL_POLL_SECONDS, headless 0.2 too);
+# importing it would load Textual, which the tail does not need.
 TAIL_POLL_SECONDS = 0.2
 
 
