@@ -22,7 +22,7 @@ from tests.conditions import wait_until
 from tests.tui.conftest import plain, until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
-from txmon_tui.monitor.model import FeedFilter
+from txmon_tui.monitor.feed import FeedFilter
 from txmon_tui.monitor.recorder import FORMAT, VERSION
 from txmon_tui.monitor.tail import TailBatch
 from txmon_tui.supervise.pipeline import PipelineConfig

@@ -16,7 +16,7 @@ from textual.message import Message
 from tests.tui.conftest import Records, make_alert, make_metrics, tailing, until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import ExportWritten, RecordsReceived
-from txmon_tui.monitor.model import FeedFilter
+from txmon_tui.monitor.feed import FeedFilter
 from txmon_tui.monitor.recorder import Recorder
 from txmon_tui.monitor.replay import open_replay
 from txmon_tui.monitor.tail import TailBatch

@@ -11,7 +11,8 @@ import pytest
 
 from producer.transaction import format_ts
 from spark_app.formats import QUERY_ALERTS, QUERY_PARQUET, Alert, BatchMetrics, decode_metrics, encode_metrics
-from txmon_tui.monitor.model import FeedFilter, MonitorModel
+from txmon_tui.monitor.feed import FeedFilter
+from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.tail import TailBatch
 from txmon_tui.supervise.children import ProcessView, ProcState
 

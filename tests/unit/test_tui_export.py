@@ -18,8 +18,8 @@ from txmon_tui.monitor.export import (
     group_records,
     write_export,
 )
+from txmon_tui.monitor.feed import FeedRow
 from txmon_tui.monitor.grouping import AlertGroups
-from txmon_tui.monitor.model import FeedRow
 
 T0 = 1_795_608_000.0
 

@@ -30,7 +30,8 @@ from txmon_sinks.outbox import OutboxItem
 from txmon_sinks.store import AlertStore
 from txmon_tui.monitor import report
 from txmon_tui.monitor.export import FEED_FIELDS, GROUP_FIELDS, feed_records, group_records, write_export
-from txmon_tui.monitor.model import FeedFilter, FeedRow, MonitorModel
+from txmon_tui.monitor.feed import FeedFilter, FeedRow
+from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.recorder import Recorder
 from txmon_tui.monitor.replay import Player, open_recording
 from txmon_tui.monitor.tail import TailBatch

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from txmon_core.options import EXIT_NOT_STARTED, EXIT_OK, EXIT_STALLED
 from txmon_core.triage_service import TriageService, silence_test
-from txmon_tui.monitor.model import MonitorModel, Snapshot
+from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.session import MonitorSession
+from txmon_tui.monitor.snapshot import Snapshot
 from txmon_tui.monitor.statelog import StateLog, warning_key
 from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig, StepState
 

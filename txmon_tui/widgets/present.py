@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 from spark_app.formats import safe_text
 from txmon_sinks.health import SinkHealth
-from txmon_tui.monitor.model import FeedFilter, FeedRow, MonitorModel, Snapshot
+from txmon_tui.monitor.feed import FeedFilter, FeedRow
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.snapshot import Snapshot
 from txmon_tui.monitor.triage_view import TriagedFeed
 from txmon_tui.supervise.children import ProcessView
 from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig, Step, StepState
