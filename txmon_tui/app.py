@@ -25,7 +25,8 @@ from txmon_tui.monitor.recorder import Recorder
 from txmon_tui.monitor.replay import Replay
 from txmon_tui.monitor.session import MonitorSession
 from txmon_tui.supervise.children import ProcessView
-from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
 from txmon_tui.widgets import (
     AlertFeed,
     AmountsPlot,

@@ -37,7 +37,7 @@ from txmon_tui.attach import AttachError, monitor_settings, plan, since_ms
 from txmon_tui.monitor.export import FORMATS as EXPORT_FORMATS
 from txmon_tui.monitor.replay import RecordingError, Replay, open_replay, parse_speed
 from txmon_tui.operators_cli import add_rules_command, add_triage_report_options
-from txmon_tui.supervise.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets

@@ -20,7 +20,9 @@ from txmon_core.topics import TRANSACTIONS
 from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.tail import OffsetWatcher
 from txmon_tui.supervise.children import ProcState
-from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig, StepState
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
+from txmon_tui.supervise.steps import StepState
 
 pytestmark = pytest.mark.integration
 
@@ -210,7 +212,8 @@ def test_unreachable_broker_fails_the_broker_step(tmp_path: Path, monkeypatch: p
 MONITOR = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig
+    from txmon_tui.supervise.pipeline import Pipeline
+    from txmon_tui.supervise.config import PipelineConfig
     config = PipelineConfig(data_dir=Path(sys.argv[1]), rate=100, run_spark=sys.argv[2] == "spark")
     pipeline = Pipeline(config)
     pipeline.start()

@@ -20,7 +20,7 @@ from txmon_core.topics import TopicNames, ensure_topics
 from txmon_tui.app import create_app
 from txmon_tui.monitor import headless
 from txmon_tui.monitor.tail import Tail, TailBatch
-from txmon_tui.supervise.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.tui
 HOUR_MS = 3_600_000

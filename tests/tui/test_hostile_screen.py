@@ -25,7 +25,7 @@ from txmon_tui.messages import RecordsReceived
 from txmon_tui.monitor.feed import FeedFilter
 from txmon_tui.monitor.recorder import FORMAT, VERSION
 from txmon_tui.monitor.tail import TailBatch
-from txmon_tui.supervise.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets.linetable import LineTable
 from txmon_tui.widgets.screens import DetailsScreen
 

@@ -15,7 +15,8 @@ import pytest
 from tests.tui.conftest import tailing, until
 from txmon_tui.app import create_app
 from txmon_tui.supervise.children import ProcState
-from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
 from txmon_tui.supervise.restarts import Backoff
 from txmon_tui.widgets import ProcessesPanel
 

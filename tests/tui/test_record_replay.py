@@ -20,7 +20,7 @@ from txmon_tui.monitor.feed import FeedFilter
 from txmon_tui.monitor.recorder import Recorder
 from txmon_tui.monitor.replay import open_replay
 from txmon_tui.monitor.tail import TailBatch
-from txmon_tui.supervise.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets.linetable import LineTable
 
 pytestmark = pytest.mark.tui

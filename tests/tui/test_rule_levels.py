@@ -14,7 +14,7 @@ from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.monitor.tail import TailBatch
 from txmon_tui.supervise.children import ProcState
-from txmon_tui.supervise.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets.feed import level_marker
 from txmon_tui.widgets.linetable import LineTable
 

@@ -12,7 +12,7 @@ from tests.tui.conftest import iso
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.monitor.tail import TailBatch
-from txmon_tui.supervise.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.tui
 T0 = 1_795_000_000.0  # a fixed wall clock: rates, latencies and sparklines come out the same every run

@@ -26,7 +26,9 @@ from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.session import MonitorSession
 from txmon_tui.monitor.snapshot import Snapshot
 from txmon_tui.monitor.statelog import StateLog, warning_key
-from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig, StepState
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
+from txmon_tui.supervise.steps import StepState
 
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets

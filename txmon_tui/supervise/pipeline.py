@@ -10,7 +10,6 @@ launcher, after a backoff) a Spark job or producer that died on its own.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import itertools
 import logging
 import signal
@@ -19,15 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 
-from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core import jars, topics
 from txmon_core.broker import BrokerError, EmbeddedBroker
-from txmon_core.paths import default_data_dir
 from txmon_core.secure import write_client_config
 from txmon_tui.monitor.tail import OffsetWatcher
 from txmon_tui.supervise.children import (
@@ -39,7 +35,9 @@ from txmon_tui.supervise.children import (
     log_end,
     output_line,
 )
-from txmon_tui.supervise.restarts import Backoff, RestartPlan
+from txmon_tui.supervise.config import PipelineConfig, number_arg
+from txmon_tui.supervise.restarts import RestartPlan
+from txmon_tui.supervise.steps import Step, StepClock, StepFailed, StepState
 
 BROKER, PRODUCER, SPARK = "broker", "producer", "spark"
 PRODUCER_READY = "producing to"
@@ -53,95 +51,11 @@ STOP_TIMEOUTS = {PRODUCER: 10.0, SPARK: 45.0, BROKER: 30.0}  # Spark's own query
 LOG_VIEW_BYTES = 256 << 10  # the log view shows the last 256 KiB (re-read every 2 s); files reach 64 MiB
 
 
-class StepFailed(RuntimeError):
-    """A startup step could not be completed; the message says why in plain words."""
-
-
 # What a startup step may fail with, shown on the step; anything else is a bug and surfaces as such.
 STARTUP_ERRORS = (StepFailed, BrokerError, KafkaException, jars.MissingToolError, jars.FetchError, OSError)
 _QUIET = logging.getLogger("txmon.tui.pipeline")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
-
-
-class StepState(enum.Enum):
-    """Where one startup step is."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One startup step with its elapsed seconds (live while running)."""
-
-    name: str
-    state: StepState
-    elapsed: float | None
-    detail: str = ""
-
-
-@dataclass
-class PipelineConfig:
-    """What to run and where; `bootstrap` None means start the embedded broker."""
-
-    bootstrap: str | None = None
-    client_settings: dict[str, str] = field(default_factory=dict)
-    data_dir: Path = field(default_factory=default_data_dir)
-    rate: float = 100.0
-    large_threshold: float = DEFAULT_LARGE_THRESHOLD
-    alert_threshold: float = DEFAULT_ALERT_THRESHOLD
-    run_producer: bool = True
-    run_spark: bool = True
-    seed: int | None = None
-    partitions: int = 1  # of the topics created when missing
-    auto_restart: bool = True  # restart a Spark job or producer that dies on its own
-    settings_path: Path | None = None  # txmon.toml named on the command line, passed to the children
-    broker_login: bool = False  # the embedded broker requires its SCRAM login (txmon_core.secure.LocalLogin)
-    # Attached to a cluster without leave to write: no topic is created, no child started or stopped,
-    # nothing injected; the pipeline only reads.
-    read_only: bool = False
-    topic_names: topics.TopicNames = field(default_factory=topics.TopicNames)
-    since_ms: int | None = None  # backfill the alerts from this time (Unix ms; 0 = the beginning)
-    restart_backoff: Backoff = field(default_factory=Backoff)
-
-    def __post_init__(self) -> None:
-        if self.read_only and (self.run_producer or self.run_spark or self.bootstrap is None):
-            raise ValueError("a read-only pipeline attaches to a named broker and starts no children")
-
-
-class _StepClock:
-    """A mutable step: state, start and end times, detail."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.state = StepState.PENDING
-        self.started: float | None = None
-        self.ended: float | None = None
-        self.detail = ""
-
-    def begin(self) -> None:
-        self.state, self.started = StepState.RUNNING, time.monotonic()
-
-    def finish(self, state: StepState, detail: str = "") -> None:
-        self.state, self.ended, self.detail = state, time.monotonic(), detail
-
-    def view(self) -> Step:
-        if self.started is None:
-            return Step(self.name, self.state, None, self.detail)
-        end = self.ended if self.ended is not None else time.monotonic()
-        return Step(self.name, self.state, end - self.started, self.detail)
-
-
-def number_arg(value: float) -> str:
-    """A number on a child's command line, exactly: the shortest text that reads back as the same float.
-
-    `:g` keeps 6 digits, so 999.9999 went to the children as 1000 and 1234567.5 as 1.23457e+06.
-    """
-    return repr(float(value))
 
 
 def _tail_lines(path: Path, n: int, max_bytes: int = 32_768) -> list[str]:
@@ -161,7 +75,7 @@ class Pipeline:
         self._bootstrap = config.bootstrap
         self._login: dict[str, str] = {}  # the embedded broker's login settings, once it has started
         self._children: dict[str, Child] = {}
-        self._steps = {name: _StepClock(name) for name in ("broker", "topics", "spark session", "producer",
+        self._steps = {name: StepClock(name) for name in ("broker", "topics", "spark session", "producer",
                                                            "first batch")}
         self._launcher: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
@@ -665,15 +579,3 @@ class Pipeline:
             self._broker_stopping = True
             self._broker.stop(STOP_TIMEOUTS[BROKER])
         self._client_settings_file.unlink(missing_ok=True)
-
-
-def describe_steps(steps: list[Step]) -> str:
-    """One line such as `broker 3.1 s ✓, topics 0.2 s ✓, spark session 5 s…` (for logs and headless)."""
-    marks = {StepState.DONE: "done", StepState.FAILED: "FAILED", StepState.SKIPPED: "skipped",
-             StepState.RUNNING: "…", StepState.PENDING: "pending"}
-    parts = []
-    for step in steps:
-        elapsed = f" {step.elapsed:.1f} s" if step.elapsed is not None else ""
-        parts.append(f"{step.name}{elapsed} {marks[step.state]}")
-    return ", ".join(parts)
-

@@ -14,7 +14,9 @@ from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.snapshot import Snapshot
 from txmon_tui.monitor.triage_view import TriagedFeed
 from txmon_tui.supervise.children import ProcessView
-from txmon_tui.supervise.pipeline import Pipeline, PipelineConfig, Step, StepState
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
+from txmon_tui.supervise.steps import Step, StepState
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine
 from txmon_tui.widgets.panels import Gauge, ProcessLine, StepLine
