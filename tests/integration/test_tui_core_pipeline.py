@@ -198,7 +198,7 @@ def test_no_restart_leaves_a_dead_producer_failed(broker: EmbeddedBroker, tmp_pa
 
 
 def test_unreachable_broker_fails_the_broker_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("txmon_tui.supervise.pipeline.BROKER_TIMEOUT", 2.0)
+    monkeypatch.setattr("txmon_tui.supervise.broker.BROKER_TIMEOUT", 2.0)
     pipeline = Pipeline(PipelineConfig(bootstrap="127.0.0.1:1", data_dir=tmp_path))
     try:
         pipeline.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import logging
 import signal
 import sys
 import threading
@@ -23,44 +22,26 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 
 from txmon_core import jars, topics
-from txmon_core.broker import BrokerError, EmbeddedBroker
+from txmon_core.broker import BrokerError
 from txmon_core.secure import write_client_config
 from txmon_tui.monitor.tail import OffsetWatcher
-from txmon_tui.supervise.children import (
-    ERROR_LINE,
-    Child,
-    ProcessView,
-    ProcState,
-    describe_exit,
-    log_end,
-    output_line,
-)
+from txmon_tui.supervise.broker import BROKER, NAMED_BROKER_TIMEOUT, QUIET, BrokerProcess, wait_for_broker
+from txmon_tui.supervise.children import Child, ProcessView, ProcState, describe_exit, log_end, output_line
 from txmon_tui.supervise.config import PipelineConfig, number_arg
 from txmon_tui.supervise.restarts import RestartPlan
 from txmon_tui.supervise.steps import Step, StepClock, StepFailed, StepState
 
-BROKER, PRODUCER, SPARK = "broker", "producer", "spark"
+PRODUCER, SPARK = "producer", "spark"
 PRODUCER_READY = "producing to"
 SPARK_READY = "spark job running"
-BROKER_TIMEOUT = 90.0  # the embedded broker, which we start ourselves
-# A broker named with -b is already up, or should be: say so quickly rather than wait for it.
-NAMED_BROKER_TIMEOUT = 7.0
 SPARK_TIMEOUT = 600.0  # the first run may fetch the connector jars from Maven Central
 PRODUCER_TIMEOUT = 60.0
-STOP_TIMEOUTS = {PRODUCER: 10.0, SPARK: 45.0, BROKER: 30.0}  # Spark's own query stop timeout is 30 s
+STOP_TIMEOUTS = {PRODUCER: 10.0, SPARK: 45.0}  # Spark's own query stop timeout is 30 s
 LOG_VIEW_BYTES = 256 << 10  # the log view shows the last 256 KiB (re-read every 2 s); files reach 64 MiB
 
 
 # What a startup step may fail with, shown on the step; anything else is a bug and surfaces as such.
 STARTUP_ERRORS = (StepFailed, BrokerError, KafkaException, jars.MissingToolError, jars.FetchError, OSError)
-_QUIET = logging.getLogger("txmon.tui.pipeline")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
-
-
-def _tail_lines(path: Path, n: int, max_bytes: int = 32_768) -> list[str]:
-    """The last `n` lines of a text file (reading only its end)."""
-    return [output_line(line) for line in (log_end(path, max_bytes) or "").splitlines()[-n:]]
 
 
 class Pipeline:
@@ -70,13 +51,12 @@ class Pipeline:
         self.config = config
         self._on_restart = on_restart  # told one line per automatic restart scheduled (headless logs it)
         self.data_dir = Path(config.data_dir)
-        self._broker: EmbeddedBroker | None = None
-        self._broker_stopping = False
         self._bootstrap = config.bootstrap
         self._login: dict[str, str] = {}  # the embedded broker's login settings, once it has started
         self._children: dict[str, Child] = {}
         self._steps = {name: StepClock(name) for name in ("broker", "topics", "spark session", "producer",
                                                            "first batch")}
+        self._broker = BrokerProcess(self._steps["broker"])  # started only when no broker is named
         self._launcher: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._stopped = False
@@ -142,7 +122,7 @@ class Pipeline:
         """Broker (when embedded), Spark job and producer, as they are now."""
         views = []
         if self.config.bootstrap is None:
-            views.append(self._broker_view())
+            views.append(self._broker.view())
         for name in (SPARK, PRODUCER):
             child = self._children.get(name)
             if child is not None:
@@ -166,7 +146,7 @@ class Pipeline:
     def log_path(self, name: str) -> Path | None:
         """Where one process's full log is."""
         if name == BROKER:
-            return self._broker.log_path if self._broker else None
+            return self._broker.log_path
         child = self._children.get(name)
         return child.log_path if child else None
 
@@ -179,32 +159,6 @@ class Pipeline:
         if text is None:
             return f"(no log yet at {path})"
         return "\n".join(map(output_line, text.split("\n")))
-
-    def _broker_state(self) -> ProcState:
-        broker = self._broker
-        if broker is None or broker.process is None:
-            starting = self._steps["broker"].state is StepState.RUNNING
-            return ProcState.STARTING if starting else ProcState.STOPPED
-        if broker.process.poll() is None:
-            if self._broker_stopping:
-                return ProcState.STOPPING
-            return ProcState.RUNNING if self._steps["broker"].state is StepState.DONE else ProcState.STARTING
-        return ProcState.STOPPED if self._broker_stopping else ProcState.FAILED
-
-    def _broker_view(self, lines: int = 20) -> ProcessView:
-        broker = self._broker
-        state = self._broker_state()
-        last = _tail_lines(broker.log_path, lines) if broker else []
-        code = broker.process.returncode if broker and broker.process else None
-        error = None
-        if state is ProcState.FAILED:
-            errors = [line for line in last if ERROR_LINE.search(line)]
-            error = errors[-1] if errors else (last[-1] if last else None)
-        pid = broker.pid if broker and broker.process and broker.process.poll() is None else None
-        uptime = None
-        if pid is not None and self._steps["broker"].started is not None:
-            uptime = time.monotonic() - self._steps["broker"].started
-        return ProcessView(BROKER, state, pid, uptime, code, error, last, broker.log_path if broker else None)
 
     # --- starting ---------------------------------------------------------------------------------
 
@@ -253,39 +207,15 @@ class Pipeline:
 
     def _start_broker(self) -> bool:
         if self.config.bootstrap is not None:
-            self._wait_broker(self.config.bootstrap)
+            named = {**self._client_settings, "bootstrap.servers": self.config.bootstrap}
+            wait_for_broker(named, self._stopping)
             return False
-        self._broker = EmbeddedBroker(self.data_dir / "broker", login=self.config.broker_login)
-        self._broker.start()
-        if self._broker.security is not None:
-            self._login = self._broker.security.client_settings()
-        self._bootstrap = self._broker.bootstrap
-        self._wait_broker(self._bootstrap)
+        broker = self._broker.start(self.data_dir, self.config.broker_login)
+        if broker.security is not None:
+            self._login = broker.security.client_settings()
+        self._bootstrap = broker.bootstrap
+        wait_for_broker(self.client_config, self._stopping, broker)
         return False
-
-    def _wait_broker(self, bootstrap: str) -> None:
-        """Until an admin client lists topics; interruptible by stop()."""
-        settings = {**self._client_settings, "bootstrap.servers": bootstrap}
-        admin, fatal = topics.access_admin({**settings, "logger": _QUIET})
-        timeout = BROKER_TIMEOUT if self._broker is not None else NAMED_BROKER_TIMEOUT
-        deadline = time.monotonic() + timeout
-        while not self._stopping.is_set():
-            broker = self._broker
-            if broker is not None and broker.process is not None and broker.process.poll() is not None:
-                tail = " | ".join(_tail_lines(broker.log_path, 3))
-                raise StepFailed(f"the embedded broker exited (code {broker.process.returncode}): {tail}")
-            try:
-                admin.list_topics(timeout=1.0)
-                return
-            except KafkaException:
-                admin.poll(0)  # serves error_cb: refused credentials will not mend by waiting
-                if fatal:
-                    raise StepFailed(topics.describe_fatal(fatal[0], settings)) from None
-            if time.monotonic() > deadline:
-                hint = "" if self._broker is not None else ": is it running, and is -b right?"
-                raise StepFailed(f"no Kafka broker answered at {bootstrap} within {timeout:.0f} s{hint}")
-            self._stopping.wait(0.1)
-        raise StepFailed("stopped")
 
     def _create_topics(self) -> bool:
         names = self.config.topic_names
@@ -293,7 +223,7 @@ class Pipeline:
             topics.ensure_topics(self.client_config, names.all, partitions=self.config.partitions)
             return False
         # Read-only: the topics the monitor reads must already be there; creating them would be a write.
-        admin, fatal = topics.access_admin({**self.client_config, "logger": _QUIET})
+        admin, fatal = topics.access_admin({**self.client_config, "logger": QUIET})
         existing = topics.check_access(admin, self.client_config, fatal, NAMED_BROKER_TIMEOUT)
         missing = [name for name in (names.alerts, names.metrics) if name not in existing]
         if missing:
@@ -544,16 +474,8 @@ class Pipeline:
             raise ValueError(f"no process named {name!r}")
 
     def _restart_broker(self) -> None:
-        if self._broker is None:
-            return
-        self._broker_stopping = True
-        self._broker.stop(STOP_TIMEOUTS[BROKER])
-        self._broker_stopping = False
-        if self._stopping.is_set():
-            return
-        self._broker.start()
         try:
-            self._wait_broker(self._broker.bootstrap)
+            self._broker.restart(self._client_settings, self._stopping)
         except StepFailed as exc:
             self._error = f"broker restart: {exc}"
 
@@ -575,7 +497,5 @@ class Pipeline:
         for name in (PRODUCER, SPARK):
             if name in self._children:
                 self._children[name].stop(STOP_TIMEOUTS[name])  # in case one was started meanwhile
-        if self._broker is not None:
-            self._broker_stopping = True
-            self._broker.stop(STOP_TIMEOUTS[BROKER])
+        self._broker.stop()
         self._client_settings_file.unlink(missing_ok=True)
