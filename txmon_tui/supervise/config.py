@@ -13,6 +13,8 @@ from txmon_core import topics
 from txmon_core.paths import default_data_dir
 from txmon_tui.supervise.restarts import Backoff
 
+PRODUCER, SPARK = "producer", "spark"  # the children the pipeline may start
+
 
 @dataclass
 class PipelineConfig:
