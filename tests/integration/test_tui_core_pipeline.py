@@ -18,7 +18,7 @@ from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TRANSACTIONS
 from txmon_tui.monitor.model import MonitorModel
-from txmon_tui.monitor.tail import OffsetWatcher
+from txmon_tui.readers import OffsetWatcher
 from txmon_tui.supervise.children import ProcState
 from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.supervise.pipeline import Pipeline

@@ -17,7 +17,8 @@ from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
 from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.replay import Player, open_recording
 from txmon_tui.monitor.session import MonitorSession
-from txmon_tui.monitor.tail import Deliveries, OffsetWatcher, Tail, TailBatch
+from txmon_tui.monitor.tail import Deliveries, Tail, TailBatch
+from txmon_tui.readers import OffsetWatcher
 
 pytestmark = pytest.mark.integration
 

@@ -112,3 +112,11 @@ def test_the_ui_free_layer_imports_no_ui_module(package: str) -> None:
             if _is_ui(name) or name.split(".")[0] in ("textual", "textual_plotext"):
                 offenders.append(f"{path.relative_to(ROOT)}: {name}")
     assert offenders == [], f"{package} imports UI modules: {offenders}"
+
+
+def test_supervise_is_below_the_monitor() -> None:
+    """The monitor reads the processes' views; the supervision never reads the monitor (no circle)."""
+    offenders = [f"{path.relative_to(ROOT)}: {name}"
+                 for path in (ROOT / "txmon_tui" / "supervise").rglob("*.py")
+                 for name in _imported_names(path) if name.startswith("txmon_tui.monitor")]
+    assert offenders == [], f"txmon_tui.supervise imports the monitor: {offenders}"

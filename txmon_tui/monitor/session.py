@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 from txmon_core.topics import TopicNames
 from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.monitor.recorder import Recorder
-from txmon_tui.monitor.tail import OffsetWatcher, Tail, TailBatch
+from txmon_tui.monitor.tail import Tail, TailBatch
+from txmon_tui.readers import OffsetWatcher
 
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets

@@ -23,7 +23,7 @@ from confluent_kafka import KafkaException
 from txmon_core import jars, topics
 from txmon_core.broker import BrokerError
 from txmon_core.secure import write_client_config
-from txmon_tui.monitor.tail import OffsetWatcher
+from txmon_tui.readers import OffsetWatcher
 from txmon_tui.supervise.broker import BROKER, NAMED_BROKER_TIMEOUT, QUIET, BrokerProcess, wait_for_broker
 from txmon_tui.supervise.children import Child, ProcessView, ProcState, log_end, output_line
 from txmon_tui.supervise.config import PRODUCER, SPARK, PipelineConfig, number_arg
