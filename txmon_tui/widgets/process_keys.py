@@ -12,6 +12,8 @@ from collections.abc import Callable
 from textual import work
 from textual.app import App
 
+from producer.control import command_for
+from txmon_core.rules_log import RulesVersion
 from txmon_tui.messages import LogLoaded, ProcessesPolled
 from txmon_tui.supervise.children import ProcessView
 from txmon_tui.supervise.pipeline import Pipeline
@@ -23,12 +25,13 @@ POLL_SECONDS = 0.5  # child states and startup steps
 class ProcessKeys(App[int]):
     """The base of MonitorApp that drives the pipeline's processes (see the module docstring)."""
 
-    # Provided by MonitorApp.
+    # Provided by MonitorApp and OperatorApp.
     pipeline: Pipeline | None
     clock: Callable[[], float]
     _halt: threading.Event
     repaint: Callable[[], None]
     _views: list[ProcessView]  # the supervised processes as last polled
+    rules_in_force: Callable[[], RulesVersion | None]
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def _poll_processes(self, pipeline: Pipeline) -> None:
@@ -56,8 +59,10 @@ class ProcessKeys(App[int]):
             self.notify(f"Producer rate {rate:g} tx/s", timeout=3)
 
     def action_inject(self, command: str) -> None:
-        """Ask the running producer to inject a pattern the account rules look for."""
-        if self.pipeline is not None and self.pipeline.inject(command):
+        """Ask the running producer to inject a pattern the account rules (the version in force) look for."""
+        version = self.rules_in_force()
+        line = command if version is None else command_for(command, version.rules).line()
+        if self.pipeline is not None and self.pipeline.inject(line):
             self.notify(f"Producer: {command} injected (its reply is in the Processes panel)", timeout=4)
         else:
             self.notify("No producer running to inject into", severity="warning", timeout=3)
