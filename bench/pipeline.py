@@ -42,7 +42,7 @@ from txmon_core.broker import EmbeddedBroker
 from txmon_core.records import ready
 from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET
-from txmon_tui.history import committed_files
+from txmon_tui.monitor.history import committed_files
 
 WARMUP_RATE = 100
 COLD_START_TIMEOUT = 300.0  # a loaded machine has taken minutes to start a JVM

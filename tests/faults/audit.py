@@ -40,9 +40,9 @@ from txmon_core.records.alert import (
     decode_alert,
 )
 from txmon_core.records.transaction import decode
-from txmon_tui.history import committed_files
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import Tail
+from txmon_tui.monitor.history import committed_files
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import Tail
 
 LARGE = DEFAULT_LARGE_THRESHOLD
 ALERT = DEFAULT_ALERT_THRESHOLD

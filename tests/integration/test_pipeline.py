@@ -41,7 +41,7 @@ from txmon_core.records.alert import (
 )
 from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET, BatchMetrics, decode_metrics
 from txmon_core.records.transaction import Transaction, format_ts
-from txmon_tui.history import committed_files
+from txmon_tui.monitor.history import committed_files
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ from txmon_core.records.alert import (
     decode_alert,
 )
 from txmon_core.spark_cluster import SparkStandalone
-from txmon_tui.history import committed_files
+from txmon_tui.monitor.history import committed_files
 
 pytestmark = pytest.mark.integration
 

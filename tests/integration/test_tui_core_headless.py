@@ -19,8 +19,8 @@ from txmon_core.records.alert import Alert
 from txmon_core.records.metrics import QUERY_ALERTS, BatchMetrics, encode_metrics
 from txmon_core.records.transaction import format_ts
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
-from txmon_tui import headless
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.monitor import headless
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]

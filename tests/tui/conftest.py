@@ -27,7 +27,7 @@ from txmon_core.records.alert import (
 from txmon_core.records.metrics import QUERY_ALERTS, BatchMetrics, encode_metrics
 from txmon_core.topics import ALERTS, METRICS, ensure_topics
 from txmon_tui.app import MonitorApp, create_app
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, Alert
 from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET, BatchMetrics
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.tui
 T0 = 1_795_000_000.0  # a fixed wall clock: rates, latencies and sparklines come out the same every run

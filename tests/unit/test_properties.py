@@ -36,8 +36,8 @@ from txmon_core.records.metrics import (
     encode_metrics,
 )
 from txmon_core.records.transaction import FormatError, Transaction, decode, format_cents, format_ts, parse_ts
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import TailBatch
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
 # What the monitor's Tail catches around the format decoders: anything else would kill its worker.

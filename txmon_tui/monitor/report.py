@@ -21,8 +21,8 @@ from txmon_core.records.text import safe_text
 from txmon_core.settings import SettingsError, resolve
 from txmon_sinks.config import storage_config
 from txmon_sinks.store import AlertStore, StoreError, safe_url, sqlite_path
-from txmon_tui.history import History, HistoryError, HistoryReader
-from txmon_tui.stats import AmountBins
+from txmon_tui.monitor.history import History, HistoryError, HistoryReader
+from txmon_tui.monitor.stats import AmountBins
 
 
 def use_colour(stream: object = sys.stdout) -> bool:

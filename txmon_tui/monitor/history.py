@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlparse
 import orjson
 
 from txmon_core import large_table
-from txmon_tui.stats import AmountBins
+from txmon_tui.monitor.stats import AmountBins
 
 if TYPE_CHECKING:
     import pyarrow as pa
