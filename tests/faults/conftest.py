@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.rig import FaultRig
+from tests.support.rig import FaultRig
 
 LONG_ENV = "TXMON_LONG_TESTS"
 

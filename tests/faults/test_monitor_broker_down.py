@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import tailing, until
+from tests.support.screen import tailing
+from tests.support.waiting import until
 from txmon_core.broker import EmbeddedBroker, free_port
 from txmon_tui.app import create_app
 from txmon_tui.pipeline import PipelineConfig

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 

@@ -15,8 +15,9 @@ from confluent_kafka import Producer
 
 from producer.transaction import Transaction, format_ts
 from spark_app import formats
-from tests.conditions import wait_until
-from tests.integration.test_pipeline import SparkJob, TopicReader
+from tests.support.kafka import TopicReader
+from tests.support.processes import SparkJob
+from tests.support.waiting import wait_until
 from txmon_core import rules_log, topics
 from txmon_core.broker import EmbeddedBroker
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import RULES, TRIAGE
 from txmon_core.triage import SCOPE_ACCOUNT, iso

@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from spark_app.formats import Alert
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_sinks import DOWN, OK, AlertStore, Delivery
 from txmon_sinks.identity import id_of, payload
 from txmon_sinks.outbox import OutboxItem

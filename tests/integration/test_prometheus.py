@@ -31,7 +31,7 @@ from confluent_kafka import Producer
 
 from producer.transaction import format_ts
 from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics, encode_metrics
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
 

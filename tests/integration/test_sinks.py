@@ -28,7 +28,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from prometheus_client.parser import text_string_to_metric_families
 
 from spark_app.formats import Alert
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.secure import make_tls_material
 from txmon_sinks import DOWN, OK, AlertStore, Delivery, MetricsBoard, MetricsServer, Outlets, OutletsError
 from txmon_sinks.config import delivery_config

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from producer.transaction import format_ts
 from spark_app.formats import Alert
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, ensure_topics
 from txmon_sinks import AlertStore, Delivery, Outlets

@@ -14,7 +14,7 @@ import orjson
 from confluent_kafka import Producer
 
 from spark_app.formats import Alert
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, ensure_topics
 from txmon_core.triage import SCOPE_ACCOUNT, iso

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from spark_app.formats import Alert
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TRIAGE
 from txmon_core.triage import SCOPE_ACCOUNT, is_silenced, iso

@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conditions import wait_until
+from tests.support.processes import running_pid
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TRANSACTIONS
 from txmon_tui.model import MonitorModel
@@ -140,17 +141,17 @@ def test_a_producer_that_dies_is_restarted_by_itself_with_backoff(
         pipeline.poll()
         return model.snapshot(now).produced_rate
 
-    def running_pid() -> int | None:
-        view = pipeline.process("producer")
-        return view.pid if state(pipeline, "producer") is ProcState.RUNNING and view is not None else None
+    def producer_pid() -> int | None:
+        pipeline.poll()  # the pipeline restarts a failed child when polled
+        return running_pid(pipeline, "producer")
 
     try:
         pipeline.start()
         wait_until(lambda: (pipeline.poll(), pipeline.started)[1] or pipeline.error, 60, "the pipeline")
         assert pipeline.error is None
-        first = wait_until(running_pid, 30, "the producer running")
+        first = wait_until(producer_pid, 30, "the producer running")
         for attempt, delay in ((1, 2), (2, 4)):  # each run lasts far less than a minute: backing off
-            pid = wait_until(running_pid, 60, "the producer running")
+            pid = wait_until(producer_pid, 60, "the producer running")
             wait_until(lambda: produced_rate() > 100, 30, "transactions flowing", interval=0.25)
             os.kill(pid, signal.SIGKILL)
             killed_at = time.monotonic()
@@ -160,7 +161,7 @@ def test_a_producer_that_dies_is_restarted_by_itself_with_backoff(
             assert view.restart.attempt == attempt and view.restart.text().startswith(f"restart {attempt} in")
             assert told[-1].startswith("producer exited on its own (killed by SIGKILL)")
             assert told[-1].endswith(f"restart {attempt} in {delay} s")
-            again = wait_until(running_pid, 60, "the producer restarted by itself")
+            again = wait_until(producer_pid, 60, "the producer restarted by itself")
             assert again != pid and time.monotonic() - killed_at >= delay - 0.5
             wait_until(lambda: produced_rate() > 100, 30, "transactions flowing again", interval=0.25)
         assert pipeline.restarts["producer"] == 2 and first is not None

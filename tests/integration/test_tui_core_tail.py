@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Producer
 
 from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics, encode_metrics
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
 from txmon_tui.model import MonitorModel

@@ -18,8 +18,8 @@ import pytest
 from textual.widgets import Static
 
 from spark_app.formats import decode_alert
-from tests.conditions import wait_until
-from tests.tui.conftest import plain, until
+from tests.support.screen import plain
+from tests.support.waiting import until, wait_until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.model import FeedFilter

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from spark_app.formats import LEVEL_PATTERN, LEVEL_VELOCITY, LEVELS, rule_alert_id
-from tests.tui.conftest import make_alert, until
+from tests.support.records import make_alert
+from tests.support.waiting import until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.pipeline import PipelineConfig

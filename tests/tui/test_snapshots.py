@@ -8,7 +8,7 @@ import pytest
 from textual.pilot import Pilot
 
 from spark_app.formats import LEVEL_ALERT, LEVEL_LARGE, QUERY_ALERTS, QUERY_PARQUET, Alert, BatchMetrics
-from tests.tui.conftest import iso
+from tests.support.records import iso
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.pipeline import PipelineConfig

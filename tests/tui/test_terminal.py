@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.tui,

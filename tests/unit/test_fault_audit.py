@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from spark_app import formats
-from tests.faults.audit import Audit, without_detected_at
+from tests.support.audit import Audit, without_detected_at
 
 
 def audit(large: Counter[str], alert: Counter[str], **extra: object) -> Audit:

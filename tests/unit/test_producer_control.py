@@ -20,8 +20,8 @@ from producer.control import (
 from producer.generator import TransactionGenerator
 from producer.publish import publish
 from producer.transaction import decode
-from tests.conditions import wait_until
-from tests.unit.test_producer_publish import FakeClock, FakeProducer
+from tests.support.fake_producer import FakeClock, FakeProducer
+from tests.support.waiting import wait_until
 
 
 def injector(generator: TransactionGenerator | None = None, **options: int) -> Injector:
