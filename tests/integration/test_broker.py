@@ -75,7 +75,7 @@ def alive(pid: int) -> bool:
 
 def start_command(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     """Run `txmon-broker` until its ready line; return it and its broker JVM's pid."""
-    command = [sys.executable, "-m", "txmon_core.broker", "--port", "0", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "txmon_core.broker_cli", "--port", "0", "--data-dir", str(data_dir)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # blocks until the broker answers an admin client

@@ -16,7 +16,7 @@ from txmon_tui.messages import RecordsReceived
 from txmon_tui.pipeline import PipelineConfig
 from txmon_tui.supervisor import ProcState
 from txmon_tui.tail import TailBatch
-from txmon_tui.widgets.feed import level_marker
+from txmon_tui.widgets.formatting import level_marker
 from txmon_tui.widgets.linetable import LineTable
 
 pytestmark = pytest.mark.tui
