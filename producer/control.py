@@ -24,7 +24,6 @@ from producer.transaction import format_cents
 
 BURST = "burst"
 CARD_TEST = "cardtest"
-COMMANDS = (BURST, CARD_TEST)
 USAGE = "commands: burst [N], cardtest"
 MAX_BURST = 10_000
 

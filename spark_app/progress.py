@@ -1,4 +1,4 @@
-"""Per-batch progress of both queries, published to the `metrics` topic as formats.BatchMetrics."""
+"""Per-batch progress of the job's queries, published to the `metrics` topic as formats.BatchMetrics."""
 
 from __future__ import annotations
 

@@ -22,7 +22,6 @@ from txmon_tui import headless
 from txmon_tui.pipeline import PipelineConfig
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).parents[2]
 
 
 def external(broker: EmbeddedBroker, data_dir: Path) -> PipelineConfig:
@@ -98,10 +97,6 @@ def test_headless_reports_a_stall(broker: EmbeddedBroker, tmp_path: Path) -> Non
     assert "transactions were produced but Spark processed none" in summary["stalled_because"]
 
 
-COMMANDS_EXIST = (REPO / "spark_app" / "cli.py").exists() and (REPO / "producer" / "cli.py").exists()
-
-
-@pytest.mark.skipif(not COMMANDS_EXIST, reason="producer/spark_app command lines not there yet")
 def test_headless_real_pipeline_end_to_end(tmp_path: Path) -> None:
     """Embedded broker, real Spark job and producer: alerts flow, Parquet commits, nothing is left."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}

@@ -278,7 +278,5 @@ def test_sigkilled_monitor_leaves_no_broker_or_producer(tmp_path: Path) -> None:
     run_and_kill_monitor(tmp_path, with_spark=False)
 
 
-@pytest.mark.skipif(not Path(__file__).parents[2].joinpath("spark_app", "cli.py").exists(),
-                    reason="spark_app/cli.py not there yet")
 def test_sigkilled_monitor_leaves_no_spark_driver_or_jvm(tmp_path: Path) -> None:
     run_and_kill_monitor(tmp_path, with_spark=True)
