@@ -23,6 +23,17 @@ def _on_signals(handler: Callable[[int], None]) -> None:
         signal.signal(sig, lambda signum, _frame: handler(signum))
 
 
+def _start(running: EmbeddedBroker | KafkaCluster) -> float | None:
+    """Start and wait until ready: the seconds it took, or None after saying why it failed and stopping."""
+    try:
+        running.start()
+        return running.wait_ready()
+    except (jars.MissingToolError, jars.FetchError, BrokerError) as exc:
+        print(f"txmon-broker: error: {exc}", file=sys.stderr)
+        running.stop()
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """`txmon-broker`: run the embedded broker (or a cluster, --nodes N) until SIGTERM or Ctrl+C."""
     parser = argparse.ArgumentParser(prog="txmon-broker", description=DESCRIPTION)
@@ -53,12 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run_cluster(args.nodes, args.port, args.data_dir or default_data_dir() / "cluster",
                             stop_requested)
     broker = EmbeddedBroker(args.data_dir or default_data_dir() / "broker", port=args.port, login=args.login)
-    try:
-        broker.start()
-        waited = broker.wait_ready()
-    except (jars.MissingToolError, jars.FetchError, BrokerError) as exc:
-        print(f"txmon-broker: error: {exc}", file=sys.stderr)
-        broker.stop()
+    waited = _start(broker)
+    if waited is None:
         return 1
     print(f"ready bootstrap.servers={broker.bootstrap}", flush=True)
     print(f"broker ready in {waited:.1f} s; data {broker.data_dir}; log {broker.log_path}", file=sys.stderr)
@@ -84,12 +91,8 @@ def _run_cluster(nodes: int, port: int, data_dir: Path, stop_requested: threadin
     except BrokerError as exc:
         print(f"txmon-broker: error: {exc}", file=sys.stderr)
         return 1
-    try:
-        cluster.start()
-        waited = cluster.wait_ready()
-    except (jars.MissingToolError, jars.FetchError, BrokerError) as exc:
-        print(f"txmon-broker: error: {exc}", file=sys.stderr)
-        cluster.stop()
+    waited = _start(cluster)
+    if waited is None:
         return 1
     print(f"ready bootstrap.servers={cluster.bootstrap}", flush=True)
     print(f"cluster of {nodes} nodes ready in {waited:.1f} s; data {cluster.data_dir}", file=sys.stderr)

@@ -22,7 +22,7 @@ from txmon_core.topics import ALERTS, TRANSACTIONS, ensure_topics
 from txmon_tui import cli
 from txmon_tui.app import create_app
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -17,7 +17,7 @@ from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 
 def non_loopback_addresses() -> list[str]:

@@ -27,7 +27,7 @@ from txmon_core.options import BOOTSTRAP_ENV
 from txmon_tui.model import MonitorModel
 from txmon_tui.tail import OffsetWatcher
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 PARTITIONS = 3
 RATE = 400  # tx/s: steady, and light enough for a busy 2-core machine

@@ -21,7 +21,7 @@ from tests.support.waiting import wait_until
 from txmon_core import rules_log, topics
 from txmon_core.broker import EmbeddedBroker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 SWITCH_TIMEOUT = 120.0  # a restarted query plans and compiles its first batch again
 

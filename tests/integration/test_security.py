@@ -27,7 +27,7 @@ from txmon_core.broker import EmbeddedBroker
 from txmon_core.secure import BrokerSecurity, redact_text, write_client_config
 from txmon_tui.pipeline import Pipeline, PipelineConfig
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 FAIL_FAST = 10.0  # seconds within which a refused login must be reported
 

@@ -97,6 +97,7 @@ def test_headless_reports_a_stall(broker: EmbeddedBroker, tmp_path: Path) -> Non
     assert "transactions were produced but Spark processed none" in summary["stalled_because"]
 
 
+@pytest.mark.jvm  # the embedded broker and the Spark job
 def test_headless_real_pipeline_end_to_end(tmp_path: Path) -> None:
     """Embedded broker, real Spark job and producer: alerts flow, Parquet commits, nothing is left."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}

@@ -48,6 +48,7 @@ def state(pipeline: Pipeline, name: str) -> ProcState | None:
     return None if view is None else view.state
 
 
+@pytest.mark.jvm  # the embedded broker, and Spark
 def test_embedded_pipeline_runs_toggles_recovers_and_stops(pipeline: Pipeline) -> None:
     pipeline.start()
     wait_until(lambda: (pipeline.poll(), pipeline.started)[1] or pipeline.error, 180, "the pipeline to start")
@@ -274,9 +275,11 @@ def run_and_kill_monitor(tmp_path: Path, with_spark: bool) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.jvm  # the monitor starts its embedded broker
 def test_sigkilled_monitor_leaves_no_broker_or_producer(tmp_path: Path) -> None:
     run_and_kill_monitor(tmp_path, with_spark=False)
 
 
+@pytest.mark.jvm  # the embedded broker and the Spark job
 def test_sigkilled_monitor_leaves_no_spark_driver_or_jvm(tmp_path: Path) -> None:
     run_and_kill_monitor(tmp_path, with_spark=True)

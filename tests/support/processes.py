@@ -24,6 +24,17 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != BOOTSTRAP_ENV}
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """SIGTERM `process` if it runs and wait up to `timeout` seconds: whether it has exited."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+    return True
+
+
 def running_pid(pipeline: Pipeline, name: str) -> int | None:
     """The pid of the monitor's named child while it runs, else None."""
     view = pipeline.process(name)
@@ -58,12 +69,7 @@ class SparkJob:
 
     def stop(self) -> int:
         """SIGTERM the driver alone (it stops its queries and JVM), then kill the group if it hangs."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(JOB_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
+        terminate(self.process, JOB_STOP_TIMEOUT)
         self.kill_group()
         return self.process.returncode
 

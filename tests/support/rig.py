@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from tests.support.audit import Audit, MonitorProbe, wait_for_sinks
-from tests.support.processes import JOB_READY_TIMEOUT, SparkJob, child_env
+from tests.support.processes import JOB_READY_TIMEOUT, SparkJob, child_env, terminate
 from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
@@ -67,12 +66,8 @@ class ProducerRun:
 
     def stop(self) -> int:
         """SIGTERM (the producer flushes and exits 0), SIGKILL if it overruns."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(PRODUCER_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if not terminate(self.process, PRODUCER_STOP_TIMEOUT):
+            self.kill()
         return self.process.returncode
 
     def kill(self) -> None:

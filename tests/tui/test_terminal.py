@@ -26,6 +26,7 @@ from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.tui,
+    pytest.mark.jvm,  # the monitor starts its embedded broker
     pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
