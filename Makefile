@@ -33,10 +33,10 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The tests that start no JVM (no Kafka broker, no Spark): under two minutes; docs/development.md.
+# The tests that start no JVM (no Kafka broker, no Spark), in under two minutes: docs/development.md.
 test-fast: setup
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not jvm" $(PYTEST_ARGS)
+	PYTEST=$(BIN)/pytest scripts/test-fast $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
