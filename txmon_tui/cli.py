@@ -34,10 +34,10 @@ from txmon_core.topics import add_topic_options, resolve_topics
 from txmon_core.triage import TriageSettings
 from txmon_sinks.options import add_alert_report_options, add_metrics_option, settings_of, start_outlets
 from txmon_tui.attach import AttachError, monitor_settings, plan, since_ms
-from txmon_tui.export import FORMATS as EXPORT_FORMATS
+from txmon_tui.monitor.export import FORMATS as EXPORT_FORMATS
+from txmon_tui.monitor.replay import RecordingError, Replay, open_replay, parse_speed
 from txmon_tui.operators_cli import add_rules_command, add_triage_report_options
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.recording import RecordingError, Replay, open_replay, parse_speed
+from txmon_tui.supervise.config import PipelineConfig
 
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets
@@ -188,6 +188,28 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     )
 
 
+def report_thresholds(args: argparse.Namespace) -> tuple[float, float]:
+    """The thresholds the report draws: the rules version in force when a broker is named and its
+    `txmon.rules` has one (read only: a missing topic is not created), else the flags'."""
+    from txmon_core import rules_log
+    from txmon_core.topics import KafkaAccessError
+
+    thresholds = (args.large_threshold, args.alert_threshold)
+    try:
+        client = client_config(args, settings_of(args))
+    except SettingsError:
+        return thresholds
+    if not client.get("bootstrap.servers"):
+        return thresholds
+    try:
+        version = rules_log.latest(client, create=False)
+    except KafkaAccessError as exc:
+        print(f"txmon-tui report: the rules in force are unknown ({exc}); drawing the flags' thresholds",
+              file=sys.stderr)
+        return thresholds
+    return thresholds if version is None else (version.rules.large_threshold, version.rules.alert_threshold)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options and run the monitor, the headless run or the report."""
     parser = build_parser()
@@ -209,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     private_data_dir(args.data_dir)  # alerts, logs, exports and recordings: the user's only
     if args.command == "report":
-        from txmon_tui import report
+        from txmon_tui.monitor import report
 
         if args.triage:
             from txmon_tui.operators_cli import triage_report
@@ -218,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.alerts:
             return report.alerts_main(args.data_dir, getattr(args, "settings", None), args.account,
                                       args.level, args.since, args.until, args.limit)
-        return report.main(args.data_dir)
+        return report.main(args.data_dir, *report_thresholds(args))
     if not args.alert_threshold > args.large_threshold:
         parser.error(f"--alert-threshold ({args.alert_threshold!r}) must be above "
                      f"--large-threshold ({args.large_threshold!r})")
@@ -244,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         return run_monitor(config, export_format=args.export_format, replay=replay, confirm_quit=False)
     if args.headless:
-        from txmon_tui import headless
+        from txmon_tui.monitor import headless
 
         return headless.run(config, args.duration, outlets=start_outlets(parser, args, config.data_dir))
     return run_monitor(config, export_format=args.export_format, record_to=args.record,

@@ -28,7 +28,7 @@ from tests.support.processes import SparkJob
 from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
-from txmon_tui.history import committed_files
+from txmon_tui.monitor.history import committed_files
 
 pytestmark = pytest.mark.integration
 

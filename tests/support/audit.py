@@ -32,9 +32,9 @@ from producer.transaction import decode
 from spark_app import formats
 from tests.support.kafka import read_topic
 from txmon_core import topics
-from txmon_tui.history import committed_files
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import Tail
+from txmon_tui.monitor.history import committed_files
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import Tail
 
 LARGE = formats.DEFAULT_LARGE_THRESHOLD
 ALERT = formats.DEFAULT_ALERT_THRESHOLD

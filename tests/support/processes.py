@@ -12,8 +12,8 @@ from pathlib import Path
 from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
-from txmon_tui.pipeline import Pipeline
-from txmon_tui.supervisor import ProcState
+from txmon_tui.supervise.children import ProcState
+from txmon_tui.supervise.pipeline import Pipeline
 
 JOB_READY_TIMEOUT = 180.0  # JVM start, jars, two queries; slow on a busy 2-core machine
 JOB_STOP_TIMEOUT = 60.0

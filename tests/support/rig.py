@@ -18,7 +18,7 @@ from tests.support.processes import JOB_READY_TIMEOUT, SparkJob, child_env, term
 from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
-from txmon_tui.tail import OffsetWatcher
+from txmon_tui.readers import OffsetWatcher
 
 JOB_RESUME_TIMEOUT = 180.0  # a restarted job replans its queries before its first alert
 BROKER_RESUME_TIMEOUT = 240.0

@@ -11,7 +11,7 @@ from tests.support.records import Records
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ensure_topics
 from txmon_tui.app import MonitorApp, create_app
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 
 
 @pytest.fixture

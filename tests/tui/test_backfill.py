@@ -17,10 +17,10 @@ from tests.support.screen import feed_ids, tailing
 from tests.support.waiting import until, wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TopicNames, ensure_topics
-from txmon_tui import headless
 from txmon_tui.app import create_app
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.tail import Tail, TailBatch
+from txmon_tui.monitor import headless
+from txmon_tui.monitor.tail import Tail, TailBatch
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.tui
 HOUR_MS = 3_600_000

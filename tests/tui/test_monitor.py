@@ -12,8 +12,8 @@ from tests.support.records import Records, make_alert, make_metrics
 from tests.support.screen import feed_ids, plain, tailing
 from tests.support.waiting import until
 from txmon_tui.app import PANELS, MonitorApp, create_app
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.supervisor import ProcState
+from txmon_tui.supervise.children import ProcState
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets import AmountsPlot, HealthPanel, ThroughputPanel
 from txmon_tui.widgets.feed import FeedTable
 from txmon_tui.widgets.screens import DetailsScreen, FilterScreen, HelpScreen, LogScreen

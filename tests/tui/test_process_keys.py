@@ -16,9 +16,9 @@ from tests.support.processes import running_pid
 from tests.support.screen import tailing
 from tests.support.waiting import until
 from txmon_tui.app import create_app
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.restarts import Backoff
-from txmon_tui.supervisor import ProcState
+from txmon_tui.supervise.children import ProcState
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.restarts import Backoff
 from txmon_tui.widgets import ProcessesPanel
 
 pytestmark = pytest.mark.tui

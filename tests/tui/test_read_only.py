@@ -15,8 +15,9 @@ from tests.support.processes import running_pid
 from tests.support.records import Records
 from tests.support.screen import plain, tailing
 from tests.support.waiting import until
-from txmon_tui.app import READ_ONLY_NOTE, WRITE_ACTIONS, MonitorApp, create_app
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.app import MonitorApp, create_app
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.widgets.keys import READ_ONLY_NOTE, WRITE_ACTIONS
 from txmon_tui.widgets.screens import HelpScreen
 
 pytestmark = pytest.mark.tui

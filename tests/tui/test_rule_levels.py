@@ -13,9 +13,9 @@ from tests.support.records import make_alert
 from tests.support.waiting import until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.supervisor import ProcState
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.children import ProcState
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets.formatting import level_marker
 from txmon_tui.widgets.linetable import LineTable
 

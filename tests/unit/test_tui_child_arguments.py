@@ -9,7 +9,8 @@ import pytest
 from producer.cli import build_parser as producer_parser
 from spark_app.cli import build_parser as spark_parser
 from txmon_tui import cli
-from txmon_tui.pipeline import Pipeline, PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
 
 
 @pytest.mark.parametrize(("large", "alert", "rate"), [

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from txmon_tui.restarts import Backoff, PendingRestart, RestartPlan
+from txmon_tui.supervise.restarts import Backoff, PendingRestart, RestartPlan
 
 
 class Clock:

@@ -19,8 +19,8 @@ from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD, 
 from txmon_core.settings import SettingsError, resolve
 from txmon_sinks.config import storage_config
 from txmon_sinks.store import AlertStore, StoreError, safe_url, sqlite_path
-from txmon_tui.history import History, HistoryError, HistoryReader
-from txmon_tui.stats import AmountBins
+from txmon_tui.monitor.history import History, HistoryError, HistoryReader
+from txmon_tui.monitor.stats import AmountBins
 
 
 def use_colour(stream: object = sys.stdout) -> bool:
@@ -91,10 +91,11 @@ def render(
     return f"{chart}\n\n{summary_text(history)}\n"
 
 
-def main(data_dir: Path) -> int:
+def main(data_dir: Path, large_threshold: float = DEFAULT_LARGE_THRESHOLD,
+         alert_threshold: float = DEFAULT_ALERT_THRESHOLD) -> int:
     """Print the report; 0 when there is data, 1 when nothing is committed yet, 2 on an unreadable log."""
     try:
-        text = render(data_dir, colour=use_colour(sys.stdout))
+        text = render(data_dir, large_threshold, alert_threshold, colour=use_colour(sys.stdout))
     except HistoryError as exc:
         print(f"txmon-tui report: error: {exc}", file=sys.stderr)
         return 2
