@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup jars run test lint bench clean
+.PHONY: setup jars run test test-fast lint bench clean
 
 setup: $(STAMP) jars
 
@@ -32,6 +32,11 @@ test: setup
 	@scripts/check-prerequisites --tests
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The tests that start no JVM (no Kafka broker, no Spark), in under two minutes: docs/development.md.
+test-fast: setup
+	$(BIN)/ruff check .
+	PYTEST=$(BIN)/pytest scripts/test-fast $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 BURST = "burst"
 CARD_TEST = "cardtest"
-COMMANDS = (BURST, CARD_TEST)
 USAGE = "commands: burst [N] [above=RON] [under=RON], cardtest [above=RON] [under=RON]"
 MAX_BURST = 10_000
 MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000 RON: far above any threshold a bank sets

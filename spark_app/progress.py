@@ -1,4 +1,4 @@
-"""Per-batch progress of both queries, published to the `metrics` topic as BatchMetrics."""
+"""Per-batch progress of the job's queries, published to the `metrics` topic as BatchMetrics."""
 
 from __future__ import annotations
 

@@ -72,11 +72,6 @@ class RuleSettings:
                 values[name] = float(values[name])  # TOML writes 60 as an integer
         return cls(**values)
 
-    @property
-    def longest_window(self) -> float:
-        """The longer of the two windows, in seconds: how long an account's state can matter."""
-        return max(self.velocity_window, self.pattern_window)
-
     def velocity_rule(self, large_threshold: float) -> str:
         """The `rule` text of a velocity alert, e.g. "count(amount>500)>=3 in 60s"."""
         return (f"count(amount>{format_number(large_threshold)})>={self.velocity_count} "

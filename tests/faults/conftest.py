@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.rig import FaultRig
+from tests.support.rig import FaultRig
 
 LONG_ENV = "TXMON_LONG_TESTS"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"long: a long fault test, run only with {LONG_ENV}=1")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conditions import wait_until
-from tests.faults.rig import FaultRig
-from tests.faults.test_spark_job_kill import RESUME_TIMEOUT
-from tests.integration.test_pipeline import SparkJob
+from tests.support.processes import SparkJob
+from tests.support.rig import JOB_RESUME_TIMEOUT, FaultRig
+from tests.support.waiting import wait_until
 from txmon_core import large_table, topics
 from txmon_core.records import ready
 
@@ -51,9 +50,9 @@ def test_damaged_checkpoints_are_refused_in_one_line_and_the_advice_rebuilds(
     job.wait_ready()
     producer = rig.start_producer("300")
     producer.wait_acked(300)
-    rig.wait_growth(topics.ALERTS, 0, RESUME_TIMEOUT, "the job to write alerts")
+    rig.wait_growth(topics.ALERTS, 0, JOB_RESUME_TIMEOUT, "the job to write alerts")
     wait_until(lambda: large_table.has_rows(table) and large_table.committed_batch(table) >= 0,
-               RESUME_TIMEOUT, "a Parquet commit")
+               JOB_RESUME_TIMEOUT, "a Parquet commit")
     # A small topic from here on: the rebuild at the end reads it all again.
     assert producer.stop() == 0, producer.output()
     assert job.stop() == 0, job.stderr_tail()
@@ -81,7 +80,7 @@ def test_damaged_checkpoints_are_refused_in_one_line_and_the_advice_rebuilds(
     baseline = rig.end_offset(topics.ALERTS)
     rebuilt = rig.start_job()
     rebuilt.wait_ready()
-    rig.wait_growth(topics.ALERTS, baseline, RESUME_TIMEOUT, "alerts from the rebuilt job")
+    rig.wait_growth(topics.ALERTS, baseline, JOB_RESUME_TIMEOUT, "alerts from the rebuilt job")
     audit = rig.audit()  # the new table: every acknowledged transaction above 500, exactly once
     print(f"\ncheckpoint damaged, rebuilt as advised: {audit.summary()}")
     assert not audit.problems(), audit.problems()

@@ -13,11 +13,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conditions import wait_until
-from tests.faults.audit import read_topic
-from tests.faults.rig import FaultRig
-from tests.faults.test_broker_kill import check_job_survived, kill_and_restart_broker
-from tests.faults.test_spark_job_kill import RESUME_TIMEOUT, kill_and_restart_job
+from tests.support.kafka import read_topic
+from tests.support.rig import (
+    JOB_RESUME_TIMEOUT,
+    FaultRig,
+    check_job_survived,
+    kill_and_restart_broker,
+    kill_and_restart_job,
+)
+from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.records.metrics import QUERY_ALERTS, decode_metrics
 
@@ -35,7 +39,7 @@ def start_stream(rig: FaultRig) -> None:
 
 def finish(rig: FaultRig, label: str, notes: list[str], bound_repeats: bool = False) -> None:
     """Stop the producer cleanly, audit, report and check (alert copies ≤ job runs, if `bound_repeats`)."""
-    rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), RESUME_TIMEOUT, "alerts at the end")
+    rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), JOB_RESUME_TIMEOUT, "alerts at the end")
     assert rig.producers[-1].stop() == 0, rig.producers[-1].output()
     audit = rig.audit()
     if bound_repeats:
@@ -65,13 +69,13 @@ def test_broker_killed_five_times(rig: FaultRig) -> None:
 
 def test_broker_paused_for_thirty_seconds(rig: FaultRig) -> None:
     start_stream(rig)
-    rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), RESUME_TIMEOUT, "alerts flowing")
+    rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), JOB_RESUME_TIMEOUT, "alerts flowing")
     rig.broker.pause()
     paused_at = time.monotonic()
     time.sleep(30)  # the fault's duration, not a wait for a condition
     rig.broker.resume()
     baseline = rig.end_offset(topics.ALERTS)
-    resumed = rig.wait_growth(topics.ALERTS, baseline, RESUME_TIMEOUT, "alerts after the pause")
+    resumed = rig.wait_growth(topics.ALERTS, baseline, JOB_RESUME_TIMEOUT, "alerts after the pause")
     check_job_survived(rig)
     finish(rig, "broker SIGSTOP 30 s", [f"recovery s after SIGCONT {resumed - paused_at - 30:.1f}"])
     check_job_survived(rig)
@@ -92,7 +96,7 @@ def session_rss(pid: int) -> int:
 def test_burst_of_ten_times_the_rate(rig: FaultRig) -> None:
     start_stream(rig)
     job = rig.jobs[-1]
-    rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), RESUME_TIMEOUT, "alerts flowing")
+    rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), JOB_RESUME_TIMEOUT, "alerts flowing")
     before = session_rss(job.process.pid)
     # The sustained producer keeps going; a second one adds 9x for 60 s (--count at its rate).
     rate = int(SUSTAINED) * 9
@@ -118,9 +122,8 @@ def test_burst_of_ten_times_the_rate(rig: FaultRig) -> None:
 
 def _alerts_caught_up(rig: FaultRig, target: int) -> bool:
     """Whether the alerts query's latest batch read `transactions` up to `target` (from `metrics`)."""
-    for value in reversed(read_topic(rig.client_config, topics.METRICS)):
-        assert value is not None
-        metrics = decode_metrics(value)
+    for message in reversed(read_topic(rig.client_config, topics.METRICS)):
+        metrics = decode_metrics(message.value())
         if metrics.query == QUERY_ALERTS:
             return sum(metrics.end_offsets.values()) >= target
     return False
@@ -135,7 +138,7 @@ def newest(folder: Path) -> Path:
 @pytest.mark.parametrize("damage", ["truncate offsets", "delete the checkpoint"])
 def test_damaged_checkpoint_never_skips_silently(rig: FaultRig, damage: str) -> None:
     start_stream(rig)
-    rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), RESUME_TIMEOUT, "alerts flowing")
+    rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), JOB_RESUME_TIMEOUT, "alerts flowing")
     job = rig.jobs[-1]
     job.kill_group()
     checkpoints = rig.data_dir / "checkpoints"

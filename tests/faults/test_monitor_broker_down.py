@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import tailing, until
+from tests.support.screen import tailing
+from tests.support.waiting import until
 from txmon_core.broker import EmbeddedBroker, free_port
 from txmon_tui.app import create_app
 from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets import HealthPanel
 
-pytestmark = [pytest.mark.integration, pytest.mark.tui]
+pytestmark = [pytest.mark.integration, pytest.mark.tui, pytest.mark.jvm]
 
 FIRST_ALERTS_TIMEOUT = 300.0  # Spark session and first batch on 2 busy cores
 RESUME_TIMEOUT = 300.0  # the job may have died meanwhile: backoff (≤ 60 s) plus a new Spark session

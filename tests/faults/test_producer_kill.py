@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.rig import FaultRig
+from tests.support.rig import FaultRig
 
 pytestmark = pytest.mark.integration
 

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.conditions import wait_until
-from tests.tui.conftest import make_alert, tailing, until
+from tests.support.kafka import end_offsets
+from tests.support.records import make_alert
+from tests.support.screen import tailing
+from tests.support.waiting import until, wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, TRANSACTIONS, ensure_topics
 from txmon_tui import cli
 from txmon_tui.app import create_app
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -44,16 +46,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker
 
 def cluster_state(bootstrap: str) -> dict[str, list[int]]:
     """Every topic of the cluster (internal ones too) with the end offset of each partition."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    metadata = admin.list_topics(timeout=10)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "state-probe",
-                         "enable.auto.commit": False})
-    try:
-        return {name: [consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
-                       for p in sorted(topic.partitions)]
-                for name, topic in sorted(metadata.topics.items())}
-    finally:
-        consumer.close()
+    names = sorted(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics)
+    return {name: [end for _p, end in sorted(end_offsets(bootstrap, name).items())] for name in names}
 
 
 def quiet_env(tmp_path: Path) -> dict[str, str]:

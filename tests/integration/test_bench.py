@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 TOP_LEVEL = {
     "kind", "machine", "offered_rate", "duration_s", "mode", "startup", "achieved_ingest_rate",

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.records import ready
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 
 def non_loopback_addresses() -> list[str]:
@@ -76,7 +76,7 @@ def alive(pid: int) -> bool:
 
 def start_command(data_dir: Path) -> tuple[subprocess.Popen[str], int]:
     """Run `txmon-broker` until its ready line; return it and its broker JVM's pid."""
-    command = [sys.executable, "-m", "txmon_core.broker", "--port", "0", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "txmon_core.broker_cli", "--port", "0", "--data-dir", str(data_dir)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # blocks until the broker answers an admin client

@@ -21,7 +21,7 @@ from txmon_core.topics import TRANSACTIONS, ensure_topics
 from txmon_tui.monitor import headless
 from txmon_tui.supervise.config import PipelineConfig
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 ROOT = Path(__file__).resolve().parents[2]
 
 

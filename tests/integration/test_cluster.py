@@ -11,23 +11,23 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from tests.conditions import wait_until
+from tests.support.kafka import read_topic
+from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import Quorum, Voter, server_properties
 from txmon_core.cluster import KafkaCluster
 from txmon_core.options import BOOTSTRAP_ENV
+from txmon_core.records.transaction import decode
 from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.readers import OffsetWatcher
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 PARTITIONS = 3
 RATE = 400  # tx/s: steady, and light enough for a busy 2-core machine
@@ -62,31 +62,6 @@ def wait_for_more_acks(log: Path, producer: subprocess.Popen[bytes], more: int, 
         return count if count >= target else 0
 
     return wait_until(reached, PHASE_TIMEOUT, what, interval=0.2)
-
-
-def topic_ids(bootstrap: str, topic: str) -> list[str]:
-    """Every tx_id in `topic`, read from the start of each partition up to its current end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in partitions}
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        ids: list[str] = []
-        remaining = {p for p, end in ends.items() if end > 0}
-        deadline = time.monotonic() + 60
-        while remaining:
-            assert time.monotonic() < deadline, f"partitions {remaining} not read to their end in 60 s"
-            for message in consumer.consume(10_000, timeout=0.5):
-                assert message.error() is None, message.error()
-                value = message.value() or b""
-                ids.append(value[len(b'{"tx_id":"'): value.index(b'"', len(b'{"tx_id":"'))].decode())
-                if message.offset() + 1 >= ends[message.partition()]:
-                    remaining.discard(message.partition())
-        return ids
-    finally:
-        consumer.close()
 
 
 def leader_of(bootstrap: str, topic: str, partition: int) -> int:
@@ -161,7 +136,7 @@ def test_sigkill_of_a_node_loses_no_acknowledged_write(cluster: KafkaCluster, tm
     assert set(cluster.running()) == {1, 2, 3}
 
     acknowledged = acked(ack_log)
-    stored = topic_ids(cluster.bootstrap, topics.TRANSACTIONS)
+    stored = [decode(m.value()).tx_id for m in read_topic(cluster.bootstrap, topics.TRANSACTIONS)]
     lost = set(acknowledged) - set(stored)
     duplicates = len(stored) - len(set(stored))
     print(f"cluster fault test: node {victim} killed; acks so far: {before_kill} at the kill, {while_down} "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration

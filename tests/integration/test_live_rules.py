@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from tests.conditions import wait_until
-from tests.integration.test_pipeline import SparkJob, TopicReader
+from tests.support.kafka import TopicReader
+from tests.support.processes import SparkJob
+from tests.support.waiting import wait_until
 from txmon_core import rules_log, topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, decode_alert
 from txmon_core.records.transaction import Transaction, format_ts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 SWITCH_TIMEOUT = 120.0  # a restarted query plans and compiles its first batch again
 

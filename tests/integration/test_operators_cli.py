@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.large_table import DIR_NAME, PARTITION_COLUMN, LargeTable
 from txmon_core.topics import RULES, TRIAGE

@@ -8,11 +8,7 @@ from where it stood when the test began. Each test has its own data folder, henc
 from __future__ import annotations
 
 import itertools
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,13 +19,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import KafkaError, Message, Producer
 
-from tests.conditions import wait_until
+from tests.support.kafka import TopicReader, source_end_offsets
+from tests.support.processes import SparkJob
+from tests.support.waiting import wait_until
 from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
-from txmon_core.options import BOOTSTRAP_ENV
-from txmon_core.records import dead_letter, ready
+from txmon_core.records import dead_letter
 from txmon_core.records.alert import (
     DEFAULT_ALERT_THRESHOLD,
     DEFAULT_LARGE_THRESHOLD,
@@ -46,9 +43,7 @@ from txmon_tui.monitor.history import committed_files
 pytestmark = pytest.mark.integration
 
 BOUNDARY_AMOUNTS = (1.0, 500.0, 500.01, 900.0, 900.01, 1000.0)
-READY_TIMEOUT = 180.0  # JVM start, jars, two queries; slow on a busy 2-core machine
 PROCESS_TIMEOUT = 150.0
-STOP_TIMEOUT = 60.0
 # Event times an hour before the run: the job dead-letters a ts more than a week old or in the future.
 BASE_MS = time.time_ns() // 1_000_000 - 3_600_000
 TS = format_ts(BASE_MS)
@@ -178,92 +173,6 @@ def produce(bootstrap: str, workload: Workload, count: int, start: int = 0, pace
     return produced
 
 
-def high_watermarks(consumer: Consumer, topic: str) -> dict[int, int]:
-    """The end offset of each partition of `topic` (waiting for the leaders of a topic just created)."""
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-
-    def ends() -> dict[int, int] | None:
-        try:
-            return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-                    for p in partitions}
-        except KafkaException as exc:
-            if exc.args[0].code() in (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE):
-                return None
-            raise
-
-    return wait_until(ends, 30, f"leaders for {topic}", interval=0.2)
-
-
-class TopicReader:
-    """Accumulates a topic's records from the offsets it had when created."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
-                                  "enable.auto.commit": False, "enable.partition.eof": False})
-        ends = high_watermarks(self.consumer, topic)
-        self.consumer.assign([TopicPartition(topic, p, end) for p, end in ends.items()])
-        self.messages: list[Message] = []
-
-    def drain(self) -> list[Message]:
-        """Everything read so far, after taking what has arrived."""
-        while batch := self.consumer.consume(10_000, timeout=0.2):
-            for message in batch:
-                assert message.error() is None, message.error()
-                self.messages.append(message)
-        return self.messages
-
-    def close(self) -> None:
-        self.consumer.close()
-
-
-class SparkJob:
-    """`python -m spark_app` as a child process in its own session, stdout and stderr into files."""
-
-    def __init__(self, broker: EmbeddedBroker, data_dir: Path, *extra: str) -> None:
-        self.stdout_path = data_dir / f"job-{time.monotonic_ns()}.out"
-        self.stderr_path = self.stdout_path.with_suffix(".err")
-        env = {k: v for k, v in os.environ.items() if k != BOOTSTRAP_ENV}
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "spark_app", "-b", broker.bootstrap, "--data-dir", str(data_dir),
-                 "--parquet-trigger", "2", *extra],
-                stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-            )
-
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")
-
-    def stderr_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def wait_ready(self) -> None:
-        def printed_ready_line() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the job exited ({self.process.returncode}):\n{self.stderr_tail()}")
-            return ready.JOB_LINE in self.stdout()
-        wait_until(printed_ready_line, READY_TIMEOUT, "the job's ready line", interval=0.5)
-
-    def stop(self) -> int:
-        """SIGTERM the driver alone (it stops its queries and JVM), then kill the group if it hangs."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pass
-        self.kill_group()
-        return self.process.returncode
-
-    def kill_group(self) -> None:
-        """SIGKILL whatever is left of the job's session (its JVM included)."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        if self.process.poll() is None:
-            self.process.wait(10)
-
-
 @pytest.fixture
 def readers(broker: EmbeddedBroker) -> Iterator[dict[str, TopicReader]]:
     topics.ensure_topics({"bootstrap.servers": broker.bootstrap}, topics.ALL)
@@ -319,15 +228,6 @@ def parquet_ids(data_dir: Path, prefix: str) -> Counter[str]:
     return counts
 
 
-def end_offsets(bootstrap: str) -> dict[str, int]:
-    """The `transactions` topic's end offset per partition, as BatchMetrics spells them."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}"})
-    try:
-        return {str(p): end for p, end in high_watermarks(consumer, topics.TRANSACTIONS).items()}
-    finally:
-        consumer.close()
-
-
 def metrics_reached(reader: TopicReader, query: str, target: dict[str, int]) -> list[BatchMetrics]:
     """The query's metrics so far, if one of them reports having read up to `target`, else []."""
     records = [decode_metrics(m.value()) for m in reader.drain() if m.key() == query.encode()]
@@ -379,7 +279,7 @@ def test_pipeline_routes_every_record(broker: EmbeddedBroker, readers: dict[str,
     assert len(workload.good) + len(workload.bad) == count
     assert set(workload.bad.values()) == set(dead_letter.REASONS)
     assert {a for a in BOUNDARY_AMOUNTS} <= set(workload.good.values())
-    target = end_offsets(broker.bootstrap)
+    target = source_end_offsets(broker.bootstrap)
 
     # With console lines, the alerts query writes through foreachBatch; the restart test below runs
     # the default, Spark's own Kafka sink.

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.records.alert import Alert
 from txmon_sinks import DOWN, OK, AlertStore, Delivery
 from txmon_sinks.identity import id_of, payload

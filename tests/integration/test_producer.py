@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -16,11 +15,12 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Message
 
-from tests.conditions import wait_until
+from tests.support.kafka import end_offset, end_offsets, read_topic
+from tests.support.processes import child_env
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
-from txmon_core.options import BOOTSTRAP_ENV
 from txmon_core.records import ready
 from txmon_core.records.transaction import Transaction, decode
 
@@ -39,12 +39,6 @@ def fresh_topic() -> str:
 
 def producer_command(broker: EmbeddedBroker, *args: str) -> list[str]:
     return [sys.executable, "-m", "producer", "-b", broker.bootstrap, *args]
-
-
-def child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop(BOOTSTRAP_ENV, None)
-    return env
 
 
 class RunningProducer:
@@ -92,43 +86,6 @@ def running_producer(command: list[str]) -> Iterator[RunningProducer]:
             running.process.wait(timeout=10)
 
 
-def high_watermark(broker: EmbeddedBroker, topic: str) -> int:
-    """The end offset of partition 0 of `topic`; 0 while the topic does not exist yet."""
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"wm-{uuid.uuid4().hex}"})
-    try:
-        return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])
-    except KafkaException as exc:
-        if exc.args[0].code() == KafkaError._UNKNOWN_PARTITION:
-            return 0
-        raise
-    finally:
-        consumer.close()
-
-
-def read_topic(broker: EmbeddedBroker, topic: str, timeout: float = 60.0) -> list[Message]:
-    """Every record in partition 0 of `topic`, from the start up to its current end."""
-    end = high_watermark(broker, topic)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": broker.bootstrap,
-            "group.id": f"check-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    records: list[Message] = []
-    try:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + timeout
-        while len(records) < end:
-            assert time.monotonic() < deadline, f"read {len(records)} of {end} records of {topic}"
-            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
-                assert msg.error() is None, msg.error()
-                records.append(msg)
-    finally:
-        consumer.close()
-    return records
-
-
 def decoded(records: list[Message]) -> list[Transaction]:
     transactions = [decode(msg.value()) for msg in records]
     assert [msg.key() for msg in records] == [tx.key for tx in transactions]
@@ -162,7 +119,7 @@ def test_count_produces_exactly_n_seeded_transactions(broker: EmbeddedBroker) ->
             "2000",
             "0",
         )
-        transactions = decoded(read_topic(broker, topic))
+        transactions = decoded(read_topic(broker.bootstrap, topic))
         assert len(transactions) == 2000
         assert len({tx.tx_id for tx in transactions}) == 2000
         assert all(tx.currency == "RON" and 1.0 <= tx.amount <= 1000.0 for tx in transactions)
@@ -180,13 +137,13 @@ def test_sigterm_flushes_and_reports_at_the_requested_rate(broker: EmbeddedBroke
     with running_producer(producer_command(broker, "--rate", "500", "--topic", topic)) as running:
         wait_until(lambda: running.line(ready.PRODUCER_PREFIX), 60, "the producer's start line")
         # ~4 s at 500 tx/s: wait for the records to be in the topic, not for the clock.
-        wait_until(lambda: high_watermark(broker, topic) >= 2000, 60, "2000 records in the topic")
+        wait_until(lambda: end_offset(broker.bootstrap, topic) >= 2000, 60, "2000 records in the topic")
         running.process.send_signal(signal.SIGTERM)
         code, err = running.finish(timeout=60)
     assert code == 0, err
     summary = parse_summary(running.lines)
     assert summary["how"] == "stopped" and summary["failed"] == "0"
-    records = read_topic(broker, topic)
+    records = read_topic(broker.bootstrap, topic)
     assert int(summary["acknowledged"]) == int(summary["produced"]) == len(records)
     assert float(summary["rate"]) == pytest.approx(500, rel=0.10)
     # The rate as the broker saw it, from the records' own create times (ms).
@@ -198,14 +155,14 @@ def test_sigterm_flushes_and_reports_at_the_requested_rate(broker: EmbeddedBroke
 def test_sigint_stops_cleanly_too(broker: EmbeddedBroker) -> None:
     topic = fresh_topic()
     with running_producer(producer_command(broker, "--rate", "2000", "--topic", topic)) as running:
-        wait_until(lambda: high_watermark(broker, topic) >= 500, 60, "500 records in the topic")
+        wait_until(lambda: end_offset(broker.bootstrap, topic) >= 500, 60, "500 records in the topic")
         running.process.send_signal(signal.SIGINT)
         code, err = running.finish(timeout=60)
     assert code == 0, err
     assert "Traceback" not in err
     summary = parse_summary(running.lines)
     assert summary["how"] == "stopped"
-    assert int(summary["acknowledged"]) == high_watermark(broker, topic)
+    assert int(summary["acknowledged"]) == end_offset(broker.bootstrap, topic)
 
 
 def test_ack_log_lists_exactly_the_acknowledged_tx_ids(broker: EmbeddedBroker, tmp_path: Path) -> None:
@@ -222,7 +179,7 @@ def test_ack_log_lists_exactly_the_acknowledged_tx_ids(broker: EmbeddedBroker, t
     assert result.returncode == 0, result.stderr
     logged = ack_log.read_text().splitlines()
     assert len(logged) == len(set(logged)) == 3000
-    assert set(logged) == {tx.tx_id for tx in decoded(read_topic(broker, topic))}
+    assert set(logged) == {tx.tx_id for tx in decoded(read_topic(broker.bootstrap, topic))}
 
 
 def test_unreachable_broker_is_one_clear_error_in_bounded_time() -> None:
@@ -249,12 +206,7 @@ def test_partitions_option_creates_the_topic_with_that_many(broker: EmbeddedBrok
         capture_output=True, text=True, timeout=120, env=child_env(),
     )
     assert result.returncode == 0, result.stderr
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"p-{uuid.uuid4().hex}"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions]
-    finally:
-        consumer.close()
-    assert sorted(partitions) == [0, 1, 2]
+    ends = end_offsets(broker.bootstrap, topic)
+    assert sorted(ends) == [0, 1, 2]
     # Keyed by account: all 600 arrive, spread over the three partitions.
-    assert sum(ends) == 600 and all(end > 0 for end in ends)
+    assert sum(ends.values()) == 600 and all(end > 0 for end in ends.values())

@@ -29,7 +29,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.records.alert import Alert
 from txmon_core.records.metrics import QUERY_ALERTS, BatchMetrics, encode_metrics

@@ -21,9 +21,9 @@ from typing import IO
 import pytest
 from confluent_kafka import KafkaError, Producer
 
-from tests.conditions import wait_until
-from tests.integration.test_pipeline import SparkJob, TopicReader, end_offsets
-from tests.integration.test_producer import child_env, read_topic
+from tests.support.kafka import TopicReader, read_topic, source_end_offsets
+from tests.support.processes import SparkJob, child_env
+from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.records import ready
@@ -225,7 +225,7 @@ def test_producer_commands_put_the_patterns_on_the_topic(
     running.stop()
     assert running.process.returncode == 0, "\n".join(running.errors)
 
-    txs = {tx.tx_id: tx for tx in (decode(m.value()) for m in read_topic(broker, topic))}
+    txs = {tx.tx_id: tx for tx in (decode(m.value()) for m in read_topic(broker.bootstrap, topic))}
     first, last = (int(burst[k].rsplit("-", 1)[1]) for k in ("first_tx", "last_tx"))
     prefix = burst["first_tx"].rsplit("-", 1)[0]
     burst_txs = [txs[f"{prefix}-{n:012d}"] for n in range(first, last + 1)]
@@ -250,7 +250,7 @@ def test_a_burst_raises_one_velocity_alert_and_a_card_test_one_pattern_alert(
     card = running.command("cardtest")
     running.stop()  # it flushes on the way out: everything injected is on the topic
     assert running.process.returncode == 0, "\n".join(running.errors)
-    target = end_offsets(broker.bootstrap)
+    target = source_end_offsets(broker.bootstrap)
 
     def both() -> tuple[list[Alert], list[Alert]] | None:
         velocity = rule_alerts(readers[topics.ALERTS], burst["account"])
@@ -291,7 +291,7 @@ def test_rule_state_survives_a_stop_and_a_kill_of_the_job(
     first.wait_ready()
     prime(first, sender, metrics)
     before_stop = sender.send(stopped_account, 600.0, 700.0)
-    target = end_offsets(broker.bootstrap)
+    target = source_end_offsets(broker.bootstrap)
     wait_until(lambda: rules_done_with(metrics, target), ALERT_TIMEOUT, "the rules query past two")
     assert first.stop() == 0, first.stderr_tail()
 
@@ -302,7 +302,7 @@ def test_rule_state_survives_a_stop_and_a_kill_of_the_job(
     wait_until(lambda: distinct(rule_alerts(alerts, stopped_account), LEVEL_VELOCITY), ALERT_TIMEOUT,
                "the velocity alert completed after the restart")
     before_kill = sender.send(killed_account, 650.0, 750.0)
-    target = end_offsets(broker.bootstrap)
+    target = source_end_offsets(broker.bootstrap)
     wait_until(lambda: rules_done_with(metrics, target), ALERT_TIMEOUT, "the rules query past two more")
     second.kill_group()  # SIGKILL, JVM and all, mid-window
 
@@ -311,7 +311,7 @@ def test_rule_state_survives_a_stop_and_a_kill_of_the_job(
     after_kill = sender.send(killed_account, 850.0)
     # The stopped account is still in its cool-down: another flagged transaction raises nothing.
     sender.send(stopped_account, 900.0)
-    target = end_offsets(broker.bootstrap)
+    target = source_end_offsets(broker.bootstrap)
     wait_until(lambda: rules_done_with(metrics, target), ALERT_TIMEOUT, "the rules query past the last")
 
     stopped = distinct(rule_alerts(alerts, stopped_account), LEVEL_VELOCITY)

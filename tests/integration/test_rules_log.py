@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core import rules_log
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.compacted import read_range, write

@@ -20,8 +20,8 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from tests.conditions import wait_until
-from tests.faults.rig import FaultRig
+from tests.support.rig import FaultRig
+from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.records import ready
@@ -29,7 +29,7 @@ from txmon_core.secure import BrokerSecurity, redact_text, write_client_config
 from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.supervise.pipeline import Pipeline
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.jvm]
 
 FAIL_FAST = 10.0  # seconds within which a refused login must be reported
 

@@ -27,7 +27,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.records.alert import Alert
 from txmon_core.secure import make_tls_material
 from txmon_sinks import DOWN, OK, AlertStore, Delivery, MetricsBoard, MetricsServer, Outlets, OutletsError

@@ -20,9 +20,10 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from tests.conditions import wait_until
+from tests.support.kafka import read_topic
+from tests.support.waiting import wait_until
 from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
@@ -59,25 +60,6 @@ def spark(tmp_path: Path) -> Iterator[SparkStandalone]:
         yield running
 
 
-def read_topic(bootstrap: str, topic: str) -> list[tuple[int, bytes | None]]:
-    """(offset, value) of every record in partition 0 of `topic`, up to its current end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "spark-cluster-test",
-                         "enable.auto.commit": False})
-    try:
-        end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        records: list[tuple[int, bytes | None]] = []
-        deadline = time.monotonic() + 60
-        while len(records) < end:
-            assert time.monotonic() < deadline, f"read {len(records)} of {end} records of {topic}"
-            for message in consumer.consume(10_000, timeout=0.5):
-                assert message.error() is None, message.error()
-                records.append((message.offset(), message.value()))
-        return records
-    finally:
-        consumer.close()
-
-
 def produce_bad(bootstrap: str) -> None:
     """Values the job must route to the dead-letter topic."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
@@ -88,7 +70,7 @@ def produce_bad(bootstrap: str) -> None:
 
 def latest(bootstrap: str, topic: str) -> list[bytes]:
     """Every value in `topic` (the module's own broker: all of it is this test's)."""
-    return [value for _offset, value in read_topic(bootstrap, topic) if value is not None]
+    return [m.value() for m in read_topic(bootstrap, topic) if m.value() is not None]
 
 
 def parquet_ids(data_dir: Path) -> Counter[str]:
@@ -117,7 +99,8 @@ def test_job_routes_every_record_on_a_standalone_cluster(
     # What the job must find, from what the topic really holds.
     good: dict[str, float] = {}
     bad_offsets: set[int] = set()
-    for offset, value in read_topic(bootstrap, topics.TRANSACTIONS):
+    for message in read_topic(bootstrap, topics.TRANSACTIONS):
+        offset, value = message.offset(), message.value()
         if value is not None and value.startswith(b'{"tx_id":"') and b'"amount"' in value:
             tx = orjson.loads(value)
             if tx["amount"] > 0 and tx.get("ts"):

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
-from tests.conditions import wait_until
+from tests.support.kafka import end_offsets
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALL, ensure_topics
 
@@ -21,16 +20,10 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def end_offsets(bootstrap: str, names: tuple[str, ...]) -> dict[str, int]:
+def existing_ends(bootstrap: str, names: tuple[str, ...]) -> dict[str, int]:
     """The summed end offsets of the topics that exist among `names`."""
-    existing = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "offsets-probe"})
-    try:
-        return {name: sum(consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
-                          for p in existing[name].partitions)
-                for name in names if name in existing}
-    finally:
-        consumer.close()
+    ends = {name: end_offsets(bootstrap, name) for name in names}
+    return {name: sum(found.values()) for name, found in ends.items() if found}
 
 
 def test_the_whole_pipeline_runs_on_configured_topic_names(broker: EmbeddedBroker, tmp_path: Path) -> None:
@@ -41,7 +34,7 @@ def test_the_whole_pipeline_runs_on_configured_topic_names(broker: EmbeddedBroke
     settings.write_text("[topics]\n" + "".join(f'{key} = "{name}"\n' for key, name in names.items())
                         + "[monitor]\nwith_producer = true\nwith_spark = true\n")
     ensure_topics({"bootstrap.servers": broker.bootstrap})  # the default names exist, and must not grow
-    defaults_before = wait_until(lambda: len(found := end_offsets(broker.bootstrap, ALL)) == 4 and found,
+    defaults_before = wait_until(lambda: len(found := existing_ends(broker.bootstrap, ALL)) == 4 and found,
                                  30, "the default topics in the metadata")
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("TXMON_")}, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
@@ -55,6 +48,6 @@ def test_the_whole_pipeline_runs_on_configured_topic_names(broker: EmbeddedBroke
     assert summary["produced"] > 0 and summary["processed"] > 0 and summary["alerts"] > 0, summary
     assert "nothing was produced" not in summary["stalled_because"], summary
     assert "transactions were produced but Spark processed none" not in summary["stalled_because"], summary
-    grown = end_offsets(broker.bootstrap, tuple(names.values()))
+    grown = existing_ends(broker.bootstrap, tuple(names.values()))
     assert grown[names["transactions"]] > 0 and grown[names["alerts"]] > 0 and grown[names["metrics"]] > 0
-    assert end_offsets(broker.bootstrap, ALL) == defaults_before  # nothing went to the default names
+    assert existing_ends(broker.bootstrap, ALL) == defaults_before  # nothing went to the default names

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Producer
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.records.alert import Alert
 from txmon_core.topics import ALERTS, ensure_topics

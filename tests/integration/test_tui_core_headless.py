@@ -23,7 +23,6 @@ from txmon_tui.monitor import headless
 from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).parents[2]
 
 
 def external(broker: EmbeddedBroker, data_dir: Path) -> PipelineConfig:
@@ -99,10 +98,7 @@ def test_headless_reports_a_stall(broker: EmbeddedBroker, tmp_path: Path) -> Non
     assert "transactions were produced but Spark processed none" in summary["stalled_because"]
 
 
-COMMANDS_EXIST = (REPO / "spark_app" / "cli.py").exists() and (REPO / "producer" / "cli.py").exists()
-
-
-@pytest.mark.skipif(not COMMANDS_EXIST, reason="producer/spark_app command lines not there yet")
+@pytest.mark.jvm  # the embedded broker and the Spark job
 def test_headless_real_pipeline_end_to_end(tmp_path: Path) -> None:
     """Embedded broker, real Spark job and producer: alerts flow, Parquet commits, nothing is left."""
     before = {p.pid for p in psutil.Process().children(recursive=True)}

@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conditions import wait_until
+from tests.support.processes import running_pid
+from tests.support.waiting import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TRANSACTIONS
 from txmon_tui.monitor.model import MonitorModel
@@ -49,6 +50,7 @@ def state(pipeline: Pipeline, name: str) -> ProcState | None:
     return None if view is None else view.state
 
 
+@pytest.mark.jvm  # the embedded broker, and Spark
 def test_embedded_pipeline_runs_toggles_recovers_and_stops(pipeline: Pipeline) -> None:
     pipeline.start()
     wait_until(lambda: (pipeline.poll(), pipeline.started)[1] or pipeline.error, 180, "the pipeline to start")
@@ -142,17 +144,17 @@ def test_a_producer_that_dies_is_restarted_by_itself_with_backoff(
         pipeline.poll()
         return model.snapshot(now).produced_rate
 
-    def running_pid() -> int | None:
-        view = pipeline.process("producer")
-        return view.pid if state(pipeline, "producer") is ProcState.RUNNING and view is not None else None
+    def producer_pid() -> int | None:
+        pipeline.poll()  # the pipeline restarts a failed child when polled
+        return running_pid(pipeline, "producer")
 
     try:
         pipeline.start()
         wait_until(lambda: (pipeline.poll(), pipeline.started)[1] or pipeline.error, 60, "the pipeline")
         assert pipeline.error is None
-        first = wait_until(running_pid, 30, "the producer running")
+        first = wait_until(producer_pid, 30, "the producer running")
         for attempt, delay in ((1, 2), (2, 4)):  # each run lasts far less than a minute: backing off
-            pid = wait_until(running_pid, 60, "the producer running")
+            pid = wait_until(producer_pid, 60, "the producer running")
             wait_until(lambda: produced_rate() > 100, 30, "transactions flowing", interval=0.25)
             os.kill(pid, signal.SIGKILL)
             killed_at = time.monotonic()
@@ -162,7 +164,7 @@ def test_a_producer_that_dies_is_restarted_by_itself_with_backoff(
             assert view.restart.attempt == attempt and view.restart.text().startswith(f"restart {attempt} in")
             assert told[-1].startswith("producer exited on its own (killed by SIGKILL)")
             assert told[-1].endswith(f"restart {attempt} in {delay} s")
-            again = wait_until(running_pid, 60, "the producer restarted by itself")
+            again = wait_until(producer_pid, 60, "the producer restarted by itself")
             assert again != pid and time.monotonic() - killed_at >= delay - 0.5
             wait_until(lambda: produced_rate() > 100, 30, "transactions flowing again", interval=0.25)
         assert pipeline.restarts["producer"] == 2 and first is not None
@@ -276,11 +278,11 @@ def run_and_kill_monitor(tmp_path: Path, with_spark: bool) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.jvm  # the monitor starts its embedded broker
 def test_sigkilled_monitor_leaves_no_broker_or_producer(tmp_path: Path) -> None:
     run_and_kill_monitor(tmp_path, with_spark=False)
 
 
-@pytest.mark.skipif(not Path(__file__).parents[2].joinpath("spark_app", "cli.py").exists(),
-                    reason="spark_app/cli.py not there yet")
+@pytest.mark.jvm  # the embedded broker and the Spark job
 def test_sigkilled_monitor_leaves_no_spark_driver_or_jvm(tmp_path: Path) -> None:
     run_and_kill_monitor(tmp_path, with_spark=True)

@@ -12,9 +12,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from tests.conditions import wait_until
-from tests.tui.conftest import make_alert, tailing, until
-from tests.tui.test_monitor import feed_ids
+from tests.support.records import make_alert
+from tests.support.screen import feed_ids, tailing
+from tests.support.waiting import until, wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TopicNames, ensure_topics
 from txmon_tui.app import create_app

@@ -17,8 +17,8 @@ import orjson
 import pytest
 from textual.widgets import Static
 
-from tests.conditions import wait_until
-from tests.tui.conftest import plain, until
+from tests.support.screen import plain
+from tests.support.waiting import until, wait_until
 from txmon_core.records.alert import decode_alert
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived

@@ -8,7 +8,9 @@ import uuid
 import pytest
 from textual.widgets import DataTable, Input, RichLog, Select, Static
 
-from tests.tui.conftest import Records, make_alert, make_metrics, plain, tailing, until
+from tests.support.records import Records, make_alert, make_metrics
+from tests.support.screen import feed_ids, plain, tailing
+from tests.support.waiting import until
 from txmon_core.records import ready
 from txmon_tui.app import PANELS, MonitorApp, create_app
 from txmon_tui.supervise.children import ProcState
@@ -26,11 +28,6 @@ def ids(prefix: str, n: int) -> list[str]:
     """n tx ids unique to this test run."""
     run = uuid.uuid4().hex[:8]
     return [f"{prefix}{run}-{i:06d}" for i in range(n)]
-
-
-def feed_ids(app: MonitorApp) -> list[str]:
-    """The tx ids of the feed's rows, top to bottom."""
-    return app.query_one("#feed-table", FeedTable).row_keys
 
 
 def feed_status(app: MonitorApp) -> str:

@@ -10,7 +10,9 @@ import uuid
 import pytest
 from textual.widgets import Input, Label, Select
 
-from tests.tui.conftest import Records, make_alert, tailing, until
+from tests.support.records import Records, make_alert
+from tests.support.screen import tailing
+from tests.support.waiting import until
 from txmon_core import rules_log
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.triage import SCOPE_ACCOUNT, is_silenced

@@ -12,11 +12,12 @@ from functools import partial
 import psutil
 import pytest
 
-from tests.tui.conftest import tailing, until
+from tests.support.processes import running_pid
+from tests.support.screen import tailing
+from tests.support.waiting import until
 from txmon_tui.app import create_app
 from txmon_tui.supervise.children import ProcState
 from txmon_tui.supervise.config import PipelineConfig
-from txmon_tui.supervise.pipeline import Pipeline
 from txmon_tui.supervise.restarts import Backoff
 from txmon_tui.widgets import ProcessesPanel
 
@@ -29,12 +30,6 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def running_pid(pipeline: Pipeline, name: str) -> int | None:
-    """The pid of the named child while it runs, else None."""
-    view = pipeline.process(name)
-    return view.pid if view is not None and view.state is ProcState.RUNNING else None
 
 
 def group_gone(pgid: int) -> bool:

@@ -11,8 +11,10 @@ from rich.console import Console
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
-from tests.tui.conftest import Records, plain, tailing, until
-from tests.tui.test_process_keys import running_pid
+from tests.support.processes import running_pid
+from tests.support.records import Records
+from tests.support.screen import plain, tailing
+from tests.support.waiting import until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets.keys import READ_ONLY_NOTE, WRITE_ACTIONS

@@ -13,7 +13,9 @@ import psutil
 import pytest
 from textual.message import Message
 
-from tests.tui.conftest import Records, make_alert, make_metrics, tailing, until
+from tests.support.records import Records, make_alert, make_metrics
+from tests.support.screen import feed_ids, tailing
+from tests.support.waiting import until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import ExportWritten, RecordsReceived
 from txmon_tui.monitor.feed import FeedFilter
@@ -33,11 +35,6 @@ def ids(prefix: str, n: int) -> list[str]:
     """n tx ids unique to this test run."""
     run = uuid.uuid4().hex[:8]
     return [f"{prefix}{run}-{i:06d}" for i in range(n)]
-
-
-def feed_ids(app: MonitorApp) -> list[str]:
-    """The tx ids of the feed's rows, top to bottom."""
-    return app.query_one("#feed-table", LineTable).row_keys
 
 
 def group_rows(app: MonitorApp) -> list[tuple[str, str, str, str]]:

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import make_alert, until
+from tests.support.records import make_alert
+from tests.support.waiting import until
 from txmon_core.records.alert import LEVEL_PATTERN, LEVEL_VELOCITY, LEVELS, rule_alert_id
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
 from txmon_tui.monitor.tail import TailBatch
 from txmon_tui.supervise.children import ProcState
 from txmon_tui.supervise.config import PipelineConfig
-from txmon_tui.widgets.feed import level_marker
+from txmon_tui.widgets.formatting import level_marker
 from txmon_tui.widgets.linetable import LineTable
 
 pytestmark = pytest.mark.tui

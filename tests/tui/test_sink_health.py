@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import make_alert, until
+from tests.support.records import make_alert
+from tests.support.waiting import until
 from txmon_sinks.outlets import Outlets
 from txmon_tui.app import create_app
 from txmon_tui.monitor.tail import TailBatch

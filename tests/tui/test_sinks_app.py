@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.tui.conftest import make_alert, until
+from tests.support.records import make_alert
+from tests.support.waiting import until
 from txmon_sinks import Delivery, Outlets
 from txmon_sinks.config import delivery_config
 from txmon_tui.app import create_app

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from tests.tui.conftest import iso
+from tests.support.records import iso
 from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, Alert
 from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET, BatchMetrics
 from txmon_tui.app import MonitorApp, create_app

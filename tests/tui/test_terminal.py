@@ -22,10 +22,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.tui,
+    pytest.mark.jvm,  # the monitor starts its embedded broker
     pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux"),
 ]
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 
 from producer import cli as producer_cli
 from spark_app import cli as spark_cli
-from txmon_core import broker
+from txmon_core import broker_cli
 from txmon_core.topics import TOPIC_KEYS
 from txmon_tui import cli as tui_cli
 from txmon_tui.attach import MONITOR_KEYS
@@ -33,7 +33,7 @@ def options_of(parser: argparse.ArgumentParser) -> set[str]:
 def broker_options(capsys: pytest.CaptureFixture[str]) -> set[str]:
     """txmon-broker builds its parser inside main(): read its --help."""
     with pytest.raises(SystemExit):
-        broker.main(["--help"])
+        broker_cli.main(["--help"])
     return set(FLAG.findall(capsys.readouterr().out))
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from txmon_core import jars
 
 
+@pytest.mark.jvm  # the installed Maven runs on a JVM
 def test_maven_fails_on_a_checksum_mismatch_rather_than_warning(tmp_path: Path) -> None:
     for kind in ("broker", "spark"):
         command = jars.maven_command("mvn", kind, tmp_path / kind)

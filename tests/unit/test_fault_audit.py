@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.faults.audit import Audit, without_detected_at
+from tests.support.audit import Audit, without_detected_at
 from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, LEVELS
 
 

@@ -19,8 +19,8 @@ from producer.control import (
 )
 from producer.generator import TransactionGenerator
 from producer.publish import publish
-from tests.conditions import wait_until
-from tests.unit.test_producer_publish import FakeClock, FakeProducer
+from tests.support.fake_producer import FakeClock, FakeProducer
+from tests.support.waiting import wait_until
 from txmon_core.records.transaction import decode
 
 

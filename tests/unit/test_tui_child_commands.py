@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_tui.supervise.children import Child, ProcState
 
 # Says it is ready, then answers each line it reads (it ends at the end of its input).

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conditions import wait_until
+from tests.support.waiting import wait_until
 from txmon_tui.supervise.children import Child, ProcState, log_end
 
 READY_THEN_WAIT = "import time; print('starting up'); print('ready now', flush=True); time.sleep(600)"

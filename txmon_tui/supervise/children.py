@@ -251,11 +251,6 @@ class Child:
         self.poll()
         return process.returncode
 
-    def restart(self, timeout: float = 10.0) -> None:
-        """Stop (if running) and start again."""
-        self.stop(timeout)
-        self.start()
-
     def _signal(self, sig: signal.Signals, group: bool) -> None:
         process = self._process
         if process is None:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, LEVEL_PATTERN, LEVEL_VELOCITY
+from txmon_core.records.alert import LEVEL_ALERT
 from txmon_core.records.transaction import TransactionFields
 from txmon_tui.monitor.grouping import AlertGroup
 from txmon_tui.widgets import formatting as fmt
@@ -37,22 +37,6 @@ class FeedLine(TransactionFields):
 
 
 ROW_KEY_SEPARATOR = "\x1e"
-
-# Each level has a word of at most 5 cells (reads without colour) and a colour of its own; account
-# rules' alerts (velocity, pattern) are in capitals like ALERT, as they call for a look too.
-LEVEL_MARKERS = {
-    LEVEL_ALERT: ("ALERT", "bold red"),
-    LEVEL_LARGE: ("large", "yellow"),
-    LEVEL_VELOCITY: ("VELOC", "bold magenta"),
-    LEVEL_PATTERN: ("PATRN", "bold cyan"),
-}
-
-
-def level_marker(level: str) -> Text:
-    """The level told apart by a word (reads without colour) and by colour."""
-    word, style = LEVEL_MARKERS.get(level, (level[:5], ""))
-    return Text(word, style=style)
-
 
 class FeedTable(LineTable):
     """The table of the feed; row keys are tx ids so the cursor follows its transaction."""
@@ -148,7 +132,7 @@ def cells(line: FeedLine, widths: tuple[int, ...]) -> tuple[Text | str, ...]:
     """The cells of one row at the given column widths."""
     _, _, tx_width, account_width, merchant_width, _, _ = widths
     row = (
-        level_marker(line.level),
+        fmt.level_marker(line.level),
         line.ts[11:19],  # HH:MM:SS of the ISO 8601 event time
         line.mark + fmt.tail(line.tx_id, tx_width - len(line.mark)),
         fmt.tail(line.account_id, account_width),

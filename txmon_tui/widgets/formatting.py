@@ -6,7 +6,24 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE, LEVEL_PATTERN, LEVEL_VELOCITY
+
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+# Each level has a word of at most 5 cells (reads without colour) and a colour of its own; account
+# rules' alerts (velocity, pattern) are in capitals like ALERT, as they call for a look too.
+LEVEL_MARKERS = {
+    LEVEL_ALERT: ("ALERT", "bold red"),
+    LEVEL_LARGE: ("large", "yellow"),
+    LEVEL_VELOCITY: ("VELOC", "bold magenta"),
+    LEVEL_PATTERN: ("PATRN", "bold cyan"),
+}
+
+
+def level_marker(level: str) -> Text:
+    """The level told apart by a word (reads without colour) and by colour."""
+    word, style = LEVEL_MARKERS.get(level, (level[:5], ""))
+    return Text(word, style=style)
 
 
 def sparkline(values: Sequence[float], width: int) -> str:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from txmon_tui.monitor.grouping import AlertGroup
-from txmon_tui.widgets import feed as feed_widgets  # a module import: feed.py imports this one
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.linetable import LineTable
 
@@ -44,7 +43,7 @@ def cells(group: AlertGroup, widths: tuple[int, ...]) -> tuple[Text | str, ...]:
     """The cells of one group's row at the given column widths."""
     _, _, account_width, rule_width, _, _, _ = widths
     return (
-        feed_widgets.level_marker(group.level),
+        fmt.level_marker(group.level),
         Text(f"×{group.count:,}", justify="right"),
         fmt.tail(group.account_id, account_width),
         fmt.head(group.rule, rule_width),

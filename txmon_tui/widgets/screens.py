@@ -16,7 +16,7 @@ from textual.widgets import Button, DataTable, Input, Label, RichLog, Select, St
 
 from txmon_core.records.alert import LEVELS
 from txmon_tui.widgets import formatting as fmt
-from txmon_tui.widgets.feed import FeedLine, level_marker
+from txmon_tui.widgets.feed import FeedLine
 
 CLOSE = Binding("escape", "dismiss", "Close")
 # A record field near the broker's 1 MB limit would take seconds to lay out: the details show its start
@@ -127,7 +127,7 @@ def details_fields(line: FeedLine, rule: str, detected_at: str) -> Table:
     fields = Table.grid(padding=(0, 2))
     fields.add_column(style="bold", no_wrap=True)
     fields.add_column()
-    fields.add_row("level", level_marker(line.level))
+    fields.add_row("level", fmt.level_marker(line.level))
     for name, value in (
         ("tx id", line.tx_id),
         ("account", line.account_id),
@@ -145,7 +145,7 @@ def details_fields(line: FeedLine, rule: str, detected_at: str) -> Table:
 
 def recent_cells(item: FeedLine) -> tuple[Text, ...]:
     """One row of the account's history (a DataTable reads a str cell as markup: record text goes as Text)."""
-    return (level_marker(item.level), Text(item.ts[:19].replace("T", " ")),
+    return (fmt.level_marker(item.level), Text(item.ts[:19].replace("T", " ")),
             Text(fmt.head(item.merchant, RECENT_MERCHANT_CHARS)),
             Text(fmt.amount(item.amount), justify="right"))
 

@@ -21,15 +21,14 @@ from __future__ import annotations
 import re
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from tests.support.kafka import read_topic
 from txmon_core import large_table, topics
 from txmon_core.records.alert import (
     DEFAULT_ALERT_THRESHOLD,
@@ -64,35 +63,6 @@ def read_acknowledged(ack_logs: Iterable[Path]) -> set[str]:
     return acked
 
 
-def read_topic(client_config: Mapping[str, str], topic: str, timeout: float = 60.0) -> list[bytes | None]:
-    """Every value of `topic` from its start to its end offsets as of now."""
-    consumer = Consumer({**client_config, "group.id": f"audit-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "enable.partition.eof": False, "log_level": 3})
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-                for p in metadata.partitions}
-        consumer.assign([TopicPartition(topic, p, low) for p, (low, _high) in ends.items()])
-        remaining = {p for p, (low, high) in ends.items() if high > low}
-        values: list[bytes | None] = []
-        deadline = time.monotonic() + timeout
-        while remaining:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"could not read {topic} to its end within {timeout:.0f} s")
-            for message in consumer.consume(10_000, timeout=0.5):
-                error = message.error()
-                if error is not None:
-                    if error.code() != KafkaError._PARTITION_EOF:
-                        raise KafkaException(error)
-                    continue
-                values.append(message.value())
-                if message.offset() + 1 >= ends[message.partition()][1]:
-                    remaining.discard(message.partition())
-        return values
-    finally:
-        consumer.close()
-
-
 def parquet_counts(data_dir: Path) -> Counter[str]:
     """How often each tx_id appears in the Parquet files the sink committed."""
     counts: Counter[str] = Counter()
@@ -118,7 +88,8 @@ def read_alerts(client_config: Mapping[str, str]) -> AlertLog:
     """Count every alert per level and compare each repeat with its first copy, bar `detected_at`."""
     log = AlertLog({level: Counter() for level in LEVELS})
     first: dict[str, bytes] = {}
-    for value in read_topic(client_config, topics.ALERTS):
+    for message in read_topic(client_config, topics.ALERTS):
+        value = message.value()
         assert value is not None
         alert = decode_alert(value)
         log.counts[alert.level][alert.tx_id] += 1
@@ -273,8 +244,8 @@ def take_audit(client_config: Mapping[str, str], ack_logs: Iterable[Path], data_
     """Drain the topic, the alerts and the committed Parquet, and compare with the ack logs."""
     topic: Counter[str] = Counter()
     amounts: dict[str, float] = {}
-    for value in read_topic(client_config, topics.TRANSACTIONS):
-        tx = decode(value)  # every value in a fault test's topic comes from our producer
+    for message in read_topic(client_config, topics.TRANSACTIONS):
+        tx = decode(message.value())  # every value in a fault test's topic comes from our producer
         topic[tx.tx_id] += 1
         amounts[tx.tx_id] = tx.amount
     alerts = read_alerts(client_config)

@@ -5,22 +5,25 @@ Everything a rig starts, it stops in `close()`, pass or fail; every wait has a d
 
 from __future__ import annotations
 
-import os
-import signal
+import random
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.conditions import wait_until
-from tests.faults.audit import Audit, MonitorProbe, wait_for_sinks
-from tests.integration.test_pipeline import SparkJob
+from tests.support.audit import Audit, MonitorProbe, wait_for_sinks
+from tests.support.processes import JOB_READY_TIMEOUT, SparkJob, child_env, terminate
+from tests.support.waiting import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
-from txmon_core.options import BOOTSTRAP_ENV
 from txmon_tui.readers import OffsetWatcher
 
+JOB_RESUME_TIMEOUT = 180.0  # a restarted job replans its queries before its first alert
+BROKER_RESUME_TIMEOUT = 240.0
+# What Spark's Kafka source says when offsets vanished (failOnDataLoss): must never appear.
+DATA_LOSS = re.compile(r"data ?loss|failOnDataLoss|OffsetOutOfRange", re.IGNORECASE)
 SINK_TIMEOUT = 240.0  # a restarted job replays its backlog on 2 busy cores
 PRODUCER_STOP_TIMEOUT = 60.0
 
@@ -33,12 +36,11 @@ class ProducerRun:
         self.ack_log = work_dir / f"acks-{stamp}.log"
         self.out_path = work_dir / f"producer-{stamp}.out"
         self.err_path = self.out_path.with_suffix(".err")
-        env = {k: v for k, v in os.environ.items() if k != BOOTSTRAP_ENV}
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "producer", "-b", bootstrap, "--rate", rate,
                  "--ack-log", str(self.ack_log), *extra],
-                stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=child_env(), start_new_session=True,
             )
 
     def acked(self) -> int:
@@ -64,12 +66,8 @@ class ProducerRun:
 
     def stop(self) -> int:
         """SIGTERM (the producer flushes and exits 0), SIGKILL if it overruns."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(PRODUCER_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if not terminate(self.process, PRODUCER_STOP_TIMEOUT):
+            self.kill()
         return self.process.returncode
 
     def kill(self) -> None:
@@ -155,3 +153,65 @@ class FaultRig:
             self._watcher.close()
         if self.owns_broker:
             self.broker.stop()
+
+
+def kill_and_restart_job(rig: FaultRig, kills: int,
+                         interval: tuple[float, float] | None = None) -> list[float]:
+    """Kill the running job's whole process tree `kills` times; return each recovery time in seconds.
+
+    Each kill waits until the current job has written part of the stream (and, with `interval`, for a
+    random time in that range), so every kill lands mid-stream. Recovery: from the kill to the first
+    alert the restarted job writes.
+    """
+    recoveries = []
+    rnd = random.Random(kills)
+    for _ in range(kills):
+        job = rig.jobs[-1]
+        rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), JOB_RESUME_TIMEOUT,
+                        "the job to write alerts")
+        if interval is not None:
+            time.sleep(rnd.uniform(*interval))  # the fault's schedule, not a wait for a condition
+        assert job.process.poll() is None, f"the job exited by itself:\n{job.stderr_tail()}"
+        job.kill_group()
+        killed_at = time.monotonic()
+        baseline = rig.end_offset(topics.ALERTS)
+        rig.start_job()
+        resumed = rig.wait_growth(topics.ALERTS, baseline, JOB_READY_TIMEOUT + JOB_RESUME_TIMEOUT,
+                                  "the restarted job's first alert")
+        recoveries.append(resumed - killed_at)
+    return recoveries
+
+
+def kill_and_restart_broker(rig: FaultRig, times: int, down: float | None = None) -> list[float]:
+    """SIGKILL the broker `times` times mid-stream and restart it; return each recovery time in seconds.
+
+    The broker stays down until the producer has noticed (its error line), or for `down` seconds.
+    Recovery: from the kill to the first alert written after the restart.
+    """
+    recoveries = []
+    producer = rig.producers[-1]
+    for _ in range(times):
+        rig.wait_growth(topics.ALERTS, rig.end_offset(topics.ALERTS), BROKER_RESUME_TIMEOUT, "alerts flowing")
+        errors_before = producer.stderr().count("\n")
+        rig.broker.kill()
+        killed_at = time.monotonic()
+        if down is None:
+            wait_until(lambda b=errors_before: producer.stderr().count("\n") > b, 60,
+                       "the producer to notice the broker is gone", interval=0.2)
+        else:
+            time.sleep(down)  # the fault's duration, not a wait for a condition
+        rig.broker.start()
+        rig.broker.wait_ready(timeout=120)
+        baseline = rig.end_offset(topics.ALERTS)
+        resumed = rig.wait_growth(topics.ALERTS, baseline, BROKER_RESUME_TIMEOUT,
+                                  "alerts after the broker restart")
+        recoveries.append(resumed - killed_at)
+    return recoveries
+
+
+def check_job_survived(rig: FaultRig) -> None:
+    """The job is still running and never reported lost offsets."""
+    job = rig.jobs[-1]
+    assert job.process.poll() is None, f"the job exited ({job.process.returncode}):\n{job.stderr_tail()}"
+    found = DATA_LOSS.findall(job.stderr_path.read_text(errors="replace"))
+    assert not found, f"the job reported data loss: {found}\n{job.stderr_tail()}"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
 
 T = TypeVar("T")
 
@@ -21,3 +24,13 @@ def wait_until(
         time.sleep(interval)
         last = check()
     return last
+
+
+async def until(pilot: Pilot[object], check: Callable[[], T], what: str, timeout: float = 40.0) -> T:
+    """Let the app run until `check()` is truthy; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {result!r})")
+        await pilot.pause(0.1)
+    return result

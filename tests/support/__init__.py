@@ -1,0 +1,1 @@
+"""Helpers the test folders share: Kafka reading, child processes, known records, waiting."""
