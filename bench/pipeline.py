@@ -36,7 +36,7 @@ from bench import machine
 from bench.children import Child
 from bench.procstats import ProcessSampler, java_descendant
 from spark_app import formats
-from spark_app.modes import MODE_MICROBATCH, MODES
+from spark_app.config import MODE_MICROBATCH, MODES
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_tui.history import committed_files

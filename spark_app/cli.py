@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spark_app import formats, validation
-from spark_app.modes import DEFAULT_MAX_OFFSETS, DEFAULT_TRIGGER_MS, MODE_MICROBATCH, MODES
+from spark_app.config import (
+    DEFAULT_MAX_OFFSETS,
+    DEFAULT_TRIGGER_MS,
+    MODE_MICROBATCH,
+    MODES,
+    JobConfig,
+    under_spark_submit,
+)
 from txmon_core import extras
 from txmon_core.options import (
     add_data_dir,
@@ -192,10 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         # Under spark-submit the jars are already on the classpath (--jars); adding them late is useless.
-        connector = () if job.under_spark_submit() else tuple(jars.spark_connector_jars())
+        connector = () if under_spark_submit() else tuple(jars.spark_connector_jars())
     except (jars.MissingToolError, jars.FetchError) as exc:
         return fail(PROG, str(exc))
-    config = job.JobConfig(
+    config = JobConfig(
         client_config=client,
         data_dir=args.data_dir,
         master=args.master,

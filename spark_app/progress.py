@@ -22,7 +22,7 @@ from spark_app import formats
 from txmon_core import topics
 
 if TYPE_CHECKING:
-    from spark_app.flagged import Flush
+    from spark_app.parquet_buffer import Flush
 
 
 def _finite(value: Any) -> float:

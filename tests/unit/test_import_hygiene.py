@@ -16,6 +16,7 @@ PACKAGES = ("producer", "spark_app", "txmon_core", "txmon_tui", "txmon_sinks")
 # The only modules allowed to import Textual (the UI) or pyspark (the running job).
 UI_MODULES = {"txmon_tui.app", "txmon_tui.messages", "txmon_tui.widgets"}
 SPARK_JOB_MODULES = {"spark_app.job", "spark_app.progress", "spark_app.flagged", "spark_app.transforms",
+                     "spark_app.session", "spark_app.realtime", "spark_app.replay",
                      "spark_app.class_archive"}
 
 
