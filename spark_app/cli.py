@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from spark_app import formats, validation
+from spark_app import validation
 from spark_app.config import (
     DEFAULT_MAX_OFFSETS,
     DEFAULT_TRIGGER_MS,
@@ -20,7 +20,9 @@ from txmon_core import extras
 from txmon_core.options import (
     add_data_dir,
     add_kafka_options,
+    add_threshold_options,
     add_version,
+    check_thresholds,
     client_config,
     fail,
     positive_float,
@@ -49,20 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Spark master URL (default local[2]; under spark-submit, spark-submit's own --master)",
     )
-    parser.add_argument(
-        "--large-threshold",
-        type=positive_float,
-        default=formats.DEFAULT_LARGE_THRESHOLD,
-        metavar="RON",
-        help="amounts strictly above this are flagged `large` (default %(default)g)",
-    )
-    parser.add_argument(
-        "--alert-threshold",
-        type=positive_float,
-        default=formats.DEFAULT_ALERT_THRESHOLD,
-        metavar="RON",
-        help="amounts strictly above this are flagged `alert` (default %(default)g)",
-    )
+    add_threshold_options(parser)
     parser.add_argument(
         "--parquet-trigger",
         type=positive_float,
@@ -170,13 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         parser.error(str(exc))
     require_bootstrap(parser, client)
-    if not args.large_threshold < args.alert_threshold:
-        parser.error(
-            f"--large-threshold ({args.large_threshold:g}) must be below "
-            f"--alert-threshold ({args.alert_threshold:g})"
-        )
-    if args.large_threshold >= formats.MAX_AMOUNT:
-        parser.error(f"--large-threshold must be below {formats.MAX_AMOUNT:g}, the largest valid amount")
+    check_thresholds(parser, args)
     try:
         rules = rule_settings(section(settings, "rules"), args)
         limits = validation.validation_settings(section(settings, validation.SECTION), args)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
 from spark_app import formats
-from txmon_core.settings import SettingsError
+from txmon_core.options import flags_over, whole_number
+from txmon_core.settings import SettingsError, known_keys
 
 SECTION = "validation"
 
@@ -81,12 +82,7 @@ class Validation:
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> Validation:
         """The limits of a [validation] table (missing keys keep their defaults); SettingsError if bad."""
-        known = {f.name for f in fields(cls)} - {"max_amount"}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise SettingsError(f"[{SECTION}]: unknown key(s) {', '.join(unknown)}; known: "
-                                f"{', '.join(sorted(known))}")
-        values = dict(table)
+        values = known_keys(SECTION, table, (f.name for f in fields(cls) if f.name != "max_amount"))
         for name in ("max_clock_skew", "max_age"):
             if name in values:
                 try:
@@ -144,10 +140,7 @@ def currency_list(text: str) -> tuple[str, ...]:
 
 def field_cap(text: str) -> int:
     """An argparse type for a field cap: a whole number of characters from 1 to MAX_FIELD_CAP."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = whole_number(text)
     if not 1 <= value <= MAX_FIELD_CAP:
         raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_FIELD_CAP}, got {text!r}")
     return value
@@ -190,9 +183,4 @@ def add_validation_options(parser: argparse.ArgumentParser) -> None:
 
 def validation_settings(table: Mapping[str, Any], args: argparse.Namespace | None = None) -> Validation:
     """The [validation] table's limits, then every flag that was given on top."""
-    settings = Validation.from_table(table)
-    if args is None:
-        return settings
-    given = {name: getattr(args, dest) for dest, name in _FLAGS.items()
-             if getattr(args, dest, None) is not None}
-    return replace(settings, **given)
+    return flags_over(Validation.from_table(table), args, _FLAGS)

@@ -8,12 +8,16 @@ Also the one error style and the exit codes every command shares: `txmon-x: erro
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD, MAX_AMOUNT
 from txmon_core import __version__
 from txmon_core.paths import default_data_dir
 from txmon_core.settings import SettingsError, section
@@ -21,6 +25,7 @@ from txmon_core.settings import SettingsError, section
 BOOTSTRAP_ENV = "TXMON_BOOTSTRAP_SERVERS"
 KAFKA_SECTION = "kafka"
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_STALLED, EXIT_NOT_STARTED = 0, 1, 2, 3, 4
+SettingsT = TypeVar("SettingsT")
 
 
 def fail(prog: str, message: str) -> int:
@@ -59,26 +64,65 @@ def config_file(text: str) -> dict[str, str]:
     return settings
 
 
+def _parsed(text: str, parse: Callable[[str], Any], kind: str) -> Any:
+    """`parse(text)`, or the argparse error "expected KIND, got TEXT"."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+
+
+def number(text: str) -> float:
+    """An argparse type for a number (inf and nan included: callers bound it)."""
+    return float(_parsed(text, float, "a number"))
+
+
+def whole_number(text: str) -> int:
+    """An argparse type for a whole number."""
+    return int(_parsed(text, int, "a whole number"))
+
+
 def positive_float(text: str) -> float:
     """An argparse type for a number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = number(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type for a number >= 0."""
+    value = number(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An argparse type for a whole number > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = whole_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
     return value
+
+
+def amount_cents(text: str) -> int:
+    """An argparse type for an amount in RON (> 0, at most 2 decimals), returned in integer cents."""
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"expected an amount such as 12.50, got {text!r}") from None
+    cents = amount * 100
+    if not amount.is_finite() or cents != cents.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected an amount with at most 2 decimals, got {text!r}")
+    if cents <= 0:
+        raise argparse.ArgumentTypeError(f"expected an amount > 0, got {text!r}")
+    return int(cents)
+
+
+def threshold_amount(text: str) -> float:
+    """An argparse type for a threshold: RON > 0 with at most 2 decimals, as amounts are (cents)."""
+    return amount_cents(text) / 100
 
 
 class _VersionAction(argparse.Action):
@@ -155,6 +199,49 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
         default=default_data_dir(),
         help="folder for Parquet output, checkpoints and logs (default: %(default)s)",
     )
+
+
+def add_threshold_options(parser: argparse.ArgumentParser, *, alert: bool = True) -> None:
+    """Add --large-threshold and (unless `alert` is False) --alert-threshold, in RON.
+
+    A command that takes both checks them together with `check_thresholds`.
+    """
+    parser.add_argument(
+        "--large-threshold",
+        type=threshold_amount,
+        default=DEFAULT_LARGE_THRESHOLD,
+        metavar="RON",
+        help="amounts strictly above this are flagged `large` (default %(default)g)",
+    )
+    if alert:
+        parser.add_argument(
+            "--alert-threshold",
+            type=threshold_amount,
+            default=DEFAULT_ALERT_THRESHOLD,
+            metavar="RON",
+            help="amounts strictly above this are flagged `alert` (default %(default)g)",
+        )
+
+
+def check_thresholds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error unless --large-threshold is below --alert-threshold and below the largest amount."""
+    if not args.large_threshold < args.alert_threshold:
+        parser.error(f"--large-threshold ({args.large_threshold:g}) must be below "
+                     f"--alert-threshold ({args.alert_threshold:g})")
+    if args.large_threshold >= MAX_AMOUNT:
+        parser.error(f"--large-threshold must be below {MAX_AMOUNT:g}, the largest valid amount")
+
+
+def flags_over(settings: SettingsT, args: argparse.Namespace | None, flags: Mapping[str, str]) -> SettingsT:
+    """`settings` (a dataclass from a settings table) with each flag given on top.
+
+    `flags` maps a flag's destination to the field it sets; a flag left at None was not given.
+    """
+    if args is None:
+        return settings
+    given = {name: getattr(args, dest) for dest, name in flags.items()
+             if getattr(args, dest, None) is not None}
+    return replace(settings, **given)
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from txmon_core.options import positive_float, positive_int
-from txmon_core.settings import SettingsError, load, section
+from txmon_core.options import flags_over, non_negative_float, positive_float, positive_int
+from txmon_core.settings import SettingsError, known_keys, load, section
 
 SECTION = "rules"
 
@@ -65,12 +65,7 @@ class RuleSettings:
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> RuleSettings:
         """The settings of a [rules] table (missing keys keep their defaults); SettingsError if bad."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise SettingsError(f"[{SECTION}]: unknown key(s) {', '.join(unknown)}; known: "
-                                f"{', '.join(sorted(known))}")
-        values = dict(table)
+        values = known_keys(SECTION, table, (f.name for f in fields(cls)))
         for name in ("velocity_window", "small_amount", "pattern_window", "lateness"):
             if name in values and _is_number(values[name]):
                 values[name] = float(values[name])  # TOML writes 60 as an integer
@@ -101,17 +96,6 @@ class RuleSettings:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def non_negative_float(text: str) -> float:
-    """An argparse type for a number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> None:
@@ -151,12 +135,7 @@ _FLAGS = {
 
 def rule_settings(table: Mapping[str, Any], args: argparse.Namespace | None = None) -> RuleSettings:
     """The [rules] table's settings, then every flag that was given on top."""
-    settings = RuleSettings.from_table(table)
-    if args is None:
-        return settings
-    given = {name: getattr(args, dest) for dest, name in _FLAGS.items()
-             if getattr(args, dest, None) is not None}
-    return replace(settings, **given)
+    return flags_over(RuleSettings.from_table(table), args, _FLAGS)
 
 
 def configured_rules(path: Path | None = None) -> RuleSettings:
