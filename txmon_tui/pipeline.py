@@ -26,10 +26,11 @@ from confluent_kafka import KafkaException
 
 from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core import jars, topics
+from txmon_core.backoff import Backoff
 from txmon_core.broker import BrokerError, EmbeddedBroker
 from txmon_core.paths import default_data_dir
 from txmon_core.secure import write_client_config
-from txmon_tui.restarts import Backoff, RestartPlan
+from txmon_tui.restarts import RESTART_BACKOFF, RestartPlan
 from txmon_tui.supervisor import ERROR_LINE, Child, ProcessView, ProcState, describe_exit, output_line
 from txmon_tui.tail import OffsetWatcher
 
@@ -97,7 +98,7 @@ class PipelineConfig:
     read_only: bool = False
     topic_names: topics.TopicNames = field(default_factory=topics.TopicNames)
     since_ms: int | None = None  # backfill the alerts from this time (Unix ms; 0 = the beginning)
-    restart_backoff: Backoff = field(default_factory=Backoff)
+    restart_backoff: Backoff = RESTART_BACKOFF
 
     def __post_init__(self) -> None:
         if self.read_only and (self.run_producer or self.run_spark or self.bootstrap is None):
