@@ -37,6 +37,34 @@ PROG = "txmon-spark"
 REACH_TIMEOUT = 7.0  # seconds for the broker to answer before the job gives up, in one line
 
 
+def add_query_options(parser: argparse.ArgumentParser) -> None:
+    """Add --parquet-trigger, --max-offsets-per-trigger and --mode: how the job's queries run (the
+    benchmarks, which start the job, take them too)."""
+    parser.add_argument(
+        "--parquet-trigger",
+        type=positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long flagged rows wait before they are written to the Parquet table, in fewer and "
+        "bigger files (default %(default)g)",
+    )
+    parser.add_argument(
+        "--max-offsets-per-trigger",
+        type=positive_int,
+        default=DEFAULT_MAX_OFFSETS,
+        metavar="N",
+        help="at most N records per micro-batch after a backlog (default %(default)s)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=MODE_MICROBATCH,
+        help="how the alerts query runs (default %(default)s): `realtime` is Spark's Real-time Mode "
+        "(Kafka sink only, a few ms per record, one core held per partition, no console ALERT lines); "
+        "the Parquet query always runs in micro-batches",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of txmon-spark."""
     parser = argparse.ArgumentParser(
@@ -52,14 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Spark master URL (default local[2]; under spark-submit, spark-submit's own --master)",
     )
     add_threshold_options(parser)
-    parser.add_argument(
-        "--parquet-trigger",
-        type=positive_float,
-        default=5.0,
-        metavar="SECONDS",
-        help="how long flagged rows wait before they are written to the Parquet table, in fewer and "
-        "bigger files (default %(default)g)",
-    )
+    add_query_options(parser)
     parser.add_argument(
         "--trigger-ms",
         type=positive_int,
@@ -68,26 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the alerts query starts a micro-batch at most every MS milliseconds (default %(default)s)",
     )
     parser.add_argument(
-        "--max-offsets-per-trigger",
-        type=positive_int,
-        default=DEFAULT_MAX_OFFSETS,
-        metavar="N",
-        help="at most N records per micro-batch after a backlog (default %(default)s)",
-    )
-    parser.add_argument(
         "--starting-offsets",
         choices=("earliest", "latest"),
         default="earliest",
         help="where a new checkpoint starts reading `transactions` (default %(default)s); "
         "an existing checkpoint always resumes where it stopped",
-    )
-    parser.add_argument(
-        "--mode",
-        choices=MODES,
-        default=MODE_MICROBATCH,
-        help="how the alerts query runs (default %(default)s): `realtime` is Spark's Real-time Mode "
-        "(Kafka sink only, a few ms per record, one core held per partition, no console ALERT lines); "
-        "the Parquet query always runs in micro-batches",
     )
     parser.add_argument(
         "--alert-lines",

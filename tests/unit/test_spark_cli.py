@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -123,3 +124,17 @@ def test_a_password_with_quotes_stays_one_jaas_value() -> None:
     assert options["kafka.sasl.jaas.config"] == (
         'org.apache.kafka.common.security.plain.PlainLoginModule required username="u" '
         'password="p\\"; x=\\"y\\\\";')
+
+
+def test_the_benchmarks_take_the_job_s_query_options_as_the_job_does() -> None:
+    from bench.pipeline import add_pipeline_options
+
+    def query_options(parser: argparse.ArgumentParser) -> dict[str, tuple[object, ...]]:
+        return {action.option_strings[0]: (action.type, action.default, action.choices, action.help)
+                for action in parser._actions
+                if set(action.option_strings) & {"--parquet-trigger", "--max-offsets-per-trigger", "--mode"}}
+
+    bench = argparse.ArgumentParser()
+    add_pipeline_options(bench)
+    assert len(query_options(build_parser())) == 3
+    assert query_options(bench) == query_options(build_parser())
