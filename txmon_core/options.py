@@ -11,8 +11,8 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
@@ -232,15 +232,42 @@ def check_thresholds(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         parser.error(f"--large-threshold must be below {MAX_AMOUNT:g}, the largest valid amount")
 
 
-def flags_over(settings: SettingsT, args: argparse.Namespace | None, flags: Mapping[str, str]) -> SettingsT:
-    """`settings` (a dataclass from a settings table) with each flag given on top.
+@dataclass(frozen=True)
+class TableFlag:
+    """A flag that overrides one key of a settings table; left at None when not given."""
 
-    `flags` maps a flag's destination to the field it sets; a flag left at None was not given.
-    """
+    flag: str  # e.g. --velocity-count
+    key: str  # the settings dataclass's field, e.g. velocity_count
+    type: Callable[[str], Any] | None  # None: an on/off flag (--x / --no-x)
+    help: str
+    metavar: str | None = None
+    dest: str | None = None  # the namespace's name, when the flag's own would be ambiguous
+
+    @property
+    def destination(self) -> str:
+        """Where argparse puts the value."""
+        return self.dest or self.flag.removeprefix("--").replace("-", "_")
+
+
+def add_table_flags(parser: argparse.ArgumentParser, title: str, description: str,
+                    flags: Sequence[TableFlag]) -> None:
+    """Add a group of flags that override a settings table (read back with `flags_over`)."""
+    group = parser.add_argument_group(title, description)
+    for flag in flags:
+        if flag.type is None:
+            group.add_argument(flag.flag, dest=flag.destination, action=argparse.BooleanOptionalAction,
+                               default=None, help=flag.help)
+        else:
+            group.add_argument(flag.flag, dest=flag.destination, type=flag.type, default=None,
+                               metavar=flag.metavar, help=flag.help)
+
+
+def flags_over(settings: SettingsT, args: argparse.Namespace | None, flags: Sequence[TableFlag]) -> SettingsT:
+    """`settings` (a dataclass read from a settings table) with each of `flags` that was given on top."""
     if args is None:
         return settings
-    given = {name: getattr(args, dest) for dest, name in flags.items()
-             if getattr(args, dest, None) is not None}
+    given = {flag.key: getattr(args, flag.destination) for flag in flags
+             if getattr(args, flag.destination, None) is not None}
     return replace(settings, **given)
 
 
