@@ -7,6 +7,9 @@ One command a line; each is answered by one line on stdout once its records are 
     cardtest    one transaction under the small amount, then one above the large threshold, on one
                 account → `cardtest account=<iban> small_tx=<id> small=<RON> large_tx=<id> large=<RON>`
 
+Either takes `above=<RON>` (the large threshold) and `under=<RON>` (the small amount) in place of the
+producer's own, so a monitor that follows the rules in force (txmon.rules) injects what they look for.
+
 Anything else is answered `error <why>`. Replies are `key=value` words after the command's name, so a
 supervisor can match each reply to its request and read the account to watch for.
 """
@@ -17,16 +20,20 @@ import queue
 import random
 import threading
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from producer.generator import MERCHANTS, TransactionGenerator
 from producer.transaction import format_cents
 
+if TYPE_CHECKING:
+    from txmon_core.rules_log import Rules
+
 BURST = "burst"
 CARD_TEST = "cardtest"
 COMMANDS = (BURST, CARD_TEST)
-USAGE = "commands: burst [N], cardtest"
+USAGE = "commands: burst [N] [above=RON] [under=RON], cardtest [above=RON] [under=RON]"
 MAX_BURST = 10_000
+MAX_AMOUNT_CENTS = 100_000_000  # 1,000,000 RON: far above any threshold a bank sets
 
 
 class CommandError(ValueError):
@@ -35,10 +42,30 @@ class CommandError(ValueError):
 
 @dataclass(frozen=True)
 class Command:
-    """One parsed command: its name and, for a burst, how many transactions (None: the default)."""
+    """One parsed command: its name and, for a burst, how many transactions (None: the default).
+
+    `above_cents` / `under_cents`: the large threshold and small amount to inject for, when the sender
+    knows newer ones than the producer's flags (None: the producer's own).
+    """
 
     name: str
     count: int | None = None
+    above_cents: int | None = None
+    under_cents: int | None = None
+
+    def line(self) -> str:
+        """The command as a line for the producer's stdin (what parse_command reads back)."""
+        words = [self.name] + ([str(self.count)] if self.count is not None else [])
+        words += [f"{key}={format_cents(cents)}" for key, cents in
+                  (("above", self.above_cents), ("under", self.under_cents)) if cents is not None]
+        return " ".join(words)
+
+
+def command_for(name: str, rules: Rules) -> Command:
+    """`name` (burst or cardtest) shaped for a version of the rules: what it injects, they flag."""
+    return Command(name, 2 * rules.account.velocity_count if name == BURST else None,
+                   above_cents=round(rules.large_threshold * 100),
+                   under_cents=round(rules.account.small_amount * 100))
 
 
 def parse_command(line: str) -> Command | None:
@@ -47,15 +74,32 @@ def parse_command(line: str) -> Command | None:
     if not words:
         return None
     name, args = words[0].lower(), words[1:]
-    if name == BURST and len(args) <= 1:
-        if not args:
-            return Command(BURST)
+    if name not in (BURST, CARD_TEST):
+        raise CommandError(f"unknown command {line.strip()!r} ({USAGE})")
+    count = None
+    if name == BURST and args and "=" not in args[0]:
         if not args[0].isdigit() or not 1 <= int(args[0]) <= MAX_BURST:
             raise CommandError(f"burst takes a count from 1 to {MAX_BURST}, got {args[0]!r}")
-        return Command(BURST, int(args[0]))
-    if name == CARD_TEST and not args:
-        return Command(CARD_TEST)
-    raise CommandError(f"unknown command {line.strip()!r} ({USAGE})")
+        count, args = int(args[0]), args[1:]
+    amounts: dict[str, int] = {}
+    for word in args:
+        key, _, value = word.partition("=")
+        if key not in ("above", "under") or key in amounts:
+            raise CommandError(f"{name}: unexpected {word!r} ({USAGE})")
+        amounts[key] = _cents(name, key, value)
+    return Command(name, count, amounts.get("above"), amounts.get("under"))
+
+
+def _cents(name: str, key: str, value: str) -> int:
+    """A positive RON amount with at most two decimals, in cents."""
+    whole, _, fraction = value.partition(".")
+    if not (whole.isdigit() and (fraction.isdigit() or not fraction) and len(fraction) <= 2
+            and value.count(".") <= 1):
+        raise CommandError(f"{name}: {key} takes an amount in RON like 800 or 0.50, got {value!r}")
+    cents = int(whole) * 100 + int(fraction.ljust(2, "0") or 0)
+    if not 0 < cents <= MAX_AMOUNT_CENTS:
+        raise CommandError(f"{name}: {key} must be above 0 and at most {format_cents(MAX_AMOUNT_CENTS)}")
+    return cents
 
 
 @dataclass(frozen=True)
@@ -89,21 +133,28 @@ class Injector:
 
     def serve(self, command: Command) -> Injection:
         """The records and reply of one command."""
+        large, small = self.large_cents, self.small_cents
+        if command.above_cents is not None:
+            large = (command.above_cents + 1, max(self.generator.max_cents, command.above_cents + 1))
+        if command.under_cents is not None:
+            small = (1, max(1, command.under_cents - 1))
         if command.name == BURST:
-            return self.burst(command.count or self.burst_size)
-        return self.card_test()
+            return self.burst(command.count or self.burst_size, large)
+        return self.card_test(large, small)
 
-    def burst(self, count: int) -> Injection:
-        """`count` large transactions on one account."""
-        account = self.rng.choice(self.generator.accounts)
-        records = [self._record(account, self._large()) for _ in range(count)]
+    def burst(self, count: int, large: tuple[int, int] | None = None) -> Injection:
+        """`count` transactions on one account above the large threshold (a cent range)."""
+        account, cents = self.rng.choice(self.generator.accounts), large or self.large_cents
+        records = [self._record(account, self.rng.randint(*cents)) for _ in range(count)]
         first, last = _tx_id(records[0][1]), _tx_id(records[-1][1])
         return Injection(records, f"{BURST} account={account} count={count} first_tx={first} last_tx={last}")
 
-    def card_test(self) -> Injection:
-        """A small transaction, then a large one, on one account."""
+    def card_test(self, large: tuple[int, int] | None = None,
+                  small: tuple[int, int] | None = None) -> Injection:
+        """A small transaction, then a large one, on one account (cent ranges: the producer's own)."""
         account = self.rng.choice(self.generator.accounts)
-        small_cents, large_cents = self.rng.randint(*self.small_cents), self._large()
+        small_cents = self.rng.randint(*(small or self.small_cents))
+        large_cents = self.rng.randint(*(large or self.large_cents))
         records = [self._record(account, small_cents), self._record(account, large_cents)]
         small_tx, large_tx = _tx_id(records[0][1]), _tx_id(records[1][1])
         return Injection(
@@ -111,9 +162,6 @@ class Injector:
             f"{CARD_TEST} account={account} small_tx={small_tx} small={format_cents(small_cents)} "
             f"large_tx={large_tx} large={format_cents(large_cents)}",
         )
-
-    def _large(self) -> int:
-        return self.rng.randint(*self.large_cents)
 
     def _record(self, account: str, cents: int) -> tuple[bytes, bytes]:
         return self.generator.record(account, cents, self.rng.choice(self.merchants))

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
-from producer.control import BURST, CARD_TEST
+from producer.control import BURST, CARD_TEST, command_for
 from spark_app.formats import PARQUET_DIR_NAME
 from txmon_core.rules import configured_rules
 from txmon_core.rules_log import Rules
@@ -554,8 +554,10 @@ class MonitorApp(OperatorApp):
             self.notify(f"Producer rate {rate:g} tx/s", timeout=3)
 
     def action_inject(self, command: str) -> None:
-        """Ask the running producer to inject a pattern the account rules look for."""
-        if self.pipeline is not None and self.pipeline.inject(command):
+        """Ask the running producer to inject a pattern the account rules (the version in force) look for."""
+        version = self.rules_in_force()
+        line = command if version is None else command_for(command, version.rules).line()
+        if self.pipeline is not None and self.pipeline.inject(line):
             self.notify(f"Producer: {command} injected (its reply is in the Processes panel)", timeout=4)
         else:
             self.notify("No producer running to inject into", severity="warning", timeout=3)

@@ -186,3 +186,37 @@ async def test_r_refuses_editing_in_a_read_only_monitor(config: PipelineConfig) 
         assert not app.screen.query("#rules-changes")
         refusal = str(app.screen.query_one("#rules-refused", Label).render())
         assert refusal.startswith("read-only monitor: rules are not edited here")
+
+
+async def test_b_and_t_inject_for_the_rules_in_force(config: PipelineConfig, broker: EmbeddedBroker) -> None:
+    client = {"bootstrap.servers": broker.bootstrap}
+    app = create_app(dataclasses.replace(config, run_producer=True, rate=5.0))
+    async with app.run_test(size=WIDE) as pilot:
+        await connected(pilot, app)
+        before = await until(pilot, app.rules_in_force, "a version of the rules")
+        # The producer was started with the default thresholds (large 500, small 1): a newer version
+        # must reach what `t` and `b` inject, or the rules in force would not flag them.
+        rules_log.publish(client, {"large_threshold": 800, "small_amount": 5}, "tester", "injections follow")
+        try:
+            await until(pilot, lambda: app.thresholds[0] == 800, "the new version in force", timeout=10)
+            await until(pilot, lambda: producer_running(app), "the producer running", timeout=60)
+            for _ in range(5):
+                await pilot.press("t")
+            replies = await until(pilot, lambda: len(r := producer_lines(app, "cardtest ")) == 5 and r,
+                                  "five card tests answered")
+            for reply in replies:
+                words = dict(word.split("=", 1) for word in reply.split()[1:])
+                assert float(words["large"]) > 800 and float(words["small"]) < 5, reply
+        finally:
+            rules_log.publish(client, before.rules, "tester", "back as before")
+
+
+def producer_running(app: MonitorApp) -> bool:
+    view = app.pipeline.process("producer") if app.pipeline is not None else None
+    return view is not None and view.state.name == "RUNNING"
+
+
+def producer_lines(app: MonitorApp, start: str) -> list[str]:
+    """The producer's output lines that start with `start`."""
+    view = app.pipeline.process("producer") if app.pipeline is not None else None
+    return [line for line in view.last_lines if line.startswith(start)] if view is not None else []

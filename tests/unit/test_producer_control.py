@@ -37,14 +37,18 @@ def words(reply: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("line", "command"),
     [("burst\n", Command(BURST)), ("  BURST 12 ", Command(BURST, 12)), ("cardtest", Command(CARD_TEST)),
-     ("", None), ("   \n", None)],
+     ("", None), ("   \n", None), ("burst 6 above=800 under=0.5", Command(BURST, 6, 80_000, 50)),
+     ("burst above=800.25", Command(BURST, None, 80_025)),
+     ("cardtest under=2", Command(CARD_TEST, under_cents=200))],
 )
 def test_commands_parse(line: str, command: Command | None) -> None:
     assert parse_command(line) == command
 
 
 @pytest.mark.parametrize("line", ["bursts", "burst 0", "burst -3", "burst x", "burst 1 2", "cardtest 2",
-                                  "burst 10001"])
+                                  "burst 10001", "burst above=0", "burst above=8e2", "burst above=1.001",
+                                  "cardtest under=", "cardtest above=800 above=900", "cardtest over=3",
+                                  "burst above=800 6", "burst above=99999999"])
 def test_anything_else_is_an_error_that_says_why(line: str) -> None:
     with pytest.raises(CommandError):
         parse_command(line)
@@ -80,6 +84,24 @@ def test_thresholds_are_strict_even_at_their_edges() -> None:
     edge = injector(large_threshold_cents=99_999, small_amount_cents=2)
     small, large = (decode(value) for _key, value in edge.card_test().records)
     assert (small.amount, large.amount) == (0.01, 1000.0)
+
+
+def test_a_command_line_round_trips() -> None:
+    command = Command(BURST, 6, above_cents=80_000, under_cents=50)
+    assert command.line() == "burst 6 above=800.00 under=0.50"
+    assert parse_command(command.line()) == command
+    assert Command(CARD_TEST).line() == "cardtest"
+
+
+def test_thresholds_sent_with_a_command_replace_the_producer_s_own() -> None:
+    # A monitor following a new rules version (large threshold 800, small amount 5 RON) asks for it;
+    # the producer's own are 500 and 1.
+    burst = injector().serve(Command(BURST, 20, above_cents=80_000))
+    assert all(800.0 < decode(value).amount for _key, value in burst.records)
+    tests = [injector().serve(Command(CARD_TEST, above_cents=80_000, under_cents=500)) for _ in range(20)]
+    pairs = [tuple(decode(value) for _key, value in test.records) for test in tests]
+    assert all(0 < small.amount < 5.0 and large.amount > 800.0 for small, large in pairs)
+    assert max(small.amount for small, _large in pairs) >= 1.0  # the new small amount, not the old one
 
 
 def test_injected_records_continue_the_run_s_ids_and_leave_the_seeded_draws_alone() -> None:
