@@ -1,8 +1,10 @@
-"""Command-line options every txmon command spells the same way: -b, -X, -F, --data-dir, --version.
+"""Command-line options declared once for every txmon command that takes them.
 
-Also the one error style and the exit codes every command shares: `txmon-x: error: …` on stderr;
-0 done, 1 a runtime error, 2 a usage error (argparse's own), 3 a headless run whose pipeline stalled,
-4 a headless run whose pipeline could not start.
+Kafka (-b, -X, -F, --partitions), --data-dir, --version, the thresholds and their cross-check, the flags
+that override a settings table ([rules], [validation]: `TableFlag`), and the argparse types they use;
+each command attaches what it needs. Also the one error style and the exit codes every command
+shares: `txmon-x: error: …` on stderr; 0 done, 1 a runtime error, 2 a usage error (argparse's own),
+3 a headless run whose pipeline stalled, 4 a headless run whose pipeline could not start.
 """
 
 from __future__ import annotations
