@@ -40,6 +40,19 @@ def ensure(client_config: Mapping[str, str], topic: str, timeout: float = 30.0) 
     ensure_topics(client_config, [topic], partitions=1, timeout=timeout, config=COMPACTED)
 
 
+def exists(client_config: Mapping[str, str], topic: str, timeout: float = 5.0) -> bool:
+    """Whether the cluster has `topic` (asked without creating it); KafkaAccessError when unreachable."""
+    reader = consumer(client_config, "peek")
+    try:
+        metadata = reader.list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaAccessError(f"cannot read the topics of the cluster: {exc}") from None
+    finally:
+        reader.close()
+    found = metadata.topics.get(topic)
+    return found is not None and found.error is None
+
+
 def consumer(client_config: Mapping[str, str], purpose: str, errors: list[str] | None = None) -> Consumer:
     """A consumer that reads what it is assigned; its group id is never used (no subscribe, no commit)."""
     settings: dict[str, object] = {

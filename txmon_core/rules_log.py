@@ -230,9 +230,13 @@ def history(client_config: Mapping[str, str], limit: int | None = None) -> list[
     return versions[-limit:] if limit else versions
 
 
-def latest(client_config: Mapping[str, str]) -> RulesVersion | None:
-    """The version in force (the record at the last offset), or None when the topic is empty."""
-    ensure_topic(client_config)
+def latest(client_config: Mapping[str, str], create: bool = True) -> RulesVersion | None:
+    """The version in force (the record at the last offset), or None when the topic is empty (or, with
+    `create` False, missing: a reader that must not write to the cluster leaves it so)."""
+    if create:
+        ensure_topic(client_config)
+    elif not compacted.exists(client_config, RULES):
+        return None
     last = _decoded(compacted.read_range(client_config, RULES, start_back=1))
     if last:
         return last[-1]

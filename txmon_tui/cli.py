@@ -181,6 +181,28 @@ def pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     )
 
 
+def report_thresholds(args: argparse.Namespace) -> tuple[float, float]:
+    """The thresholds the report draws: the rules version in force when a broker is named and its
+    `txmon.rules` has one (read only: a missing topic is not created), else the flags'."""
+    from txmon_core import rules_log
+    from txmon_core.topics import KafkaAccessError
+
+    thresholds = (args.large_threshold, args.alert_threshold)
+    try:
+        client = client_config(args, settings_of(args))
+    except SettingsError:
+        return thresholds
+    if not client.get("bootstrap.servers"):
+        return thresholds
+    try:
+        version = rules_log.latest(client, create=False)
+    except KafkaAccessError as exc:
+        print(f"txmon-tui report: the rules in force are unknown ({exc}); drawing the flags' thresholds",
+              file=sys.stderr)
+        return thresholds
+    return thresholds if version is None else (version.rules.large_threshold, version.rules.alert_threshold)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options and run the monitor, the headless run or the report."""
     parser = build_parser()
@@ -211,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.alerts:
             return report.alerts_main(args.data_dir, getattr(args, "settings", None), args.account,
                                       args.level, args.since, args.until, args.limit)
-        return report.main(args.data_dir)
+        return report.main(args.data_dir, *report_thresholds(args))
     check_thresholds(parser, args)
     if args.duration is not None and not args.headless:
         parser.error("--duration only applies with --headless")

@@ -91,10 +91,11 @@ def render(
     return f"{chart}\n\n{summary_text(history)}\n"
 
 
-def main(data_dir: Path) -> int:
+def main(data_dir: Path, large_threshold: float = DEFAULT_LARGE_THRESHOLD,
+         alert_threshold: float = DEFAULT_ALERT_THRESHOLD) -> int:
     """Print the report; 0 when there is data, 1 when nothing is committed yet, 2 on an unreadable log."""
     try:
-        text = render(data_dir, colour=use_colour(sys.stdout))
+        text = render(data_dir, large_threshold, alert_threshold, colour=use_colour(sys.stdout))
     except HistoryError as exc:
         print(f"txmon-tui report: error: {exc}", file=sys.stderr)
         return 2

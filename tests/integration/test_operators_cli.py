@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from spark_app.formats import PARQUET_DIR_NAME
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
+from txmon_core.large_table import PARTITION_COLUMN, LargeTable
 from txmon_core.topics import RULES, TRIAGE
 from txmon_core.triage import SCOPE_ACCOUNT, iso
 from txmon_core.triage_service import TriageService
@@ -88,3 +92,24 @@ def test_report_triage_prints_who_did_what_when_and_why(bootstrap: str,
     assert "rules v1" in lines[2] and "tester       rules v2: alert_threshold 900 → 850 — tuning" in lines[3]
     future = iso(time.time() + 3600)
     assert cli.main(["-b", bootstrap, "report", "--triage", "--since", future]) == 1
+
+
+def test_report_draws_the_thresholds_of_the_rules_in_force(bootstrap: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    table = LargeTable(tmp_path / PARQUET_DIR_NAME)
+    table.write(0, 0, pa.table({"tx_id": ["r1", "r2"], "account_id": ["RO49A", "RO49B"],
+                                "merchant": ["m", "m"],
+                                "amount": [650.0, 920.0], "currency": ["RON", "RON"],
+                                "ts": ["2026-12-05T10:00:00.000Z"] * 2, "level": ["large", "alert"],
+                                PARTITION_COLUMN: ["2026-12-05"] * 2}))
+    report = ["report", "--data-dir", str(tmp_path)]
+    assert cli.main(["-b", bootstrap, *report]) == 0  # no version yet: the flags' (defaults)
+    assert "lines at 500 and 900" in capsys.readouterr().out
+    # Reading the rules in force must not create their topic on the cluster.
+    assert RULES not in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+    assert cli.main(["-b", bootstrap, "rules", "set", "alert_threshold=800", "--reason", "more alerts"]) == 0
+    capsys.readouterr()
+    assert cli.main(["-b", bootstrap, *report]) == 0
+    assert "lines at 500 and 800" in capsys.readouterr().out
+    assert cli.main(["--alert-threshold", "950", *report]) == 0  # no broker named: the flags'
+    assert "lines at 500 and 950" in capsys.readouterr().out
