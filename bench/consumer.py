@@ -4,7 +4,7 @@
 
 Pre-loads `--records` alert records (as the Spark job writes them, uncompressed like its Kafka sink)
 into `alerts` of a fresh embedded broker (or a fresh `alerts` topic's tail of the one named), then
-each round times `org.apache.kafka.tools.ConsumerPerformance` and txmon_tui.tail.Tail reading them
+each round times `org.apache.kafka.tools.ConsumerPerformance` and txmon_tui.monitor.tail.Tail reading them
 all: the Tail both alone (poll + decode) and with the monitor's MonitorModel.apply per batch.
 ConsumerPerformance's fetch.nMsg.sec leaves out its consumer-group join, which the Tail does not do.
 """
@@ -28,8 +28,8 @@ from bench.producer import JAVA_OPTIONS, bootstrap_servers
 from producer.generator import TransactionGenerator
 from spark_app import formats
 from txmon_core import jars, topics
-from txmon_tui import tail as tail_module
-from txmon_tui.model import MonitorModel
+from txmon_tui.monitor import tail as tail_module
+from txmon_tui.monitor.model import MonitorModel
 
 GOAL_RATIO = 0.5
 # ConsumerPerformance's CSV line: start, end, MB, MB/s, records, records/s, rebalance ms, fetch ms,

@@ -40,7 +40,7 @@ from spark_app.cli import add_query_options
 from spark_app.config import MODE_MICROBATCH, MODE_REALTIME
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
-from txmon_tui.history import committed_files
+from txmon_tui.monitor.history import committed_files
 
 WARMUP_RATE = 100
 COLD_START_TIMEOUT = 300.0  # a loaded machine has taken minutes to start a JVM

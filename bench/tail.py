@@ -2,10 +2,10 @@
 
     python -m bench.tail -b HOST:PORT --out FILE
 
-Does what the monitor does with Kafka (txmon_tui.tail.Tail polled every 0.2 s, each batch applied to
-a MonitorModel), and also keeps, for every flagged record received, its tx_id, event time, detection
-time and the wall time the tail received it. Prints a status line (JSON) twice a second on stdout;
-on SIGTERM writes everything to `--out` and exits.
+Does what the monitor does with Kafka (a txmon_tui.monitor.session.MonitorSession polled every 0.2 s,
+each batch applied to its MonitorModel), and also keeps, for every flagged record received, its tx_id,
+event time, detection time and the wall time the tail received it. Prints a status line (JSON) twice
+a second on stdout; on SIGTERM writes everything to `--out` and exits.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from typing import Any
 import orjson
 
 from spark_app.formats import LEVEL_ALERT
-from txmon_tui.model import MonitorModel
-from txmon_tui.stats import TimestampParser
-from txmon_tui.tail import Tail
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.session import MonitorSession
+from txmon_tui.monitor.stats import TimestampParser
 
 STATUS_EVERY = 0.5
-# The monitor's poll timeout (txmon_tui.app.TAIL_POLL_SECONDS, headless 0.2 too); importing the app
-# for it would load Textual, which the tail does not need.
+# The monitor's poll timeout (txmon_tui.widgets.session_workers.TAIL_POLL_SECONDS, headless 0.2 too);
+# importing it would load Textual, which the tail does not need.
 TAIL_POLL_SECONDS = 0.2
 
 
@@ -111,23 +111,23 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: stop.set())
-    tail = Tail({"bootstrap.servers": args.bootstrap_servers})
-    model = MonitorModel()
+    session = MonitorSession(MonitorModel())
+    session.open_tail({"bootstrap.servers": args.bootstrap_servers})
     recorder = Recorder()
     print("tail ready", flush=True)
     next_status = 0.0
     try:
         while not stop.is_set():
-            batch = tail.poll(TAIL_POLL_SECONDS)
+            batch = session.poll(TAIL_POLL_SECONDS)
             if batch:
-                model.apply(batch)  # the monitor's own per-batch work, so its cost is counted
+                session.model.apply(batch)  # the monitor's own per-batch work, so its cost is counted
                 recorder.add(batch)
             if time.monotonic() >= next_status:
                 next_status = time.monotonic() + STATUS_EVERY
                 sys.stdout.write(orjson.dumps(recorder.status()).decode() + "\n")
                 sys.stdout.flush()
     finally:
-        tail.close()
+        session.close()
     with open(args.out, "wb") as out:
         out.write(recorder.dump())
     return 0

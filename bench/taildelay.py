@@ -22,7 +22,7 @@ from bench.consumer import alert_values
 from bench.pipeline import percentiles, save
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
-from txmon_tui.tail import Tail, TailBatch
+from txmon_tui.monitor.tail import Tail, TailBatch
 
 RECORDS, GAP_S = 200, 0.02
 

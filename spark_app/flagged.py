@@ -100,12 +100,9 @@ class FlaggedBatchWriter:
 
     def __init__(self, producer: AlertProducer, buffer: ParquetBuffer, checkpoint: Path,
                  stop_requested: threading.Event, alert_lines: bool = False,
-                 rules: RulesStep | None = None, deliver_rows: bool = True,
-                 names: topics.TopicNames | None = None) -> None:
-        """`deliver_rows` False: the batch's own Kafka records are written elsewhere (Real-time Mode)."""
+                 rules: RulesStep | None = None, names: topics.TopicNames | None = None) -> None:
         self.checkpoint = checkpoint
         self.names = names or topics.TopicNames()
-        self.deliver_rows = deliver_rows
         self.producer = producer
         self.buffer = buffer
         self.stop_requested = stop_requested
@@ -124,7 +121,7 @@ class FlaggedBatchWriter:
         hits = rules.engine.decide(batch_id, rule_events(rows)) if rules else []
         extra = (alert_records(hits, rules.rule_text, iso_now(), self.names.alerts, rules.rules_version)
                  if rules else [])
-        self.producer.send(rows if self.deliver_rows else None, extra)
+        self.producer.send(rows, extra)
         if rules is not None:
             rules.engine.commit()  # after the alerts are acknowledged: a crash before repeats them
             rules.publish(formats.BatchMetrics(

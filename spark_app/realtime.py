@@ -14,8 +14,8 @@ def start_realtime_alerts_query(source: DataFrame, config: JobConfig,
     """Kafka → Kafka in Spark's Real-time Mode: each record is written as it arrives, not per batch.
 
     Real-time Mode takes only stateless plans with a Kafka sink and update output, so this query
-    writes alerts and dead letters only; the Parquet table comes from the micro-batch alerts query
-    running beside it without producing (spark_app.flagged). observe() still counts per batch.
+    writes alerts and dead letters only, the fast copy; the micro-batch alerts query beside it fills
+    the Parquet table and writes them again, the copy that is never lost (see job.start_queries).
     """
     # No observe(): the alerts query beside it counts every batch for the metrics.
     return (

@@ -16,7 +16,7 @@ from txmon_sinks.metrics import MetricsBoard, MetricsServer, PipelineTotals
 
 
 class AlertBatch(Protocol):
-    """What the monitor's tail yields per poll (txmon_tui.tail.TailBatch)."""
+    """What the monitor's tail yields per poll (txmon_tui.monitor.tail.TailBatch)."""
 
     alerts: list[Alert]  # read live: shown on the screen and delivered
     missed: list[Alert]  # raised while no monitor was reading: delivered only

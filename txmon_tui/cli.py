@@ -35,10 +35,10 @@ from txmon_core.topics import add_topic_options, resolve_topics
 from txmon_core.triage import TriageSettings
 from txmon_sinks.options import add_alert_report_options, add_metrics_option, settings_of, start_outlets
 from txmon_tui.attach import AttachError, monitor_settings, plan, since_ms
-from txmon_tui.export import FORMATS as EXPORT_FORMATS
+from txmon_tui.monitor.export import FORMATS as EXPORT_FORMATS
+from txmon_tui.monitor.replay import RecordingError, Replay, open_replay, parse_speed
 from txmon_tui.operators_cli import add_rules_command, add_triage_report_options
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.recording import RecordingError, Replay, open_replay, parse_speed
+from txmon_tui.supervise.config import PipelineConfig
 
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets
@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     private_data_dir(args.data_dir)  # alerts, logs, exports and recordings: the user's only
     if args.command == "report":
-        from txmon_tui import report
+        from txmon_tui.monitor import report
 
         if args.triage:
             from txmon_tui.operators_cli import triage_report
@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         return run_monitor(config, export_format=args.export_format, replay=replay, confirm_quit=False)
     if args.headless:
-        from txmon_tui import headless
+        from txmon_tui.monitor import headless
 
         return headless.run(config, args.duration, outlets=start_outlets(parser, args, config.data_dir))
     return run_monitor(config, export_format=args.export_format, record_to=args.record,

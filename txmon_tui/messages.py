@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
-from txmon_tui.supervisor import ProcessView
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.children import ProcessView
 
 
 @dataclass

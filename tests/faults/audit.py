@@ -33,9 +33,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from producer.transaction import decode
 from spark_app import formats
 from txmon_core import topics
-from txmon_tui.history import committed_files
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import Tail
+from txmon_tui.monitor.history import committed_files
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import Tail
 
 LARGE = formats.DEFAULT_LARGE_THRESHOLD
 ALERT = formats.DEFAULT_ALERT_THRESHOLD

@@ -19,7 +19,7 @@ from tests.integration.test_pipeline import SparkJob
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
-from txmon_tui.tail import OffsetWatcher
+from txmon_tui.readers import OffsetWatcher
 
 SINK_TIMEOUT = 240.0  # a restarted job replays its backlog on 2 busy cores
 PRODUCER_STOP_TIMEOUT = 60.0

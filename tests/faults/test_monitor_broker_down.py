@@ -15,7 +15,7 @@ import pytest
 from tests.tui.conftest import tailing, until
 from txmon_core.broker import EmbeddedBroker, free_port
 from txmon_tui.app import create_app
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets import HealthPanel
 
 pytestmark = [pytest.mark.integration, pytest.mark.tui]

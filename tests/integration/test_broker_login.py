@@ -18,8 +18,8 @@ from confluent_kafka.admin import AdminClient
 from txmon_core.broker import QUIET, BrokerError, EmbeddedBroker
 from txmon_core.secure import read_client_config
 from txmon_core.topics import TRANSACTIONS, ensure_topics
-from txmon_tui import headless
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.monitor import headless
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,8 +24,8 @@ from txmon_core import topics
 from txmon_core.broker import Quorum, Voter, server_properties
 from txmon_core.cluster import KafkaCluster
 from txmon_core.options import BOOTSTRAP_ENV
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import OffsetWatcher
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.readers import OffsetWatcher
 
 pytestmark = pytest.mark.integration
 

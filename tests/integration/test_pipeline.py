@@ -31,7 +31,7 @@ from tests.conditions import wait_until
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.options import BOOTSTRAP_ENV
-from txmon_tui.history import committed_files
+from txmon_tui.monitor.history import committed_files
 
 pytestmark = pytest.mark.integration
 

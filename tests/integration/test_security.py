@@ -25,7 +25,8 @@ from tests.faults.rig import FaultRig
 from txmon_core import topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.secure import BrokerSecurity, redact_text, write_client_config
-from txmon_tui.pipeline import Pipeline, PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 

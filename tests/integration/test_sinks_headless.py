@@ -24,8 +24,8 @@ from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, ensure_topics
 from txmon_sinks import AlertStore, Delivery, Outlets
 from txmon_sinks.config import delivery_config
-from txmon_tui import headless
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.monitor import headless
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.integration
 

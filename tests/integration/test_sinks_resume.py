@@ -23,9 +23,9 @@ from txmon_core.topics import ALERTS, ensure_topics
 from txmon_sinks import Delivery, Outlets
 from txmon_sinks.config import delivery_config
 from txmon_sinks.identity import id_of
-from txmon_tui import headless
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.tail import Tail, resume_offset
+from txmon_tui.monitor import headless
+from txmon_tui.monitor.tail import Tail, resume_offset
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.integration
 SETTINGS = {"sinks": {"jsonl": {"fsync": False}}, "storage": {"enabled": False}}

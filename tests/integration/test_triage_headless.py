@@ -21,8 +21,8 @@ from txmon_core.triage import SCOPE_ACCOUNT, iso
 from txmon_core.triage_service import TriageService
 from txmon_sinks import AlertStore, Delivery, Outlets
 from txmon_sinks.config import delivery_config
-from txmon_tui import headless
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.monitor import headless
+from txmon_tui.supervise.config import PipelineConfig
 
 
 def feed(bootstrap: str, accounts: tuple[str, str], stop: threading.Event) -> None:

@@ -18,8 +18,8 @@ from producer.transaction import format_ts
 from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics, encode_metrics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
-from txmon_tui import headless
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.monitor import headless
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[2]

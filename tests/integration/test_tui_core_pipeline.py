@@ -17,10 +17,12 @@ import pytest
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TRANSACTIONS
-from txmon_tui.model import MonitorModel
-from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState
-from txmon_tui.supervisor import ProcState
-from txmon_tui.tail import OffsetWatcher
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.readers import OffsetWatcher
+from txmon_tui.supervise.children import ProcState
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
+from txmon_tui.supervise.steps import StepState
 
 pytestmark = pytest.mark.integration
 
@@ -196,7 +198,7 @@ def test_no_restart_leaves_a_dead_producer_failed(broker: EmbeddedBroker, tmp_pa
 
 
 def test_unreachable_broker_fails_the_broker_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("txmon_tui.pipeline.BROKER_TIMEOUT", 2.0)
+    monkeypatch.setattr("txmon_tui.supervise.broker.BROKER_TIMEOUT", 2.0)
     pipeline = Pipeline(PipelineConfig(bootstrap="127.0.0.1:1", data_dir=tmp_path))
     try:
         pipeline.start()
@@ -210,7 +212,8 @@ def test_unreachable_broker_fails_the_broker_step(tmp_path: Path, monkeypatch: p
 MONITOR = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from txmon_tui.pipeline import Pipeline, PipelineConfig
+    from txmon_tui.supervise.pipeline import Pipeline
+    from txmon_tui.supervise.config import PipelineConfig
     config = PipelineConfig(data_dir=Path(sys.argv[1]), rate=100, run_spark=sys.argv[2] == "spark")
     pipeline = Pipeline(config)
     pipeline.start()

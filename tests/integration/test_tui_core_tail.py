@@ -1,9 +1,10 @@
-"""Tail and OffsetWatcher against the real broker: known records in, decoded batches out."""
+"""Tail, OffsetWatcher and the session over them against the real broker: known records in, batches out."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -13,8 +14,11 @@ from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics, encode_metrics
 from tests.conditions import wait_until
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, METRICS, TRANSACTIONS, ensure_topics
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import Deliveries, OffsetWatcher, Tail, TailBatch
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.replay import Player, open_recording
+from txmon_tui.monitor.session import MonitorSession
+from txmon_tui.monitor.tail import Deliveries, Tail, TailBatch
+from txmon_tui.readers import OffsetWatcher
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +111,38 @@ def test_offset_watcher_reports_an_unreachable_broker() -> None:
         assert watcher.end_offset_total(TRANSACTIONS, timeout=1.0) is None
     finally:
         watcher.close()
+
+
+def test_a_session_feeds_its_recording_with_what_it_reads(client: dict[str, str], tmp_path: Path) -> None:
+    session = MonitorSession(MonitorModel())
+    session.open_tail(client)
+    session.open_offsets(client)
+    try:
+        before, _at = session.count_produced()  # no recording yet: not recorded
+        assert before is not None
+        recorder = session.start_recording(tmp_path / "session.jsonl")
+        produce(client, [(ALERTS, orjson.dumps(dataclasses.asdict(sample_alert(n)))) for n in (200, 201)]
+                + [(TRANSACTIONS, b"{}")] * 3)
+        read: list[str] = []
+
+        def both_read() -> bool:
+            batch = session.poll(0.2)
+            session.model.apply(batch)
+            read.extend(alert.tx_id for alert in batch.alerts)
+            return len(read) >= 2
+
+        wait_until(both_read, 20, "the two alerts through the session")
+        total, _at = session.count_produced()
+        assert total == before + 3 and session.model.alerts == 2
+        assert session.stop_recording() == recorder.path and session.recorder is None
+        steps = list(Player(open_recording(recorder.path)).steps())
+        recorded = [a.tx_id for step in steps if step.batch for a in step.batch.alerts]
+        assert recorded == ["tail-200", "tail-201"]
+        assert [step.produced for step in steps if step.produced is not None] == [before + 3]
+    finally:
+        session.close()
+    assert not session.tailing
+    assert session.count_produced()[0] is None  # closed: nothing read, nothing recorded
 
 
 def test_deliveries_hand_over_batches_at_most_once_an_interval() -> None:

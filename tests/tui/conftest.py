@@ -29,7 +29,7 @@ from spark_app.formats import (
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import ALERTS, METRICS, ensure_topics
 from txmon_tui.app import MonitorApp, create_app
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 
 T = TypeVar("T")
 

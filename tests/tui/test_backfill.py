@@ -17,10 +17,10 @@ from tests.tui.conftest import make_alert, tailing, until
 from tests.tui.test_monitor import feed_ids
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.topics import TopicNames, ensure_topics
-from txmon_tui import headless
 from txmon_tui.app import create_app
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.tail import Tail, TailBatch
+from txmon_tui.monitor import headless
+from txmon_tui.monitor.tail import Tail, TailBatch
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.tui
 HOUR_MS = 3_600_000

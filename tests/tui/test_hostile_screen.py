@@ -22,10 +22,10 @@ from tests.conditions import wait_until
 from tests.tui.conftest import plain, until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
-from txmon_tui.model import FeedFilter
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.recording import FORMAT, VERSION
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.feed import FeedFilter
+from txmon_tui.monitor.recorder import FORMAT, VERSION
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets.linetable import LineTable
 from txmon_tui.widgets.screens import DetailsScreen
 

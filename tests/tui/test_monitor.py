@@ -10,8 +10,8 @@ from textual.widgets import DataTable, Input, RichLog, Select, Static
 
 from tests.tui.conftest import Records, make_alert, make_metrics, plain, tailing, until
 from txmon_tui.app import PANELS, MonitorApp, create_app
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.supervisor import ProcState
+from txmon_tui.supervise.children import ProcState
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets import AmountsPlot, HealthPanel, ThroughputPanel
 from txmon_tui.widgets.feed import FeedTable
 from txmon_tui.widgets.screens import DetailsScreen, FilterScreen, HelpScreen, LogScreen

@@ -16,7 +16,7 @@ from txmon_core.broker import EmbeddedBroker
 from txmon_core.triage import SCOPE_ACCOUNT, is_silenced
 from txmon_core.triage_service import TriageService
 from txmon_tui.app import MonitorApp, create_app
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets import HealthPanel, HelpScreen
 from txmon_tui.widgets.feed import ROW_KEY_SEPARATOR, FeedTable
 from txmon_tui.widgets.operator_screens import NoteScreen, RulesScreen, SilenceScreen

@@ -14,9 +14,10 @@ import pytest
 
 from tests.tui.conftest import tailing, until
 from txmon_tui.app import create_app
-from txmon_tui.pipeline import Pipeline, PipelineConfig
-from txmon_tui.restarts import RESTART_BACKOFF
-from txmon_tui.supervisor import ProcState
+from txmon_tui.supervise.children import ProcState
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
+from txmon_tui.supervise.restarts import RESTART_BACKOFF
 from txmon_tui.widgets import ProcessesPanel
 
 pytestmark = pytest.mark.tui

@@ -13,8 +13,9 @@ from textual.widgets._footer import FooterKey
 
 from tests.tui.conftest import Records, plain, tailing, until
 from tests.tui.test_process_keys import running_pid
-from txmon_tui.app import READ_ONLY_NOTE, WRITE_ACTIONS, MonitorApp, create_app
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.app import MonitorApp, create_app
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.widgets.keys import READ_ONLY_NOTE, WRITE_ACTIONS
 from txmon_tui.widgets.screens import HelpScreen
 
 pytestmark = pytest.mark.tui

@@ -16,10 +16,11 @@ from textual.message import Message
 from tests.tui.conftest import Records, make_alert, make_metrics, tailing, until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import ExportWritten, RecordsReceived
-from txmon_tui.model import FeedFilter
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.recording import Recorder, open_replay
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.feed import FeedFilter
+from txmon_tui.monitor.recorder import Recorder
+from txmon_tui.monitor.replay import open_replay
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets.linetable import LineTable
 
 pytestmark = pytest.mark.tui

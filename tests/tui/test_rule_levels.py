@@ -12,9 +12,9 @@ from spark_app.formats import LEVEL_PATTERN, LEVEL_VELOCITY, LEVELS, rule_alert_
 from tests.tui.conftest import make_alert, until
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.supervisor import ProcState
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.children import ProcState
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets.feed import level_marker
 from txmon_tui.widgets.linetable import LineTable
 

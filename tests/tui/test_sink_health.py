@@ -10,8 +10,8 @@ import pytest
 from tests.tui.conftest import make_alert, until
 from txmon_sinks.outlets import Outlets
 from txmon_tui.app import create_app
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.config import PipelineConfig
 from txmon_tui.widgets import HealthPanel
 
 pytestmark = pytest.mark.tui

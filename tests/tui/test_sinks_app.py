@@ -15,8 +15,8 @@ from txmon_sinks import Delivery, Outlets
 from txmon_sinks.config import delivery_config
 from txmon_tui.app import create_app
 from txmon_tui.messages import RecordsReceived
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.tui
 

@@ -11,8 +11,8 @@ from spark_app.formats import LEVEL_ALERT, LEVEL_LARGE, QUERY_ALERTS, QUERY_PARQ
 from tests.tui.conftest import iso
 from txmon_tui.app import MonitorApp, create_app
 from txmon_tui.messages import RecordsReceived
-from txmon_tui.pipeline import PipelineConfig
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.config import PipelineConfig
 
 pytestmark = pytest.mark.tui
 T0 = 1_795_000_000.0  # a fixed wall clock: rates, latencies and sparklines come out the same every run

@@ -13,7 +13,7 @@ from txmon_core.settings import SETTINGS_ENV
 from txmon_core.topics import TopicNames
 from txmon_tui import cli
 from txmon_tui.attach import since_ms
-from txmon_tui.pipeline import PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

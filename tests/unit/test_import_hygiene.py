@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("producer", "spark_app", "txmon_core", "txmon_tui", "txmon_sinks")
 # The only modules allowed to import Textual (the UI) or pyspark (the running job).
 UI_MODULES = {"txmon_tui.app", "txmon_tui.messages", "txmon_tui.widgets"}
+# The monitor's UI-free layer: driven by the app, the headless mode and the benchmark alike.
+UI_FREE_PACKAGES = ("txmon_tui.monitor", "txmon_tui.supervise")
 SPARK_JOB_MODULES = {"spark_app.job", "spark_app.progress", "spark_app.flagged", "spark_app.transforms",
                      "spark_app.session", "spark_app.realtime", "spark_app.replay",
                      "spark_app.class_archive"}
@@ -50,6 +52,7 @@ def _loaded_by(modules: list[str]) -> set[str]:
 def test_there_is_something_to_check() -> None:
     modules = _modules()
     assert "producer.cli" in modules and "spark_app.formats" in modules and "txmon_tui.cli" in modules
+    assert {"txmon_tui.monitor.session", "txmon_tui.supervise.pipeline"} <= set(modules)
 
 
 @pytest.mark.parametrize("name", [m for m in _modules() if not _is_ui(m) and m not in SPARK_JOB_MODULES
@@ -88,3 +91,33 @@ def test_only_the_ui_modules_import_textual() -> None:
                 if any(n.split(".")[0] in ("textual", "textual_plotext") for n in names):
                     offenders.append(module)
     assert offenders == [], f"Textual imported outside the UI modules: {sorted(set(offenders))}"
+
+
+def _imported_names(path: Path) -> list[str]:
+    """Every module an `import` or `from … import` in the file names (relative imports as written)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names += [f"{node.module}.{alias.name}" if node.module else alias.name for alias in node.names]
+    return names
+
+
+@pytest.mark.parametrize("package", UI_FREE_PACKAGES)
+def test_the_ui_free_layer_imports_no_ui_module(package: str) -> None:
+    """Not even lazily: the headless mode and the benchmark run it with no screen (and no Textual)."""
+    offenders = []
+    for path in (ROOT / package.replace(".", "/")).rglob("*.py"):
+        for name in _imported_names(path):
+            if _is_ui(name) or name.split(".")[0] in ("textual", "textual_plotext"):
+                offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == [], f"{package} imports UI modules: {offenders}"
+
+
+def test_supervise_is_below_the_monitor() -> None:
+    """The monitor reads the processes' views; the supervision never reads the monitor (no circle)."""
+    offenders = [f"{path.relative_to(ROOT)}: {name}"
+                 for path in (ROOT / "txmon_tui" / "supervise").rglob("*.py")
+                 for name in _imported_names(path) if name.startswith("txmon_tui.monitor")]
+    assert offenders == [], f"txmon_tui.supervise imports the monitor: {offenders}"

@@ -99,7 +99,7 @@ def test_the_monitor_runs_without_pyspark_or_pandas(monitor_only_path: str) -> N
         "import importlib.util, sys\n"
         "for absent in ('pyspark', 'pandas', 'psycopg'):\n"
         "    assert importlib.util.find_spec(absent) is None, absent\n"
-        "import txmon_tui.app, txmon_tui.cli, txmon_tui.headless, producer.cli, txmon_sinks.outlets\n"
+        "import txmon_tui.app, txmon_tui.cli, txmon_tui.monitor.headless, producer.cli, txmon_sinks.outlets\n"
         "import txmon_sinks.store, spark_app.cli, txmon_core.broker\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
         "assert not loaded & {'pyspark', 'pandas'}, loaded\n"

@@ -27,8 +27,8 @@ from pyspark.sql import functions as F
 from producer.transaction import FormatError, Transaction, decode, format_cents, format_ts, parse_ts
 from spark_app import formats, transforms
 from spark_app.validation import Validation
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import TailBatch
 
 SOURCE_SCHEMA = "key binary, value binary, topic string, partition int, offset long"
 # What the monitor's Tail catches around the format decoders: anything else would kill its worker.

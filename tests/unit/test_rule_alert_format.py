@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from spark_app import formats
-from txmon_tui.model import MonitorModel
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import TailBatch
 
 FLAGGED = {"tx_id": "p1-000000000003", "account_id": "RO49RZBR0000060012345678", "merchant": "eMAG",
            "amount": 912.4, "currency": "RON", "ts": "2026-11-25T12:00:00.123Z", "level": "alert",

@@ -101,7 +101,7 @@ def test_the_spark_job_refuses_a_small_amount_above_the_large_threshold(
 
 def test_the_monitor_shows_the_rules_its_file_sets_and_hands_the_file_to_its_children(tmp_path: Path) -> None:
     from txmon_tui import cli as tui_cli
-    from txmon_tui.pipeline import Pipeline
+    from txmon_tui.supervise.pipeline import Pipeline
 
     path = write(tmp_path, "[rules]\nvelocity_count = 5\nvelocity_window = 120\n")
     args = tui_cli.build_parser().parse_args(["-b", "127.0.0.1:9", "--settings", str(path)])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from spark_app.formats import Alert
 from txmon_core.triage import ACK, NOTE, SCOPE_ACCOUNT, SILENCE, TriageRecord, TriageState, iso
-from txmon_tui.model import FeedRow
-from txmon_tui.triage_view import silence_lines, triage_feed, triage_status
+from txmon_tui.monitor.feed import FeedRow
+from txmon_tui.monitor.triage_view import silence_lines, triage_feed, triage_status
 
 NOW = 1_800_000_000.0
 

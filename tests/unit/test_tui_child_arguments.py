@@ -12,7 +12,8 @@ from producer.cli import build_parser as producer_parser
 from spark_app.cli import build_parser as spark_parser
 from spark_app.cli import main as spark_main
 from txmon_tui import cli
-from txmon_tui.pipeline import Pipeline, PipelineConfig
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
 
 THRESHOLD_FLAGS = ("--large-threshold", "--alert-threshold")
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from tests.conditions import wait_until
-from txmon_tui.supervisor import Child, ProcState
+from txmon_tui.supervise.children import Child, ProcState
 
 # Says it is ready, then answers each line it reads (it ends at the end of its input).
 ECHO = ("import sys\nprint('ready', flush=True)\n"

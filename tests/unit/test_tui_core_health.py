@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from txmon_tui.health import HealthInputs, HealthRules, ProcessHealth, funnel, warnings
-from txmon_tui.supervisor import ProcState
+from txmon_tui.monitor.health import HealthInputs, HealthRules, ProcessHealth, funnel, warnings
+from txmon_tui.supervise.children import ProcState
 
 RUNNING = ProcessHealth(ProcState.RUNNING)
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from txmon_tui import report
-from txmon_tui.history import HistoryError, HistoryReader, committed_files, read_history
-from txmon_tui.stats import AmountBins
+from txmon_tui.monitor import report
+from txmon_tui.monitor.history import HistoryError, HistoryReader, committed_files, read_history
+from txmon_tui.monitor.stats import AmountBins
 
 
 def write_part(table_dir: Path, day: str, amounts: list[float]) -> Path:
@@ -130,9 +130,9 @@ def test_report_main_without_data(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_the_monitor_loads_pyarrow_only_once_history_is_read(tmp_path: Path) -> None:
     # pyarrow is ~45 MB of the monitor's memory: the screen and the history module start without it.
-    code = ("import sys; import txmon_tui.app, txmon_tui.history; "
+    code = ("import sys; import txmon_tui.app, txmon_tui.monitor.history; "
             "assert 'pyarrow' not in sys.modules, 'pyarrow loaded at start'; "
-            f"from txmon_tui.history import read_history; read_history({str(tmp_path)!r}); "
+            f"from txmon_tui.monitor.history import read_history; read_history({str(tmp_path)!r}); "
             "assert 'pyarrow' not in sys.modules, 'pyarrow loaded without a committed file'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

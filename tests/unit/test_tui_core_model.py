@@ -11,9 +11,10 @@ import pytest
 
 from producer.transaction import format_ts
 from spark_app.formats import QUERY_ALERTS, QUERY_PARQUET, Alert, BatchMetrics, decode_metrics, encode_metrics
-from txmon_tui.model import FeedFilter, MonitorModel
-from txmon_tui.supervisor import ProcessView, ProcState
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.feed import FeedFilter
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.children import ProcessView, ProcState
 
 T0 = 1_795_608_000.0  # 2026-11-25T12:00:00Z
 

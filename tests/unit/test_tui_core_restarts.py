@@ -7,7 +7,7 @@ import math
 import pytest
 
 from txmon_core.backoff import Backoff
-from txmon_tui.restarts import RESTART_BACKOFF, PendingRestart, RestartPlan
+from txmon_tui.supervise.restarts import RESTART_BACKOFF, PendingRestart, RestartPlan
 
 
 class Clock:

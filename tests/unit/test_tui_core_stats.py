@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from txmon_tui.stats import (
+from txmon_tui.monitor.stats import (
     AmountBins,
     AmountHistogram,
     Dedupe,

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from tests.conditions import wait_until
-from txmon_tui.supervisor import Child, ProcState
+from txmon_tui.supervise.children import Child, ProcState, log_end
 
 READY_THEN_WAIT = "import time; print('starting up'); print('ready now', flush=True); time.sleep(600)"
 IGNORES_SIGTERM = (
@@ -186,7 +186,7 @@ def test_stop_leaves_nothing_of_the_group(
 INTERMEDIATE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from txmon_tui.supervisor import Child
+    from txmon_tui.supervise.children import Child
     child = Child("sleeper", [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(600)"],
                   log_path=Path(sys.argv[1]), ready_marker="up")
     child.start()
@@ -217,3 +217,11 @@ def test_children_die_when_their_supervisor_is_killed(tmp_path: Path) -> None:
             supervisor.wait()
         if child_pid is not None and not gone(child_pid):
             os.killpg(child_pid, signal.SIGKILL)
+
+
+def test_log_end_reads_only_the_end_of_a_log(tmp_path: Path) -> None:
+    log = tmp_path / "spark.log"
+    assert log_end(log, 100) is None  # not written yet: the log view says so instead of failing
+    log.write_bytes(b"x" * 1000 + b"\nlast line \xff\n")
+    assert log_end(log, 12) == "last line \ufffd\n"  # undecodable bytes replaced, never raised
+    assert log_end(log, 10_000) == "x" * 1000 + "\nlast line \ufffd\n"

@@ -10,7 +10,7 @@ import pytest
 
 from producer.transaction import format_ts
 from spark_app.formats import Alert
-from txmon_tui.export import (
+from txmon_tui.monitor.export import (
     FEED_FIELDS,
     GROUP_FIELDS,
     export_path,
@@ -18,8 +18,8 @@ from txmon_tui.export import (
     group_records,
     write_export,
 )
-from txmon_tui.grouping import AlertGroups
-from txmon_tui.model import FeedRow
+from txmon_tui.monitor.feed import FeedRow
+from txmon_tui.monitor.grouping import AlertGroups
 
 T0 = 1_795_608_000.0
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from producer.transaction import format_ts
 from spark_app.formats import Alert
-from txmon_tui.grouping import AlertGroups
-from txmon_tui.model import FeedFilter, MonitorModel
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.feed import FeedFilter
+from txmon_tui.monitor.grouping import AlertGroups
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.tail import TailBatch
 
 T0 = 1_795_608_000.0  # 2026-11-25T12:00:00Z
 

@@ -28,11 +28,13 @@ from spark_app.formats import Alert, decode_alert, safe_text
 from txmon_sinks.health import SinkHealth
 from txmon_sinks.outbox import OutboxItem
 from txmon_sinks.store import AlertStore
-from txmon_tui import report
-from txmon_tui.export import FEED_FIELDS, GROUP_FIELDS, feed_records, group_records, write_export
-from txmon_tui.model import FeedFilter, FeedRow, MonitorModel
-from txmon_tui.recording import Player, Recorder, open_recording
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor import report
+from txmon_tui.monitor.export import FEED_FIELDS, GROUP_FIELDS, feed_records, group_records, write_export
+from txmon_tui.monitor.feed import FeedFilter, FeedRow
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.recorder import Recorder
+from txmon_tui.monitor.replay import Player, open_recording
+from txmon_tui.monitor.tail import TailBatch
 from txmon_tui.widgets import feed as feed_widget
 from txmon_tui.widgets import groups as groups_widget
 from txmon_tui.widgets import present

@@ -11,20 +11,18 @@ import pytest
 from producer.transaction import format_ts
 from spark_app.formats import QUERY_ALERTS, Alert, BatchMetrics
 from txmon_tui import cli
-from txmon_tui.recording import (
-    FORMAT,
+from txmon_tui.monitor.recorder import FORMAT, Recorder, new_recording_path
+from txmon_tui.monitor.replay import (
     Player,
-    Recorder,
     RecordingError,
     ReplayControl,
     clock_text,
-    new_recording_path,
     open_recording,
     parse_speed,
     play,
     speed_text,
 )
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
 
 T0 = 1_795_608_000.0  # 2026-11-25T12:00:00Z
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from txmon_sinks.health import DOWN, OK, RETRYING, SinkHealth
-from txmon_tui.pipeline import Step, StepState
-from txmon_tui.statelog import StateLog, warning_key
-from txmon_tui.supervisor import ProcessView, ProcState
+from txmon_tui.monitor.statelog import StateLog, warning_key
+from txmon_tui.supervise.children import ProcessView, ProcState
+from txmon_tui.supervise.steps import Step, StepState
 
 
 def view(name: str, state: ProcState, pid: int | None = None, code: int | None = None,

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from spark_app.formats import LEVEL_ALERT, LEVEL_LARGE, LEVEL_PATTERN, LEVEL_VELOCITY
-from txmon_tui.grouping import AlertGroup
+from txmon_tui.monitor.grouping import AlertGroup
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.groups import GroupTable
 from txmon_tui.widgets.linetable import LineTable
@@ -32,7 +32,7 @@ class FeedLine:
     ts: str
     level: str
     latency: float | None
-    mark: str = ""  # triage marks before the tx id (txmon_tui.triage_view), e.g. "✓" acknowledged
+    mark: str = ""  # triage marks before the tx id (txmon_tui.monitor.triage_view), e.g. "✓" acknowledged
     dim: bool = False  # a silenced alert, shown dimmed
 
     @property

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from txmon_tui.grouping import AlertGroup
+from txmon_tui.monitor.grouping import AlertGroup
 from txmon_tui.widgets import feed as feed_widgets  # a module import: feed.py imports this one
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.linetable import LineTable

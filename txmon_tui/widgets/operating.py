@@ -21,7 +21,7 @@ from txmon_core.rules_log import Rules, RulesError, RulesWatcher
 from txmon_core.topics import KafkaAccessError
 from txmon_core.triage import TriageError, TriageRecord, TriageSettings, TriageState
 from txmon_core.triage_service import TriageService, silence_test
-from txmon_tui.model import MonitorModel
+from txmon_tui.monitor.model import MonitorModel
 from txmon_tui.widgets.feed import AlertFeed
 from txmon_tui.widgets.groups import GroupTable
 from txmon_tui.widgets.operator_screens import (

@@ -6,14 +6,17 @@ The model computes every number; this module only picks, labels and formats them
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from spark_app.formats import safe_text
 from txmon_sinks.health import SinkHealth
-from txmon_tui.model import FeedFilter, FeedRow, MonitorModel, Snapshot
-from txmon_tui.pipeline import Pipeline, PipelineConfig, Step, StepState
-from txmon_tui.supervisor import ProcessView, output_line
-from txmon_tui.triage_view import TriagedFeed
+from txmon_tui.monitor.feed import FeedFilter, FeedRow
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.snapshot import Snapshot
+from txmon_tui.monitor.triage_view import TriagedFeed
+from txmon_tui.supervise.children import ProcessView
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
+from txmon_tui.supervise.steps import Step, StepState
 from txmon_tui.widgets import formatting as fmt
 from txmon_tui.widgets.feed import FeedLine
 from txmon_tui.widgets.panels import Gauge, ProcessLine, StepLine
@@ -21,7 +24,6 @@ from txmon_tui.widgets.screens import FilterValues
 
 PANEL_TITLES = {"feed": "1 Feed", "throughput": "2 Rates", "histograms": "3 Histogram", "health": "4 Health",
                 "processes": "5 Processes"}
-LOG_TAIL_BYTES = 256 << 10  # the log view shows the last 256 KiB (re-read every 2 s); files reach 64 MiB
 
 
 def feed_line(row: FeedRow) -> FeedLine:
@@ -200,19 +202,3 @@ def status_line(snap: Snapshot, pipeline: Pipeline | None, views: Sequence[Proce
     if snap.warnings:
         parts.append(f"⚠ {len(snap.warnings)}")
     return " · ".join(parts)
-
-
-def read_log(pipeline: Pipeline | None, name: str) -> str:
-    """The end of one process's log file (up to LOG_TAIL_BYTES), for the log view."""
-    path: Path | None = pipeline.log_path(name) if pipeline is not None else None
-    if path is None:
-        return f"(no log for {name})"
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(size - LOG_TAIL_BYTES, 0))
-            text = handle.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        return f"(no log yet at {path})"
-    return "\n".join(map(output_line, text.split("\n")))

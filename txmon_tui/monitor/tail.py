@@ -1,16 +1,14 @@
-"""Reading Kafka for the monitor: tail `alerts` + `metrics` in batches, and watch topic end offsets.
+"""Reading Kafka for the monitor: tail `alerts` + `metrics` in batches (end offsets: txmon_tui.readers).
 
 The tail starts at the end of both topics, or, for a backfill, reads the alerts topic from a point in
 time (or its beginning) up to where it ended at start, then goes on live.
 
-Both are blocking clients: call them from a worker thread (the UI) or a plain loop (headless).
+The tail is a blocking client: call them from a worker thread (the UI) or a plain loop (headless).
 """
 
 from __future__ import annotations
 
-import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -19,11 +17,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from spark_app.formats import Alert, BatchMetrics, decode_alert, decode_metrics
 from txmon_core.topics import TopicNames
+from txmon_tui.readers import reading_consumer
 
 MAX_BATCH = 20_000  # records per poll(): bounds one batch's cost when a backlog is drained
-_QUIET = logging.getLogger("txmon.tui.kafka")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
+
 
 
 @dataclass
@@ -45,33 +42,6 @@ class TailBatch:
     def __bool__(self) -> bool:
         return bool(self.alerts or self.metrics or self.undecodable or self.error or self.missed
                     or self.positions)
-
-
-# librdkafka's defaults prefetch up to 64 MiB per consumer and fetch up to 50 MiB at once; the monitor
-# drains its queue continuously, so a few MiB of prefetch keep up with 5,000 alerts/s (~1.3 MB/s).
-# Before the user's settings, which may raise them (e.g. for larger records).
-MEMORY_BOUNDS: dict[str, object] = {
-    "queued.max.messages.kbytes": 4096,  # ~3 s at 5,000 alerts/s: rides out a slow repaint
-    "queued.min.messages": 10_000,
-    "fetch.max.bytes": 1_048_576,  # librdkafka requires >= message.max.bytes (1,000,000 by default)
-    "max.partition.fetch.bytes": 1_048_576,
-}
-
-
-def _consumer(client_config: Mapping[str, str], purpose: str, errors: list[str] | None = None) -> Consumer:
-    """A consumer that never joins a group nor commits: it only reads what it is assigned."""
-    settings: dict[str, object] = {
-        **MEMORY_BOUNDS,
-        **client_config,
-        "group.id": f"txmon-tui-{purpose}-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "client.id": f"txmon-tui-{purpose}",
-        "logger": _QUIET,  # connection retries are reported through `error`, not printed on the screen
-    }
-    if errors is not None:
-        settings["error_cb"] = lambda err: errors.append(err.str())
-    return Consumer(settings)
 
 
 def _offsets(consumer: Consumer, partition: TopicPartition, timeout: float) -> tuple[int, int]:
@@ -127,7 +97,7 @@ class Tail:
         self._resuming = resume is not None
         self._screen_from: dict[int, int] = {}  # per alerts partition: where the screen's alerts start
         self._positions: dict[int, int] = {}  # next offsets to report in the next batch
-        self._consumer = _consumer(client_config, "tail", self._errors)
+        self._consumer = reading_consumer(client_config, "tail", self._errors)
         try:
             assignment = []
             metadata = self._consumer.list_topics(timeout=timeout)
@@ -270,46 +240,3 @@ class Deliveries:
             return []
         taken, self._pending, self._last = self._pending, [], now
         return taken
-
-
-class OffsetWatcher:
-    """End offsets of topics, summed over partitions (e.g. how many transactions were ever produced)."""
-
-    def __init__(self, client_config: Mapping[str, str]) -> None:
-        self._consumer = _consumer(client_config, "offsets")
-        self._partitions: dict[str, list[int]] = {}
-
-    def end_offset_total(self, topic: str, timeout: float = 2.0) -> int | None:
-        """The sum of the topic's end offsets, or None when the broker does not answer in time."""
-        try:
-            partitions = self._partitions.get(topic)
-            if partitions is None:
-                metadata = self._consumer.list_topics(topic, timeout=timeout)
-                described = metadata.topics.get(topic)
-                if described is None or described.error is not None or not described.partitions:
-                    return None
-                partitions = self._partitions[topic] = sorted(described.partitions)
-            total = 0
-            for partition in partitions:
-                _low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=timeout, cached=False
-                )
-                total += high
-            return total
-        except KafkaException:
-            self._partitions.pop(topic, None)  # re-read the partitions once the broker answers again
-            return None
-
-    def broker_count(self, timeout: float = 2.0) -> int | None:
-        """How many brokers the cluster's metadata lists now, or None when none answers in time.
-
-        A broker that dies drops out once the controller fences it (Kafka's broker session timeout).
-        """
-        try:
-            return len(self._consumer.list_topics(timeout=timeout).brokers)
-        except KafkaException:
-            return None
-
-    def close(self) -> None:
-        """Close the client."""
-        self._consumer.close()

@@ -22,10 +22,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from txmon_core.options import EXIT_NOT_STARTED, EXIT_OK, EXIT_STALLED
 from txmon_core.triage_service import TriageService, silence_test
-from txmon_tui.model import MonitorModel, Snapshot
-from txmon_tui.pipeline import Pipeline, PipelineConfig, StepState
-from txmon_tui.statelog import StateLog, warning_key
-from txmon_tui.tail import OffsetWatcher, Tail
+from txmon_tui.monitor.model import MonitorModel
+from txmon_tui.monitor.session import MonitorSession
+from txmon_tui.monitor.snapshot import Snapshot
+from txmon_tui.monitor.statelog import StateLog, warning_key
+from txmon_tui.supervise.config import PipelineConfig
+from txmon_tui.supervise.pipeline import Pipeline
+from txmon_tui.supervise.steps import StepState
 
 if TYPE_CHECKING:
     from txmon_sinks.outlets import Outlets
@@ -109,8 +112,7 @@ def run(config: PipelineConfig, duration: float | None, out: TextIO | None = Non
     stop = threading.Event()
     pipeline = Pipeline(config, on_restart=lambda news: print(f"txmon-tui: {news}", file=err, flush=True))
     model = MonitorModel(config.large_threshold, config.alert_threshold)
-    tail: Tail | None = None
-    watcher: OffsetWatcher | None = None
+    session = MonitorSession(model, names=config.topic_names, since_ms=config.since_ms, outlets=outlets)
     triage: TriageService | None = None
     began = time.monotonic()
     running_since: float | None = None
@@ -130,12 +132,10 @@ def run(config: PipelineConfig, duration: float | None, out: TextIO | None = Non
                 say(log.steps(pipeline.steps))
                 if pipeline.error or time.monotonic() - began > STARTUP_TIMEOUT and running_since is None:
                     break
-                if tail is None and pipeline.topics_ready:
+                if not session.tailing and pipeline.topics_ready:
                     # Delivery resumes where the last run's delivered alerts were read up to.
-                    resume = outlets.resume_positions() if outlets is not None else None
-                    tail = Tail(pipeline.client_config, names=config.topic_names, since_ms=config.since_ms,
-                                resume=resume)
-                    watcher = OffsetWatcher(pipeline.client_config)
+                    session.open_tail(pipeline.client_config)
+                    session.open_offsets(pipeline.client_config)
                     if outlets is not None:
                         # Silences set in any monitor keep their alerts from the senders here too.
                         triage = TriageService(pipeline.client_config, "headless").start()
@@ -145,22 +145,19 @@ def run(config: PipelineConfig, duration: float | None, out: TextIO | None = Non
                 if (duration is not None and running_since is not None
                         and time.monotonic() - running_since >= duration):
                     break
-                if tail is None:
+                if not session.tailing:
                     stop.wait(0.2)
                     continue
-                batch = tail.poll(0.2)
+                batch = session.poll(0.2)  # handed to delivery too: returns at once, it has its own threads
                 model.apply(batch)
                 if batch.backfill is not None and batch.backfill != backfill_said:
                     backfill_said = batch.backfill
                     print(f"txmon-tui: backfill {backfill_said[0]:,}/{backfill_said[1]:,} alerts", file=err,
                           flush=True)
-                if outlets is not None:
-                    outlets.take(batch)  # returns at once: delivery has its own threads
                 now = time.monotonic()
-                if now >= next_offsets and watcher is not None:
+                if now >= next_offsets:
                     next_offsets = now + OFFSETS_EVERY
-                    produced = watcher.end_offset_total(config.topic_names.transactions)
-                    model.apply_produced(produced, time.time())
+                    model.apply_produced(*session.count_produced())
                     model.apply_processes(pipeline.processes, time.time())
                     say(log.processes(pipeline.processes))
                 if now >= next_snapshot:
@@ -174,16 +171,13 @@ def run(config: PipelineConfig, duration: float | None, out: TextIO | None = Non
                     say(log.warnings(snapshot.warnings))
                     if outlets is not None:
                         say(log.sinks(outlets.health()))
-            if watcher is not None:
-                model.apply_produced(watcher.end_offset_total(config.topic_names.transactions), time.time())
+            if session.tailing:
+                model.apply_produced(*session.count_produced())
             model.apply_processes(pipeline.processes, time.time())
             final = model.snapshot()
             ended = time.monotonic()
     finally:
-        if tail is not None:
-            tail.close()
-        if watcher is not None:
-            watcher.close()
+        session.close()
         if triage is not None:
             triage.close()
         pipeline.stop()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from txmon_core.triage import TriageState, is_silenced, silence_line
-from txmon_tui.model import FeedRow
+from txmon_tui.monitor.feed import FeedRow
 
 ACKED, NOTED, SILENCED = "✓", "✎", "◌"  # marks before the tx id: acknowledged, has a note, silenced
 # Rows asked of the model so that enough remain once silenced rows are hidden.

@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from spark_app.formats import safe_text
 from txmon_core.lifetime import die_with_parent
-from txmon_tui.restarts import PendingRestart
+from txmon_tui.supervise.restarts import PendingRestart
 
 LINE_LIMIT = 2000  # characters kept per line in the ring; the log file keeps everything
 # An exited child is judged once its output is read to the end (its last lines say why it failed), or
@@ -64,6 +64,17 @@ def output_line(line: str) -> str:
     A child may echo record text (a rejected value in an error message): it never reaches the terminal raw.
     """
     return safe_text(line.rstrip("\r").expandtabs(4))
+
+
+def log_end(path: Path, max_bytes: int) -> str | None:
+    """The last `max_bytes` of a log file as text, reading only its end; None while there is no such file."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - max_bytes, 0))
+            return handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return None
 
 
 def describe_exit(code: int | None) -> str:

@@ -19,8 +19,8 @@ from spark_app.formats import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD, 
 from txmon_core.settings import SettingsError, resolve
 from txmon_sinks.config import storage_config
 from txmon_sinks.store import AlertStore, StoreError, safe_url, sqlite_path
-from txmon_tui.history import History, HistoryError, HistoryReader
-from txmon_tui.stats import AmountBins
+from txmon_tui.monitor.history import History, HistoryError, HistoryReader
+from txmon_tui.monitor.stats import AmountBins
 
 
 def use_colour(stream: object = sys.stdout) -> bool:

@@ -20,7 +20,7 @@ import orjson
 
 from spark_app.formats import PARQUET_DIR_NAME, PARQUET_PARTITION_COLUMN
 from txmon_core import large_table
-from txmon_tui.stats import AmountBins
+from txmon_tui.monitor.stats import AmountBins
 
 if TYPE_CHECKING:
     import pyarrow as pa

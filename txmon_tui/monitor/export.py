@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from txmon_tui.grouping import AlertGroup
-from txmon_tui.model import FeedRow
+from txmon_tui.monitor.feed import FeedRow
+from txmon_tui.monitor.grouping import AlertGroup
 
 FORMATS = ("csv", "json")
 EXPORT_DIR_NAME = "exports"  # under the data dir

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from txmon_tui.supervisor import ProcState
+from txmon_tui.supervise.children import ProcState
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import re
 from collections.abc import Sequence
 
 from txmon_sinks.health import OK, SinkHealth
-from txmon_tui.pipeline import Step, describe_steps
-from txmon_tui.supervisor import ProcessView, ProcState, describe_exit
+from txmon_tui.supervise.children import ProcessView, ProcState, describe_exit
+from txmon_tui.supervise.steps import Step, describe_steps
 
 
 def warning_key(warning: str) -> str:

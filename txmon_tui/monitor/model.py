@@ -6,14 +6,10 @@ figure the screen shows is a field or a small computation over bounded windows. 
 
 from __future__ import annotations
 
-import itertools
 import operator
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from itertools import repeat
-from typing import NamedTuple
 
 from spark_app.formats import (
     DEFAULT_ALERT_THRESHOLD,
@@ -27,12 +23,13 @@ from spark_app.formats import (
     RULE_LEVELS,
     Alert,
     BatchMetrics,
-    safe_text,
 )
-from txmon_tui import health
-from txmon_tui.grouping import AlertGroup, AlertGroups
-from txmon_tui.health import FunnelStage, HealthInputs, HealthRules, ProcessHealth
-from txmon_tui.stats import (
+from txmon_tui.monitor import health
+from txmon_tui.monitor.feed import Feed, FeedFilter, FeedRow
+from txmon_tui.monitor.grouping import AlertGroup
+from txmon_tui.monitor.health import HealthInputs, HealthRules, ProcessHealth
+from txmon_tui.monitor.snapshot import Snapshot
+from txmon_tui.monitor.stats import (
     AmountBins,
     AmountHistogram,
     Dedupe,
@@ -42,8 +39,8 @@ from txmon_tui.stats import (
     TimestampParser,
     TotalRate,
 )
-from txmon_tui.supervisor import ProcessView, ProcState, describe_exit
-from txmon_tui.tail import TailBatch
+from txmon_tui.monitor.tail import TailBatch
+from txmon_tui.supervise.children import ProcessView, ProcState, describe_exit
 
 # Spark runs no batch while no data arrives, so its last reported rates go stale: after this, show 0.
 SPARK_RATES_STALE_AFTER = 5.0
@@ -57,91 +54,8 @@ _LEVEL = operator.attrgetter("level")
 _AMOUNT = operator.attrgetter("amount")
 
 
-class FeedRow(NamedTuple):
-    """One flagged transaction in the feed, with its detection latency (s; None if `ts` is unreadable)."""
-
-    alert: Alert
-    latency: float | None
-    received_at: float
-
-
-@dataclass(frozen=True)
-class FeedFilter:
-    """Which feed rows to show: account/merchant are case-insensitive substrings; all given must match."""
-
-    account: str | None = None
-    merchant: str | None = None
-    min_amount: float | None = None
-    level: str | None = None
-
-    def __post_init__(self) -> None:
-        # Blank fields (as a form leaves them) mean "any"; normalise once, not per record. Through
-        # safe_text as records are: a pasted control character is compared, and shown, as records show it.
-        object.__setattr__(self, "account", safe_text(self.account).strip().lower() or None)
-        object.__setattr__(self, "merchant", safe_text(self.merchant).strip().lower() or None)
-        object.__setattr__(self, "level", safe_text(self.level).strip().lower() or None)
-
-    @property
-    def active(self) -> bool:
-        """True when it filters anything out."""
-        return any(v is not None for v in (self.account, self.merchant, self.min_amount, self.level))
-
-    def matches(self, row: FeedRow | tuple[Alert, float | None, float]) -> bool:
-        """True when the row passes every given criterion."""
-        alert = row[0]
-        return (
-            (self.level is None or alert.level == self.level)
-            and (self.min_amount is None or alert.amount >= self.min_amount)
-            and (self.account is None or self.account in alert.account_id.lower())
-            and (self.merchant is None or self.merchant in alert.merchant.lower())
-        )
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Every figure of the screen at one instant (totals since start or the last clear)."""
-
-    at: float
-    produced: int
-    processed: int
-    flagged: int
-    alerts: int
-    alerts_large: int
-    alerts_alert: int
-    alerts_rule: int  # velocity and pattern alerts of the account rules
-    dead_letters: int
-    parquet_rows: int
-    duplicates: int
-    undecodable: int
-    batches: int
-    produced_rate: float
-    input_rate: float
-    processed_rate: float
-    flagged_rate: float
-    alerts_rate: float
-    dead_letter_rate: float
-    batch_duration_ms: int | None
-    backlog: int | None
-    latency_p50: float | None
-    latency_p99: float | None
-    # Where the latency goes, (p50, p99) each: event time → Spark's batch start (waiting for a
-    # batch), batch start → received here (the batch itself and delivery through `alerts`).
-    to_batch: tuple[float | None, float | None]
-    batch_to_here: tuple[float | None, float | None]
-    bin_edges: list[float]
-    live_bins: list[int]
-    total_bins: list[int]
-    sparklines: dict[str, list[float]]
-    funnel: list[FunnelStage]
-    warnings: list[str]
-    paused: bool
-    new_while_paused: int
-    broker_reachable: bool
-    brokers: int | None = None
-
-
 class MonitorModel:
-    """Counters, rates, latency, bins, sparklines, warnings and the alert feed."""
+    """Counters, rates, latency, bins, sparklines and warnings; the alert feed's rows in a Feed."""
 
     def __init__(
         self,
@@ -167,15 +81,7 @@ class MonitorModel:
         self._dedupe = Dedupe(dedupe_capacity)
         self._metrics_seen = Dedupe(10_000)
         self._ts = TimestampParser()
-        self._recent: deque[tuple[Alert, float | None, float]] = deque(maxlen=recent_size)
-        self._filter = FeedFilter()
-        self._filtered: deque[tuple[Alert, float | None, float]] = deque(maxlen=feed_size)
-        self._paused_rows: list[FeedRow] | None = None
-        # The grouped view (g): every fresh alert, and those matching the filter while one is set.
-        self._groups = AlertGroups()
-        self._filtered_groups = AlertGroups()
-        self._paused_groups: list[AlertGroup] | None = None
-        self.new_while_paused = 0
+        self._feed = Feed(feed_size, recent_size)
         self._produced = TotalRate()
         self._processes: dict[str, ProcessView] = {}
         self.brokers: int | None = None  # brokers in the cluster's metadata, as last read
@@ -248,15 +154,7 @@ class MonitorModel:
         self.alerts_rule += rules
         self.histogram.add(map(_AMOUNT, fresh if not rules else
                                (a for a in fresh if a.level not in RULE_LEVELS)), at)
-        rows = list(zip(fresh, latencies, repeat(at)))  # plain tuples; FeedRow only for rows read
-        self._recent.extend(rows)
-        self._groups.add(fresh)
-        if self._filter.active:
-            rows = [row for row in rows if self._filter.matches(row)]
-            self._filtered.extend(rows)
-            self._filtered_groups.add(row[0] for row in rows)
-        if self._paused_rows is not None:
-            self.new_while_paused += len(rows)
+        self._feed.add(fresh, latencies, at)
 
     def _split(self, fresh: list[Alert], at: float) -> None:
         # The two stages of the latency, from the job's own stamp of its batch start (`detected_at`).
@@ -337,78 +235,50 @@ class MonitorModel:
         else:
             self._spark_running_since = None
 
-    # --- the feed ---------------------------------------------------------------------------------
+    # --- the feed (txmon_tui.monitor.feed) --------------------------------------------------------
 
     @property
     def filter(self) -> FeedFilter:
         """The active feed filter."""
-        return self._filter
+        return self._feed.filter
 
     def set_filter(self, feed_filter: FeedFilter | None) -> None:
-        """Filter the feed (None or an empty filter shows everything); rebuilt from recent rows."""
-        self._filter = feed_filter or FeedFilter()
-        if self._filter.active:
-            matching = [row for row in self._recent if self._filter.matches(row)]
-            self._filtered = deque(matching, maxlen=self.feed_size)
-            # Grouped from the recent rows the filter keeps, then counted on as matching ones arrive.
-            self._filtered_groups = AlertGroups.of(row[0] for row in matching)
-        else:
-            self._filtered.clear()
-            self._filtered_groups.clear()
-        if self._paused_rows is not None:
-            self.pause(refreeze=True)
+        """Filter the feed (None or an empty filter shows everything)."""
+        self._feed.set_filter(feed_filter)
 
     @property
     def paused(self) -> bool:
         """True while the feed is frozen."""
-        return self._paused_rows is not None
+        return self._feed.paused
 
-    def pause(self, refreeze: bool = False) -> None:
+    @property
+    def new_while_paused(self) -> int:
+        """Rows that arrived (and match the filter) since the feed was paused."""
+        return self._feed.new_while_paused
+
+    def pause(self) -> None:
         """Freeze the feed as it is now; new rows are only counted (+N new)."""
-        if self._paused_rows is None or refreeze:
-            self._paused_rows = self._live_rows(self.feed_size)
-            self._paused_groups = self._live_groups(self.feed_size)
-            self.new_while_paused = 0
+        self._feed.pause()
 
     def resume(self) -> None:
         """Unfreeze the feed, back at the newest rows."""
-        self._paused_rows = None
-        self._paused_groups = None
-        self.new_while_paused = 0
+        self._feed.resume()
 
     def toggle_pause(self) -> bool:
         """Pause or resume; return True when now paused."""
-        if self.paused:
-            self.resume()
-        else:
-            self.pause()
-        return self.paused
-
-    def _live_rows(self, limit: int) -> list[FeedRow]:
-        source = self._filtered if self._filter.active else self._recent
-        return list(map(FeedRow._make, itertools.islice(reversed(source), limit)))
+        return self._feed.toggle_pause()
 
     def feed(self, limit: int | None = None) -> list[FeedRow]:
         """The feed rows, newest first (frozen while paused), filtered, at most `limit`."""
-        limit = self.feed_size if limit is None else limit
-        if self._paused_rows is not None:
-            return self._paused_rows[:limit]
-        return self._live_rows(limit)
-
-    def _live_groups(self, limit: int) -> list[AlertGroup]:
-        return (self._filtered_groups if self._filter.active else self._groups).newest(limit)
+        return self._feed.rows(limit)
 
     def groups(self, limit: int | None = None) -> list[AlertGroup]:
         """The feed by (account, level, rule), latest updated first (frozen while paused, filtered)."""
-        limit = self.feed_size if limit is None else limit
-        if self._paused_groups is not None:
-            return self._paused_groups[:limit]
-        return self._live_groups(limit)
+        return self._feed.groups(limit)
 
     def account_rows(self, account_id: str, limit: int = 20) -> list[FeedRow]:
-        """That account's recent flagged transactions, newest first (from the last `recent_size`)."""
-        found = (row for row in reversed(self._recent) if row[0].account_id == account_id)
-        return list(map(FeedRow._make, itertools.islice(found, limit)))
+        """That account's recent flagged transactions, newest first."""
+        return self._feed.account_rows(account_id, limit)
 
     # --- reading ----------------------------------------------------------------------------------
 
