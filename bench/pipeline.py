@@ -155,6 +155,21 @@ def end_offset(bootstrap: str, topic: str = topics.TRANSACTIONS) -> int:
         consumer.close()
 
 
+def batch_times(path: Path) -> dict[str, list[list[Any]]]:
+    """Per query, [batch id, start (epoch s), duration ms, rows] of every batch in the progress log."""
+    from datetime import datetime
+
+    found: dict[str, list[list[Any]]] = {}
+    if not path.exists():
+        return found
+    for line in path.read_text().splitlines():
+        batch = orjson.loads(line)
+        start = datetime.fromisoformat(batch["timestamp"].replace("Z", "+00:00")).timestamp()
+        found.setdefault(str(batch.get("name")), []).append(
+            [batch["batchId"], round(start, 3), batch.get("batchDuration"), batch.get("numInputRows")])
+    return {name: rows if name != formats.QUERY_ALERTS else rows[-3:] for name, rows in found.items()}
+
+
 def settle_topic(bootstrap: str, topic: str, quiet_s: float, timeout: float) -> None:
     """Wait until `topic`'s end offset has not moved for `quiet_s` seconds (at most `timeout`)."""
     deadline = time.monotonic() + timeout
@@ -554,6 +569,11 @@ def run(options: Options) -> dict[str, Any]:
             "large_missing_from_alerts_topic": len((flagged - alerts) - alerted.keys()),
             "flagged_missing_from_parquet": len(flagged - stored),
         }
+        missing = sorted((flagged - alerted.keys()), key=lambda t: appended[t][1])
+        # When the lost ones were appended to `transactions`, next to each query's batch times: a loss
+        # that clusters at a batch boundary says which query dropped it.
+        result["missing_appended_at"] = [round(appended[t][1], 3) for t in missing[:100]]
+        result["batch_times"] = batch_times(folder / "progress.jsonl")
         # In the topic but not read by the monitor's tail before it stopped: the bench's, not a loss.
         result["in_alerts_not_received_by_tail"] = len((flagged & alerted.keys()) - received)
         measured = [i for i, t in enumerate(record["tx_ids"]) if t in acked]

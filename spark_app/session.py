@@ -93,6 +93,4 @@ def read_transactions(spark: SparkSession, config: JobConfig, realtime: bool = F
     if config.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
     # One partition per core: otherwise a topic of one partition is parsed by one core only.
-    if os.environ.get("TXMON_EXP_MAXREC"):
-        return reader.option("maxRecordsPerPartition", os.environ["TXMON_EXP_MAXREC"]).load()
     return reader.option("minPartitions", str(spark.sparkContext.defaultParallelism)).load()
