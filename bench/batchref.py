@@ -23,7 +23,9 @@ from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
 from bench.transforms import jvm_process
-from spark_app import job, transforms
+from spark_app import transforms
+from spark_app.config import JobConfig, java_client_options
+from spark_app.session import build_session
 from txmon_core import large_table, topics
 from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 
@@ -39,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     client = {"bootstrap.servers": args.bootstrap_servers}
     topics.ensure_topics(client, (args.alerts_topic, args.dead_letter_topic))
-    config = job.JobConfig(client_config=client, data_dir=args.data_dir, jars=job_jars())
-    spark = job.build_session(config)
+    config = JobConfig(client_config=client, data_dir=args.data_dir, jars=job_jars())
+    spark = build_session(config)
     try:
         jvm = jvm_process()
-        kafka = job.java_client_options(client)
+        kafka = java_client_options(client)
         cpu0 = sum(jvm.cpu_times()[:2])
         began = time.perf_counter()
         source = (

@@ -22,11 +22,12 @@ from bench.pipeline import percentiles
 
 def measure(seconds: float) -> dict[str, Any]:
     """Batch-duration percentiles of a rate → noop query over `seconds`."""
-    from spark_app import job
+    from spark_app.config import JobConfig
+    from spark_app.session import build_session
 
     with tempfile.TemporaryDirectory(prefix="txmon-bench-floor-") as tmp:
         started = time.monotonic()
-        spark = job.build_session(job.JobConfig(client_config={}, data_dir=Path(tmp)))
+        spark = build_session(JobConfig(client_config={}, data_dir=Path(tmp)))
         session_s = time.monotonic() - started
         try:
             query = (

@@ -36,7 +36,8 @@ from bench import machine
 from bench.children import Child
 from bench.procstats import ProcessSampler, java_descendant
 from bench.tail import READY_LINE as TAIL_READY_LINE
-from spark_app.modes import MODE_MICROBATCH, MODE_REALTIME, MODES
+from spark_app.cli import add_query_options
+from spark_app.config import MODE_MICROBATCH, MODE_REALTIME
 from txmon_core import large_table, topics
 from txmon_core.broker import EmbeddedBroker
 from txmon_core.records import ready
@@ -73,26 +74,14 @@ class Options:
 
 
 def add_pipeline_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `pipeline` and `sustain`."""
-    parser.add_argument(
-        "--mode",
-        choices=MODES,
-        default=MODE_MICROBATCH,
-        help="how Spark runs the alerts query (default %(default)s)",
-    )
+    """Options shared by `pipeline` and `sustain`: the job's own query options, then the run's."""
+    add_query_options(parser)
     parser.add_argument(
         "--drain-timeout",
         type=float,
         default=120.0,
         help="seconds to wait for Spark to catch up after producing stops (default %(default)s)",
     )
-    parser.add_argument(
-        "--parquet-trigger",
-        type=float,
-        default=5.0,
-        help="the Parquet query's trigger in seconds (default %(default)s)",
-    )
-    parser.add_argument("--max-offsets-per-trigger", type=int, default=None)
     parser.add_argument(
         "--floor-seconds",
         type=float,

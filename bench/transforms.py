@@ -26,7 +26,9 @@ from pyspark.sql import DataFrame, SparkSession
 
 from bench import machine
 from producer.generator import TransactionGenerator
-from spark_app import job, transforms
+from spark_app import transforms
+from spark_app.config import JobConfig
+from spark_app.session import build_session
 from txmon_core import topics
 from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.records.metrics import QUERY_ALERTS, QUERY_PARQUET
@@ -81,7 +83,7 @@ def measure(rows: int, repeat: int, bad_every: int) -> dict[str, Any]:
     """Best-of-`repeat` µs per record of each plan, typed read vs exact path."""
     with tempfile.TemporaryDirectory(prefix="txmon-bench-transforms-") as tmp:
         # One task thread: the figures are per record on one core, as each query's task runs here.
-        spark = job.build_session(job.JobConfig(client_config={}, data_dir=Path(tmp), master="local[1]"))
+        spark = build_session(JobConfig(client_config={}, data_dir=Path(tmp), master="local[1]"))
         try:
             jvm = jvm_process()
             source = batch(spark, rows, bad_every)

@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
@@ -21,7 +20,9 @@ from producer.generator import DEFAULT_MAX_CENTS, DEFAULT_MIN_CENTS, Transaction
 from producer.publish import delivery_settings, publish
 from txmon_core.options import (
     add_kafka_options,
+    add_threshold_options,
     add_version,
+    amount_cents,
     client_config,
     fail,
     positive_float,
@@ -30,7 +31,6 @@ from txmon_core.options import (
 )
 from txmon_core.paths import private_files
 from txmon_core.records import ready
-from txmon_core.records.alert import DEFAULT_LARGE_THRESHOLD
 from txmon_core.records.transaction import format_cents
 from txmon_core.rules import rule_settings
 from txmon_core.settings import SettingsError, add_settings_option, resolve, section
@@ -71,20 +71,6 @@ def rate_value(text: str) -> float | None:
         return positive_float(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a number > 0 or '{RATE_MAX}', got {text!r}") from None
-
-
-def amount_cents(text: str) -> int:
-    """An argparse type for an amount in RON (> 0, at most 2 decimals), returned in integer cents."""
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"expected an amount such as 12.50, got {text!r}") from None
-    cents = amount * 100
-    if not amount.is_finite() or cents != cents.to_integral_value():
-        raise argparse.ArgumentTypeError(f"expected an amount with at most 2 decimals, got {text!r}")
-    if cents <= 0:
-        raise argparse.ArgumentTypeError(f"expected an amount > 0, got {text!r}")
-    return int(cents)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,14 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read commands from stdin while producing (see below); off by default, so that a producer "
         "started in the background of a shell never waits for the terminal",
     )
-    parser.add_argument(
-        "--large-threshold",
-        type=amount_cents,
-        default=round(DEFAULT_LARGE_THRESHOLD * 100),
-        metavar="RON",
-        help="injected large transactions are strictly above this "
-        f"(default: {DEFAULT_LARGE_THRESHOLD:g}, the Spark job's default)",
-    )
+    add_threshold_options(parser, alert=False)
     add_settings_option(parser)
     add_kafka_options(parser)
     add_topic_options(parser, only=["transactions"], aliases={"transactions": ["--topic"]})
@@ -272,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         generator = TransactionGenerator(args.seed, min_cents=args.min_amount, max_cents=args.max_amount)
         commands = None
         if args.commands:
-            injector = Injector(generator, large_threshold_cents=args.large_threshold,
+            injector = Injector(generator, large_threshold_cents=round(args.large_threshold * 100),
                                 small_amount_cents=round(rules.small_amount * 100),
                                 burst_size=2 * rules.velocity_count)
             commands = CommandReader(sys.stdin, injector).start().take

@@ -8,26 +8,61 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spark_app import validation
-from spark_app.modes import DEFAULT_MAX_OFFSETS, DEFAULT_TRIGGER_MS, MODE_MICROBATCH, MODES
+from spark_app.config import (
+    DEFAULT_MAX_OFFSETS,
+    DEFAULT_TRIGGER_MS,
+    MODE_MICROBATCH,
+    MODES,
+    JobConfig,
+    under_spark_submit,
+)
 from txmon_core import extras
 from txmon_core.options import (
     add_data_dir,
     add_kafka_options,
+    add_threshold_options,
     add_version,
+    check_thresholds,
     client_config,
     fail,
     positive_float,
     positive_int,
     require_bootstrap,
 )
-from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
-from txmon_core.records.transaction import MAX_AMOUNT
 from txmon_core.rules import add_rule_options, rule_settings
 from txmon_core.settings import SettingsError, add_settings_option, resolve, section
 from txmon_core.topics import add_topic_options, resolve_topics
 
 PROG = "txmon-spark"
 REACH_TIMEOUT = 7.0  # seconds for the broker to answer before the job gives up, in one line
+
+
+def add_query_options(parser: argparse.ArgumentParser) -> None:
+    """Add --parquet-trigger, --max-offsets-per-trigger and --mode: how the job's queries run (the
+    benchmarks, which start the job, take them too)."""
+    parser.add_argument(
+        "--parquet-trigger",
+        type=positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long flagged rows wait before they are written to the Parquet table, in fewer and "
+        "bigger files (default %(default)g)",
+    )
+    parser.add_argument(
+        "--max-offsets-per-trigger",
+        type=positive_int,
+        default=DEFAULT_MAX_OFFSETS,
+        metavar="N",
+        help="at most N records per micro-batch after a backlog (default %(default)s)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=MODE_MICROBATCH,
+        help="how the alerts query runs (default %(default)s): `realtime` is Spark's Real-time Mode "
+        "(Kafka sink only, a few ms per record, one core held per partition, no console ALERT lines); "
+        "the Parquet query always runs in micro-batches",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,28 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="Spark master URL (default local[2]; under spark-submit, spark-submit's own --master)",
     )
-    parser.add_argument(
-        "--large-threshold",
-        type=positive_float,
-        default=DEFAULT_LARGE_THRESHOLD,
-        metavar="RON",
-        help="amounts strictly above this are flagged `large` (default %(default)g)",
-    )
-    parser.add_argument(
-        "--alert-threshold",
-        type=positive_float,
-        default=DEFAULT_ALERT_THRESHOLD,
-        metavar="RON",
-        help="amounts strictly above this are flagged `alert` (default %(default)g)",
-    )
-    parser.add_argument(
-        "--parquet-trigger",
-        type=positive_float,
-        default=5.0,
-        metavar="SECONDS",
-        help="how long flagged rows wait before they are written to the Parquet table, in fewer and "
-        "bigger files (default %(default)g)",
-    )
+    add_threshold_options(parser)
+    add_query_options(parser)
     parser.add_argument(
         "--trigger-ms",
         type=positive_int,
@@ -74,26 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the alerts query starts a micro-batch at most every MS milliseconds (default %(default)s)",
     )
     parser.add_argument(
-        "--max-offsets-per-trigger",
-        type=positive_int,
-        default=DEFAULT_MAX_OFFSETS,
-        metavar="N",
-        help="at most N records per micro-batch after a backlog (default %(default)s)",
-    )
-    parser.add_argument(
         "--starting-offsets",
         choices=("earliest", "latest"),
         default="earliest",
         help="where a new checkpoint starts reading `transactions` (default %(default)s); "
         "an existing checkpoint always resumes where it stopped",
-    )
-    parser.add_argument(
-        "--mode",
-        choices=MODES,
-        default=MODE_MICROBATCH,
-        help="how the alerts query runs (default %(default)s): `realtime` is Spark's Real-time Mode "
-        "(Kafka sink only, a few ms per record, one core held per partition, no console ALERT lines); "
-        "the Parquet query always runs in micro-batches",
     )
     parser.add_argument(
         "--alert-lines",
@@ -165,13 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         parser.error(str(exc))
     require_bootstrap(parser, client)
-    if not args.large_threshold < args.alert_threshold:
-        parser.error(
-            f"--large-threshold ({args.large_threshold:g}) must be below "
-            f"--alert-threshold ({args.alert_threshold:g})"
-        )
-    if args.large_threshold >= MAX_AMOUNT:
-        parser.error(f"--large-threshold must be below {MAX_AMOUNT:g}, the largest valid amount")
+    check_thresholds(parser, args)
     try:
         rules = rule_settings(section(settings, "rules"), args)
         limits = validation.validation_settings(section(settings, validation.SECTION), args)
@@ -194,10 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         # Under spark-submit the jars are already on the classpath (--jars); adding them late is useless.
-        connector = () if job.under_spark_submit() else tuple(jars.spark_connector_jars())
+        connector = () if under_spark_submit() else tuple(jars.spark_connector_jars())
     except (jars.MissingToolError, jars.FetchError) as exc:
         return fail(PROG, str(exc))
-    config = job.JobConfig(
+    config = JobConfig(
         client_config=client,
         data_dir=args.data_dir,
         master=args.master,

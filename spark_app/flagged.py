@@ -4,12 +4,14 @@ One pass per micro-batch, one Spark job: the batch is read and parsed once, and 
 sink needs (flagged and bad records, each with its Kafka record already encoded by Spark) come to the
 driver as Arrow. The driver then
 - produces them to `alerts` / `transactions.dlq` with librdkafka and waits for the acknowledgements
-  before the batch ends, so a committed batch is delivered (at least once; readers drop repeats);
+  before the batch ends, so a committed batch is delivered (at least once; readers drop repeats;
+  spark_app.alert_producer);
 - prints the console ALERT lines, if asked (they cost nothing extra here);
 - buffers the flagged rows and flushes them into the Parquet table every few seconds, in one file
-  per event date (txmon_core.large_table: files appear whole; each batch id is written once).
+  per event date (spark_app.parquet_buffer; txmon_core.large_table: files appear whole; each batch id
+  is written once).
 A batch that Spark committed while its rows were still in the buffer (the job was killed) is
-re-derived at the next start from the offsets the checkpoint logged for it (`replay_uncovered`), so
+re-derived at the next start from the offsets the checkpoint logged for it (spark_app.replay), so
 the table misses nothing and repeats nothing.
 
 Against one query per sink, each reading and parsing the topic itself and paying a micro-batch's
@@ -18,27 +20,25 @@ fixed cost, this halves the work per record and leaves one batch's fixed cost pe
 
 from __future__ import annotations
 
-import itertools
 import sys
 import threading
-import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
-from confluent_kafka import KafkaError, Message, Producer
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql.streaming import StreamingQuery
 
 from spark_app import transforms
-from spark_app.live_rules import Judge, segments
+from spark_app.alert_producer import AlertProducer, BatchFailedError
+from spark_app.config import JobConfig
+from spark_app.offset_log import batch_offsets
+from spark_app.parquet_buffer import ParquetBuffer, parquet_part
 from spark_app.rule_engine import RuleEngine, alert_records, rule_events
 from txmon_core import topics
-from txmon_core.large_table import LargeTable
 from txmon_core.records.alert import LEVEL_ALERT, LEVEL_PATTERN, LEVEL_VELOCITY
 from txmon_core.records.metrics import QUERY_ALERTS, QUERY_RULES, BatchMetrics
 from txmon_core.rules import RuleSettings
@@ -46,22 +46,11 @@ from txmon_core.rules import RuleSettings
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from spark_app.job import JobConfig
-
-# Kafka columns of the Arrow rows; the rest are the Parquet columns (null for a dead letter).
-KAFKA_COLUMNS = ("key", "value", "topic")
-DELIVERY_TIMEOUT_S = 60.0
-MAX_BUFFERED_BATCHES = 50
 RULES_FILE = "rules.sqlite"  # the account rules' states, inside the alerts query's checkpoint
-QUIET_S = 0.5
 
 
 class BatchInterruptedError(RuntimeError):
     """A micro-batch was cut short by a requested stop."""
-
-
-class BatchFailedError(RuntimeError):
-    """A micro-batch failed; the full error went to stderr."""
 
 
 # Spark recognises a batch interrupted by query.stop() in a Python foreachBatch only by this text in
@@ -85,138 +74,6 @@ def sink_rows(frame: DataFrame, names: topics.TopicNames, small_amount: float | 
               rules_version: int | None = None) -> DataFrame:
     """The rows some sink (or, with `small_amount`, a rule) needs, with their Kafka records."""
     return transforms.sink_rows(frame, names.alerts, names.dead_letters, small_amount, rules_version)
-
-
-class AlertProducer:
-    """Produces a batch's Kafka records from the driver and waits until the broker has them all."""
-
-    def __init__(self, client_config: Mapping[str, str]) -> None:
-        self.producer = Producer({
-            **client_config,
-            "client.id": "txmon-spark-alerts",
-            "enable.idempotence": True,  # acks=all and no reordering or repeats on retry
-            "linger.ms": 5,
-            "batch.size": 1_000_000,
-            "compression.type": "lz4",
-        })
-        self.failures: list[str] = []
-
-    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            self.failures.append(str(error))
-
-    def send(self, rows: pa.Table | None, extra: Iterable[tuple[str, bytes, bytes]] = ()) -> int:
-        """Produce every row's record (a row without one is skipped) and the `extra` (topic, key,
-        value) records; raise unless all are acknowledged. Returns how many were sent."""
-        records: Iterable[tuple[str | None, bytes | None, bytes | None]] = ()
-        if rows is not None:
-            columns = (rows.column(name).to_pylist() for name in ("topic", "key", "value"))
-            records = zip(*columns, strict=True)
-        produce, poll = self.producer.produce, self.producer.poll
-        sent = 0
-        for topic, key, value in itertools.chain(records, extra):
-            if value is None:
-                continue  # a rule input only
-            sent += 1
-            while True:
-                try:
-                    produce(topic, value, key, on_delivery=self._on_delivery)
-                    break
-                except BufferError:  # librdkafka's queue is full: serve acknowledgements, then retry
-                    poll(0.05)
-        left = self.producer.flush(DELIVERY_TIMEOUT_S)
-        failures, self.failures = self.failures, []
-        if left or failures:
-            raise BatchFailedError(
-                f"{left} records not acknowledged in {DELIVERY_TIMEOUT_S:g} s"
-                + (f"; {len(failures)} failed, first: {failures[0]}" if failures else "")
-            )
-        return sent
-
-    def close(self) -> None:
-        """Deliver anything still queued."""
-        self.producer.flush(5.0)
-
-
-@dataclass(frozen=True)
-class Flush:
-    """Rows of batches first..last for the table, and where `transactions` stood after `last`."""
-
-    first: int
-    last: int
-    rows: pa.Table | None  # None: no flagged row in these batches
-    end_offsets: Mapping[str, int]
-
-
-def commit(table: LargeTable, flush: Flush, on_flush: Callable[[Flush], None] | None) -> int:
-    """Write a flush into the table and report it; return the rows written."""
-    table.write(flush.first, flush.last, flush.rows)
-    if on_flush is not None:
-        on_flush(flush)
-    return 0 if flush.rows is None else flush.rows.num_rows
-
-
-class ParquetBuffer:
-    """Flagged rows waiting for the table, flushed when the oldest has waited `interval` seconds.
-
-    Batches come in order from the query's thread; a flush may also come from the idle flusher.
-    `on_flush(first, last, rows)` reports each flush (the metrics).
-    """
-
-    def __init__(self, table: LargeTable, interval: float,
-                 on_flush: Callable[[Flush], None] | None = None) -> None:
-        self.table = table
-        self.interval = interval
-        self.on_flush = on_flush
-        self._lock = threading.Lock()  # the buffer
-        self._flushing = threading.Lock()  # one flush at a time, in batch order
-        self._parts: list[pa.Table] = []
-        self._first: int | None = None
-        self._last: int | None = None
-        self._since: float | None = None
-        self._end_offsets: dict[str, int] = {}
-        self._added_at = 0.0
-
-    def add(self, batch_id: int, rows: pa.Table, end_offsets: Mapping[str, int]) -> None:
-        """Buffer a batch's flagged rows (none is fine: the batch still counts as covered)."""
-        with self._lock:
-            if batch_id <= self.table.committed or (self._last is not None and batch_id <= self._last):
-                return  # a batch the table (or the buffer) already has: Spark ran it again
-            if self._first is None:
-                self._first, self._since = batch_id, time.monotonic()
-            self._last = batch_id
-            self._added_at = time.monotonic()
-            self._end_offsets = dict(end_offsets)
-            if rows.num_rows:
-                self._parts.append(rows)
-
-    def due(self) -> bool:
-        """True when the oldest buffered batch has waited `interval`, enough batches wait, or the
-        topic went quiet (no batch for QUIET_S: a drained backlog is in the table at once).
-
-        The batch count bound keeps the table within the offsets Spark's checkpoint retains (100
-        batches by default), which a restart needs to re-derive what the buffer held.
-        """
-        with self._lock:
-            if self._first is None or self._last is None or self._since is None:
-                return False
-            now = time.monotonic()
-            return (now - self._since >= self.interval or now - self._added_at >= QUIET_S
-                    or self._last - self._first + 1 >= MAX_BUFFERED_BATCHES)
-
-    def flush(self) -> int:
-        """Write what is buffered; return the rows written."""
-        import pyarrow as pa
-
-        with self._flushing:
-            with self._lock:
-                if self._first is None or self._last is None:
-                    return 0
-                parts = self._parts
-                flush = Flush(self._first, self._last, pa.concat_tables(parts) if parts else None,
-                              self._end_offsets)
-                self._parts, self._first, self._last, self._since = [], None, None, None
-            return commit(self.table, flush, self.on_flush)
 
 
 @dataclass
@@ -293,14 +150,6 @@ def iso_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def parquet_part(rows: pa.Table) -> pa.Table:
-    """The flagged rows of a batch's Arrow rows, with the Parquet columns only."""
-    import pyarrow.compute as pc
-
-    flagged = rows.filter(pc.is_valid(rows.column("level")))  # not dead letters, not rule inputs
-    return flagged.drop_columns(list(KAFKA_COLUMNS))
-
-
 def print_alert_lines(rows: pa.Table) -> None:
     """`ALERT <tx_id> <amount> RON account <id>` per alert-level row, flushed now (best-effort)."""
     lines = [
@@ -317,34 +166,6 @@ def print_alert_lines(rows: pa.Table) -> None:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError) as exc:  # a closed stdout must not fail the batch
         print(f"txmon-spark: {len(lines)} alert lines not printed: {exc}", file=sys.stderr)
-
-
-class IdleFlusher:
-    """Flushes the buffer when no batch comes to do it (a quiet topic must not hold rows back)."""
-
-    def __init__(self, buffer: ParquetBuffer) -> None:
-        self.buffer = buffer
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="txmon-parquet-flush", daemon=True)
-        self.error: BaseException | None = None
-
-    def __enter__(self) -> IdleFlusher:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stopped.set()
-        self.thread.join()
-
-    def _run(self) -> None:
-        while not self.stopped.wait(0.1):
-            if self.buffer.due():
-                try:
-                    self.buffer.flush()
-                except Exception as exc:  # surfaced by the job's main loop, which stops the job
-                    traceback.print_exc(file=sys.stderr)
-                    self.error = exc
-                    return
 
 
 def start_alerts_query(source: DataFrame, config: JobConfig, writer: FlaggedBatchWriter,
@@ -367,89 +188,3 @@ def start_alerts_query(source: DataFrame, config: JobConfig, writer: FlaggedBatc
     )
 
 
-# ---- re-deriving the rows of batches the checkpoint committed but the table does not hold ----
-
-def _log_json(path: Path) -> dict[str, Any]:
-    # Spark's offset logs: a version line, then JSON lines (the source offsets last); the initial
-    # offsets file of the Kafka source starts with a NUL byte.
-    lines = [line for line in path.read_bytes().lstrip(b"\0").splitlines() if line.strip()]
-    return dict(orjson.loads(lines[-1]))
-
-
-def _offsets_file(checkpoint: Path, batch_id: int) -> Path:
-    # Batch N's end offsets are in offsets/N; the query's first start in the source's own log.
-    return checkpoint / "offsets" / str(batch_id) if batch_id >= 0 else checkpoint / "sources" / "0" / "0"
-
-
-def batch_offsets(checkpoint: Path, batch_id: int,
-                  topic: str = topics.TRANSACTIONS) -> tuple[dict[str, int], dict[str, int]]:
-    """Partition → start and end offsets in `transactions` of a batch, from the checkpoint's logs.
-
-    Spark writes a batch's offsets there before it runs the batch (its write-ahead log). A start that
-    is no longer logged reads as the end (no rows).
-    """
-
-    def offsets(path: Path) -> dict[str, int] | None:
-        try:
-            data = _log_json(path)
-        except FileNotFoundError:
-            return None
-        return {str(p): int(o) for p, o in data.get(topic, {}).items()}
-
-    end = offsets(_offsets_file(checkpoint, batch_id)) or {}
-    start = offsets(_offsets_file(checkpoint, batch_id - 1))
-    return (end if start is None else start), end
-
-
-def last_committed(checkpoint: Path) -> int:
-    """The last batch id the query's checkpoint committed (-1 before the first)."""
-    committed = _batch_ids(checkpoint / "commits")
-    return committed[-1] if committed else -1
-
-
-def _batch_ids(folder: Path) -> list[int]:
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
-
-
-def uncovered(checkpoint: Path, covered: int) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
-    """(last committed batch, start offsets, end offsets) of what the table lacks, or None."""
-    committed = _batch_ids(checkpoint / "commits")
-    if not committed or committed[-1] <= covered:
-        return None
-    last = committed[-1]
-    start = _log_json(_offsets_file(checkpoint, covered))
-    end = _log_json(_offsets_file(checkpoint, last))
-    return last, start, end
-
-
-def replay_uncovered(spark: SparkSession, config: JobConfig, buffer: ParquetBuffer,
-                     kafka_options: Mapping[str, str]) -> int:
-    """Write the flagged rows of committed batches the table lacks (a killed job's buffer); return rows.
-
-    Each stretch of those batches is judged by the thresholds that judged it (spark_app.live_rules).
-    """
-    import pyarrow as pa
-
-    checkpoint = config.checkpoint(QUERY_ALERTS)
-    names = config.topic_names
-    gap = uncovered(checkpoint, buffer.table.committed)
-    if gap is None:
-        return 0
-    last, _, end = gap
-    first = buffer.table.committed + 1
-    default = Judge(config.large_threshold, config.alert_threshold, RuleSettings())
-    parts = []
-    for seg_first, seg_last, judge in segments(checkpoint, first, last, default):
-        offsets = [orjson.dumps(_log_json(_offsets_file(checkpoint, batch))).decode()
-                   for batch in (seg_first - 1, seg_last)]
-        source = (
-            spark.read.format("kafka").options(**kafka_options).option("subscribe", names.transactions)
-            .option("startingOffsets", offsets[0]).option("endingOffsets", offsets[1]).load()
-        )
-        judged = replace(config, large_threshold=judge.large_threshold, alert_threshold=judge.alert_threshold)
-        parts.append(parquet_part(sink_rows(classified(source, judged), names).toArrow()))
-    end_offsets = {str(p): int(o) for p, o in end.get(names.transactions, {}).items()}
-    written = commit(buffer.table, Flush(first, last, pa.concat_tables(parts), end_offsets), buffer.on_flush)
-    print(f"txmon-spark: re-derived {written} Parquet rows of batches up to {last} from Kafka",
-          file=sys.stderr, flush=True)
-    return written

@@ -3,7 +3,7 @@
 Run it with `txmon-spark` / `python -m spark_app`, or as a file with spark-submit (the connector jars
 must then be on the driver's classpath from the start):
 
-    spark-submit --jars "$(txmon-spark --print-jars)" spark_app/job.py -b HOST:PORT
+    spark-submit --jars "$(txmon-spark --print-jars)" spark_app/__main__.py -b HOST:PORT
 
 Spark's own logs go to stderr; stdout carries only the ready line (and, with --alert-lines, one line
 per alert).
@@ -11,220 +11,36 @@ per alert).
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-if __name__ == "__main__" and not __package__:
-    # Run as a file (spark-submit spark_app/job.py): make the repository root importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.listener import QueryProgressEvent
 
-from py4j.protocol import Py4JError  # noqa: E402
-from pyspark.errors import PySparkException  # noqa: E402
-from pyspark.sql import DataFrame, SparkSession  # noqa: E402
-from pyspark.sql.streaming import StreamingQuery  # noqa: E402
-from pyspark.sql.streaming.listener import QueryProgressEvent  # noqa: E402
-
-from spark_app import class_archive, flagged, live_rules, transforms  # noqa: E402
-from spark_app.checkpoints import damaged_checkpoint  # noqa: E402
-from spark_app.live_rules import Judge  # noqa: E402
-from spark_app.modes import (  # noqa: E402
-    DEFAULT_MAX_OFFSETS,
-    DEFAULT_TRIGGER_MS,
-    MODE_MICROBATCH,
-    MODE_REALTIME,
-    REALTIME_BATCH,
-)
-from spark_app.progress import MetricsPublisher  # noqa: E402
-from spark_app.validation import Validation  # noqa: E402
-from txmon_core import large_table, rules_log, topics  # noqa: E402
-from txmon_core.large_table import LargeTable  # noqa: E402
-from txmon_core.records import ready  # noqa: E402
-from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD  # noqa: E402
-from txmon_core.records.metrics import QUERIES, QUERY_ALERTS, QUERY_REALTIME  # noqa: E402
-from txmon_core.rules import RuleSettings  # noqa: E402
-
-LOOPBACK = "127.0.0.1"
-# librdkafka (-X) spellings that Kafka's Java client spells differently; the rest pass through as-is.
-JAVA_CLIENT_ALIASES = {"sasl.mechanisms": "sasl.mechanism", "ssl.ca.location": "ssl.truststore.location"}
-JAAS_MODULES = {
-    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
-    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
-    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
-}
-
-
-@dataclass(frozen=True)
-class JobConfig:
-    """Everything the job needs, as the command line gave it."""
-
-    client_config: Mapping[str, str]
-    data_dir: Path
-    master: str | None = None  # local[2], or under spark-submit whatever it was given
-    large_threshold: float = DEFAULT_LARGE_THRESHOLD
-    alert_threshold: float = DEFAULT_ALERT_THRESHOLD
-    parquet_trigger_seconds: float = 5.0  # how long flagged rows wait for a flush into the table
-    trigger_ms: int = DEFAULT_TRIGGER_MS  # the alerts query starts a batch at most this often
-    max_offsets_per_trigger: int | None = DEFAULT_MAX_OFFSETS
-    starting_offsets: str = "earliest"
-    jars: tuple[Path, ...] = field(default_factory=tuple)
-    mode: str = MODE_MICROBATCH  # how the alerts query runs (spark_app.modes)
-    progress_log: Path | None = None  # where to append every batch's full progress JSON, if anywhere
-    # Print one console line per alert (micro-batch mode only): off by default, as it costs each batch
-    # of the alerts query a foreachBatch round trip instead of Spark's own Kafka sink.
-    alert_lines: bool = False
-    partitions: int = 1  # of the topics the job creates when they are missing
-    live_rules: bool = False  # thresholds and account rules from `txmon.rules` (spark_app.live_rules)
-    topic_names: topics.TopicNames = field(default_factory=topics.TopicNames)  # [topics] and the topic flags
-    validation: Validation = field(default_factory=Validation)  # what a valid transaction keeps to
-
-    @property
-    def parquet_dir(self) -> Path:
-        """Where the Parquet sink writes."""
-        return self.data_dir / large_table.DIR_NAME
-
-    def checkpoint(self, query: str) -> Path:
-        """The checkpoint folder of one query."""
-        return self.data_dir / "checkpoints" / query
-
-
-def under_spark_submit() -> bool:
-    """True when spark-submit started this Python (the JVM and its classpath already exist)."""
-    return "PYSPARK_GATEWAY_PORT" in os.environ
-
-
-def java_client_options(client_config: Mapping[str, str]) -> dict[str, str]:
-    """librdkafka settings (-b, -X) → Spark Kafka source/sink options (`kafka.` + Java client name)."""
-    settings = {JAVA_CLIENT_ALIASES.get(k, k): v for k, v in client_config.items()}
-    if "ssl.truststore.location" in settings and "ssl.truststore.type" not in settings:
-        settings["ssl.truststore.type"] = "PEM"  # librdkafka's ssl.ca.location is a PEM file
-    username = settings.pop("sasl.username", None)
-    password = settings.pop("sasl.password", None)
-    mechanism = settings.get("sasl.mechanism", "PLAIN").upper()
-    if username is not None and "sasl.jaas.config" not in settings and mechanism in JAAS_MODULES:
-        # Java's client takes SASL credentials only as a JAAS line.
-        settings["sasl.jaas.config"] = (
-            f"{JAAS_MODULES[mechanism]} required username={jaas_quoted(username)} "
-            f"password={jaas_quoted(password or '')};"
-        )
-    return {f"kafka.{key}": value for key, value in settings.items()}
-
-
-def jaas_quoted(value: str) -> str:
-    """A JAAS option value in double quotes: a quote or backslash inside is escaped with a backslash,
-    so a password holding `"` or `;` stays one value instead of ending the login line."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def build_session(config: JobConfig) -> SparkSession:
-    """The SparkSession: small, loopback-only when local, UTC, connector jars on the classpath."""
-    builder = SparkSession.builder.appName("txmon-spark")
-    master = config.master
-    if master is None and not under_spark_submit():
-        master = "local[2]"
-    if master is not None:
-        builder = builder.master(master)
-    if master is not None and master.startswith("local"):
-        # Otherwise Spark binds, and warns about, the machine's outward-facing address.
-        os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
-        # txmon runs no Python on executors; should Spark start a Python worker, it gets this interpreter.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.config("spark.driver.host", LOOPBACK).config("spark.driver.bindAddress", LOOPBACK)
-    if config.jars:
-        builder = builder.config("spark.jars", ",".join(str(jar) for jar in config.jars))
-    if not under_spark_submit() and (options := class_archive.options(config.jars)):
-        builder = builder.config("spark.driver.extraJavaOptions", options)
-    session = (
-        builder.config("spark.driver.memory", "1g")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.log.level", "WARN")
-        # One Kafka partition per topic and no shuffles worth spreading: one task per stage is enough.
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        # Parquet readers other than Spark (pyarrow in the monitor) expect standard timestamps, not INT96.
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        # Checkpoints are as private as the rest of the data dir (Hadoop's file system has its own mask).
-        .config("spark.hadoop.fs.permissions.umask-mode", "077")
-        # Streaming plans never use it; turning it off spares a warning per query start.
-        .config("spark.sql.adaptive.enabled", "false")
-        # An idle stateless query runs no batch anyway; the rules query need not run one just to move
-        # its watermark: its state expires at its next batch with data.
-        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
-        # A stop that hangs on a dead broker must not keep a supervisor waiting forever.
-        .config("spark.sql.streaming.stopTimeout", "30000")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("WARN")
-    return session
-
-
-def start_session(config: JobConfig) -> SparkSession:
-    """The SparkSession, with the topics created meanwhile: the admin calls need no JVM, so they overlap."""
-    with ThreadPoolExecutor(1, thread_name_prefix="txmon-topics") as pool:
-        creating = pool.submit(topics.ensure_topics, config.client_config, config.topic_names.all,
-                               partitions=config.partitions)
-        spark = build_session(config)
-        try:
-            creating.result()
-        except BaseException:
-            spark.stop()
-            raise
-    return spark
-
-
-def read_transactions(spark: SparkSession, config: JobConfig, realtime: bool = False) -> DataFrame:
-    """The `transactions` topic as a streaming DataFrame of Kafka source rows.
-
-    A micro-batch is bounded (`max_offsets_per_trigger`) and read by at least as many tasks as Spark
-    has cores, even from fewer Kafka partitions; Real-time Mode (one long task per partition) takes
-    neither.
-    """
-    reader = (
-        spark.readStream.format("kafka")
-        .options(**java_client_options(config.client_config))
-        .option("subscribe", config.topic_names.transactions)
-        # Applies to a new checkpoint only; afterwards the checkpoint says where to resume.
-        .option("startingOffsets", config.starting_offsets)
-        # Offsets that vanish (retention, a recreated topic) must stop the job, not skip records.
-        .option("failOnDataLoss", "true")
-    )
-    if realtime:
-        return reader.load()
-    if config.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
-    # One partition per core: otherwise a topic of one partition is parsed by one core only.
-    return reader.option("minPartitions", str(spark.sparkContext.defaultParallelism)).load()
-
-
-def start_realtime_alerts_query(source: DataFrame, config: JobConfig,
-                                rules_version: int | None = None) -> StreamingQuery:
-    """Kafka → Kafka in Spark's Real-time Mode: each record is written as it arrives, not per batch.
-
-    Real-time Mode takes only stateless plans with a Kafka sink and update output, so this query
-    writes alerts and dead letters only, the fast copy; the micro-batch alerts query beside it fills
-    the Parquet table and writes them again, the copy that is never lost (see start_queries).
-    """
-    # No observe(): the alerts query beside it counts every batch for the metrics.
-    return (
-        transforms.kafka_records(flagged.classified(source, config), config.topic_names.alerts,
-                                 config.topic_names.dead_letters, rules_version)
-        .writeStream.queryName(QUERY_REALTIME)
-        .format("kafka")
-        .options(**java_client_options(config.client_config))
-        .option("checkpointLocation", str(config.checkpoint(QUERY_REALTIME)))
-        .outputMode("update")
-        # The batch length bounds checkpointing and progress reports, not latency: records flow
-        # through a long-running task that holds one core per Kafka partition.
-        .trigger(realTime=REALTIME_BATCH)
-        .start()
-    )
+from spark_app import flagged, live_rules
+from spark_app.alert_producer import AlertProducer
+from spark_app.checkpoints import damaged_checkpoint
+from spark_app.config import MODE_REALTIME, JobConfig, java_client_options
+from spark_app.live_rules import Judge
+from spark_app.offset_log import last_committed
+from spark_app.parquet_buffer import IdleFlusher, ParquetBuffer
+from spark_app.progress import MetricsPublisher
+from spark_app.realtime import start_realtime_alerts_query
+from spark_app.replay import replay_uncovered
+from spark_app.session import read_transactions, start_session
+from txmon_core import large_table, rules_log, topics
+from txmon_core.large_table import LargeTable
+from txmon_core.records import ready
+from txmon_core.records.metrics import QUERIES, QUERY_ALERTS
+from txmon_core.rules import RuleSettings
 
 
 def start_problem(config: JobConfig) -> str | None:
@@ -268,9 +84,9 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
         else ProgressLoggingPublisher(config.client_config, config.progress_log, config.topic_names)
     )
     spark.streams.addListener(publisher)
-    buffer = flagged.ParquetBuffer(LargeTable(config.parquet_dir), config.parquet_trigger_seconds,
-                                   on_flush=publisher.publish_flush)
-    producer = flagged.AlertProducer(config.client_config)
+    buffer = ParquetBuffer(LargeTable(config.parquet_dir), config.parquet_trigger_seconds,
+                           on_flush=publisher.publish_flush)
+    producer = AlertProducer(config.client_config)
     judge = Judge(config.large_threshold, config.alert_threshold, rules or RuleSettings(enabled=False))
     watcher = None
     running: Running | None = None
@@ -281,7 +97,7 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
             version = rules_log.seed_if_empty(config.client_config, seed)
             judge = judge_of(version)
             watcher = rules_log.RulesWatcher(config.client_config).start()
-        with flagged.IdleFlusher(buffer) as flusher:
+        with IdleFlusher(buffer) as flusher:
             if not stop_requested.is_set():
                 running = start_queries(spark, config, judge, buffer, producer, publisher)
                 print(ready.JOB_LINE, flush=True)
@@ -350,14 +166,14 @@ class Running:
         return code
 
 
-def start_queries(spark: SparkSession, config: JobConfig, judge: Judge, buffer: flagged.ParquetBuffer,
-                  producer: flagged.AlertProducer, publisher: MetricsPublisher) -> Running:
+def start_queries(spark: SparkSession, config: JobConfig, judge: Judge, buffer: ParquetBuffer,
+                  producer: AlertProducer, publisher: MetricsPublisher) -> Running:
     """Re-derive what the table lacks, then start every query with `judge`'s thresholds and rules."""
     checkpoint = config.checkpoint(QUERY_ALERTS)
-    flagged.replay_uncovered(spark, config, buffer, java_client_options(config.client_config))
+    replay_uncovered(spark, config, buffer, java_client_options(config.client_config))
     config = replace(config, large_threshold=judge.large_threshold, alert_threshold=judge.alert_threshold)
     # The batches Spark has not committed yet run again under this version.
-    live_rules.record_switch(checkpoint, flagged.last_committed(checkpoint) + 1, judge)
+    live_rules.record_switch(checkpoint, last_committed(checkpoint) + 1, judge)
     if judge.version is not None:
         print(f"txmon-spark: rules version {judge.version} in force: large > {judge.large_threshold:g}, "
               f"alert > {judge.alert_threshold:g}", file=sys.stderr, flush=True)
@@ -419,8 +235,3 @@ def install_stop_handlers(stop_requested: threading.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
 
-
-if __name__ == "__main__":
-    from spark_app.cli import main
-
-    sys.exit(main())

@@ -23,7 +23,7 @@ from txmon_core.records.alert import LEVEL_ALERT, LEVEL_LARGE
 from txmon_core.records.metrics import QUERY_PARQUET, BatchMetrics, encode_metrics
 
 if TYPE_CHECKING:
-    from spark_app.flagged import Flush
+    from spark_app.parquet_buffer import Flush
 
 
 def _finite(value: Any) -> float:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
+from txmon_core.options import TableFlag, add_table_flags, flags_over, whole_number
 from txmon_core.records.transaction import MAX_AMOUNT
-from txmon_core.settings import SettingsError
+from txmon_core.settings import SettingsError, known_keys
 
 SECTION = "validation"
 
@@ -81,12 +82,7 @@ class Validation:
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> Validation:
         """The limits of a [validation] table (missing keys keep their defaults); SettingsError if bad."""
-        known = {f.name for f in fields(cls)} - {"max_amount"}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise SettingsError(f"[{SECTION}]: unknown key(s) {', '.join(unknown)}; known: "
-                                f"{', '.join(sorted(known))}")
-        values = dict(table)
+        values = known_keys(SECTION, table, (f.name for f in fields(cls) if f.name != "max_amount"))
         for name in ("max_clock_skew", "max_age"):
             if name in values:
                 try:
@@ -144,55 +140,39 @@ def currency_list(text: str) -> tuple[str, ...]:
 
 def field_cap(text: str) -> int:
     """An argparse type for a field cap: a whole number of characters from 1 to MAX_FIELD_CAP."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = whole_number(text)
     if not 1 <= value <= MAX_FIELD_CAP:
         raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_FIELD_CAP}, got {text!r}")
     return value
 
 
-# Flag destination → Validation field.
-_FLAGS = {
-    "max_clock_skew": "max_clock_skew",
-    "max_age": "max_age",
-    "currencies": "currencies",
-    "max_tx_id_chars": "max_tx_id_chars",
-    "max_account_id_chars": "max_account_id_chars",
-    "max_merchant_chars": "max_merchant_chars",
-}
+_DEFAULTS = Validation()
+FLAGS = (
+    TableFlag("--max-clock-skew", "max_clock_skew", duration,
+              f"how far a ts may be ahead of the job's clock ({format_duration(_DEFAULTS.max_clock_skew)})",
+              "DURATION"),
+    TableFlag("--max-age", "max_age", duration,
+              f"how far a ts may be behind the job's clock ({format_duration(_DEFAULTS.max_age)})",
+              "DURATION"),
+    TableFlag("--currencies", "currencies", currency_list,
+              f"accepted currencies, comma-separated; the thresholds apply to the amount as it is, whatever "
+              f"its currency ({','.join(_DEFAULTS.currencies)})", "CODES"),
+    TableFlag("--max-tx-id-chars", "max_tx_id_chars", field_cap,
+              f"longest tx_id, in characters ({_DEFAULTS.max_tx_id_chars})", "N"),
+    TableFlag("--max-account-id-chars", "max_account_id_chars", field_cap,
+              f"longest account_id, in characters ({_DEFAULTS.max_account_id_chars})", "N"),
+    TableFlag("--max-merchant-chars", "max_merchant_chars", field_cap,
+              f"longest merchant, in characters ({_DEFAULTS.max_merchant_chars})", "N"),
+)
 
 
 def add_validation_options(parser: argparse.ArgumentParser) -> None:
     """Add the flags that override [validation]: --max-clock-skew, --max-age, --currencies, caps."""
-    group = parser.add_argument_group(
-        "validation", "override the [validation] table of the settings file (defaults in parentheses); "
-        "a transaction outside these limits is a dead letter with its reason"
-    )
-    defaults = Validation()
-    group.add_argument("--max-clock-skew", type=duration, default=None, metavar="DURATION",
-                       help=f"how far a ts may be ahead of the job's clock "
-                       f"({format_duration(defaults.max_clock_skew)})")
-    group.add_argument("--max-age", type=duration, default=None, metavar="DURATION",
-                       help=f"how far a ts may be behind the job's clock "
-                       f"({format_duration(defaults.max_age)})")
-    group.add_argument("--currencies", type=currency_list, default=None, metavar="CODES",
-                       help=f"accepted currencies, comma-separated; the thresholds apply to the amount "
-                       f"as it is, whatever its currency ({','.join(defaults.currencies)})")
-    group.add_argument("--max-tx-id-chars", type=field_cap, default=None, metavar="N",
-                       help=f"longest tx_id, in characters ({defaults.max_tx_id_chars})")
-    group.add_argument("--max-account-id-chars", type=field_cap, default=None, metavar="N",
-                       help=f"longest account_id, in characters ({defaults.max_account_id_chars})")
-    group.add_argument("--max-merchant-chars", type=field_cap, default=None, metavar="N",
-                       help=f"longest merchant, in characters ({defaults.max_merchant_chars})")
+    add_table_flags(parser, "validation", "override the [validation] table of the settings file "
+                    "(defaults in parentheses); a transaction outside these limits is a dead letter with its "
+                    "reason", FLAGS)
 
 
 def validation_settings(table: Mapping[str, Any], args: argparse.Namespace | None = None) -> Validation:
     """The [validation] table's limits, then every flag that was given on top."""
-    settings = Validation.from_table(table)
-    if args is None:
-        return settings
-    given = {name: getattr(args, dest) for dest, name in _FLAGS.items()
-             if getattr(args, dest, None) is not None}
-    return replace(settings, **given)
+    return flags_over(Validation.from_table(table), args, FLAGS)

@@ -1,26 +1,34 @@
-"""Command-line options every txmon command spells the same way: -b, -X, -F, --data-dir, --version.
+"""Command-line options declared once for every txmon command that takes them.
 
-Also the one error style and the exit codes every command shares: `txmon-x: error: …` on stderr;
-0 done, 1 a runtime error, 2 a usage error (argparse's own), 3 a headless run whose pipeline stalled,
-4 a headless run whose pipeline could not start.
+Kafka (-b, -X, -F, --partitions), --data-dir, --version, the thresholds and their cross-check, the flags
+that override a settings table ([rules], [validation]: `TableFlag`), and the argparse types they use;
+each command attaches what it needs. Also the one error style and the exit codes every command
+shares: `txmon-x: error: …` on stderr; 0 done, 1 a runtime error, 2 a usage error (argparse's own),
+3 a headless run whose pipeline stalled, 4 a headless run whose pipeline could not start.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from txmon_core import __version__
 from txmon_core.paths import default_data_dir
+from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
+from txmon_core.records.transaction import MAX_AMOUNT
 from txmon_core.settings import SettingsError, section
 
 BOOTSTRAP_ENV = "TXMON_BOOTSTRAP_SERVERS"
 KAFKA_SECTION = "kafka"
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_STALLED, EXIT_NOT_STARTED = 0, 1, 2, 3, 4
+SettingsT = TypeVar("SettingsT")
 
 
 def fail(prog: str, message: str) -> int:
@@ -59,26 +67,65 @@ def config_file(text: str) -> dict[str, str]:
     return settings
 
 
+def _parsed(text: str, parse: Callable[[str], Any], kind: str) -> Any:
+    """`parse(text)`, or the argparse error "expected KIND, got TEXT"."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+
+
+def number(text: str) -> float:
+    """An argparse type for a number (inf and nan included: callers bound it)."""
+    return float(_parsed(text, float, "a number"))
+
+
+def whole_number(text: str) -> int:
+    """An argparse type for a whole number."""
+    return int(_parsed(text, int, "a whole number"))
+
+
 def positive_float(text: str) -> float:
     """An argparse type for a number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = number(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse type for a number >= 0."""
+    value = number(text)
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An argparse type for a whole number > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = whole_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
     return value
+
+
+def amount_cents(text: str) -> int:
+    """An argparse type for an amount in RON (> 0, at most 2 decimals), returned in integer cents."""
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"expected an amount such as 12.50, got {text!r}") from None
+    cents = amount * 100
+    if not amount.is_finite() or cents != cents.to_integral_value():
+        raise argparse.ArgumentTypeError(f"expected an amount with at most 2 decimals, got {text!r}")
+    if cents <= 0:
+        raise argparse.ArgumentTypeError(f"expected an amount > 0, got {text!r}")
+    return int(cents)
+
+
+def threshold_amount(text: str) -> float:
+    """An argparse type for a threshold: RON > 0 with at most 2 decimals, as amounts are (cents)."""
+    return amount_cents(text) / 100
 
 
 class _VersionAction(argparse.Action):
@@ -155,6 +202,76 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
         default=default_data_dir(),
         help="folder for Parquet output, checkpoints and logs (default: %(default)s)",
     )
+
+
+def add_threshold_options(parser: argparse.ArgumentParser, *, alert: bool = True) -> None:
+    """Add --large-threshold and (unless `alert` is False) --alert-threshold, in RON.
+
+    A command that takes both checks them together with `check_thresholds`.
+    """
+    parser.add_argument(
+        "--large-threshold",
+        type=threshold_amount,
+        default=DEFAULT_LARGE_THRESHOLD,
+        metavar="RON",
+        help="amounts strictly above this are flagged `large` (default %(default)g)",
+    )
+    if alert:
+        parser.add_argument(
+            "--alert-threshold",
+            type=threshold_amount,
+            default=DEFAULT_ALERT_THRESHOLD,
+            metavar="RON",
+            help="amounts strictly above this are flagged `alert` (default %(default)g)",
+        )
+
+
+def check_thresholds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A usage error unless --large-threshold is below --alert-threshold and below the largest amount."""
+    if not args.large_threshold < args.alert_threshold:
+        parser.error(f"--large-threshold ({args.large_threshold:g}) must be below "
+                     f"--alert-threshold ({args.alert_threshold:g})")
+    if args.large_threshold >= MAX_AMOUNT:
+        parser.error(f"--large-threshold must be below {MAX_AMOUNT:g}, the largest valid amount")
+
+
+@dataclass(frozen=True)
+class TableFlag:
+    """A flag that overrides one key of a settings table; left at None when not given."""
+
+    flag: str  # e.g. --velocity-count
+    key: str  # the settings dataclass's field, e.g. velocity_count
+    type: Callable[[str], Any] | None  # None: an on/off flag (--x / --no-x)
+    help: str
+    metavar: str | None = None
+    dest: str | None = None  # the namespace's name, when the flag's own would be ambiguous
+
+    @property
+    def destination(self) -> str:
+        """Where argparse puts the value."""
+        return self.dest or self.flag.removeprefix("--").replace("-", "_")
+
+
+def add_table_flags(parser: argparse.ArgumentParser, title: str, description: str,
+                    flags: Sequence[TableFlag]) -> None:
+    """Add a group of flags that override a settings table (read back with `flags_over`)."""
+    group = parser.add_argument_group(title, description)
+    for flag in flags:
+        if flag.type is None:
+            group.add_argument(flag.flag, dest=flag.destination, action=argparse.BooleanOptionalAction,
+                               default=None, help=flag.help)
+        else:
+            group.add_argument(flag.flag, dest=flag.destination, type=flag.type, default=None,
+                               metavar=flag.metavar, help=flag.help)
+
+
+def flags_over(settings: SettingsT, args: argparse.Namespace | None, flags: Sequence[TableFlag]) -> SettingsT:
+    """`settings` (a dataclass read from a settings table) with each of `flags` that was given on top."""
+    if args is None:
+        return settings
+    given = {flag.key: getattr(args, flag.destination) for flag in flags
+             if getattr(args, flag.destination, None) is not None}
+    return replace(settings, **given)
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

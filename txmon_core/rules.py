@@ -9,13 +9,20 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from txmon_core.options import positive_float, positive_int
+from txmon_core.options import (
+    TableFlag,
+    add_table_flags,
+    flags_over,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from txmon_core.records.alert import format_number
-from txmon_core.settings import SettingsError, load, section
+from txmon_core.settings import SettingsError, known_keys, load, section
 
 SECTION = "rules"
 
@@ -61,12 +68,7 @@ class RuleSettings:
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> RuleSettings:
         """The settings of a [rules] table (missing keys keep their defaults); SettingsError if bad."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise SettingsError(f"[{SECTION}]: unknown key(s) {', '.join(unknown)}; known: "
-                                f"{', '.join(sorted(known))}")
-        values = dict(table)
+        values = known_keys(SECTION, table, (f.name for f in fields(cls)))
         for name in ("velocity_window", "small_amount", "pattern_window", "lateness"):
             if name in values and _is_number(values[name]):
                 values[name] = float(values[name])  # TOML writes 60 as an integer
@@ -94,60 +96,36 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def non_negative_float(text: str) -> float:
-    """An argparse type for a number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+_DEFAULTS = RuleSettings()
+FLAGS = (
+    TableFlag("--rules", "enabled", None, "run the velocity and small-then-large rules (default: on)",
+              dest="rules_enabled"),
+    TableFlag("--velocity-count", "velocity_count", positive_int,
+              f"flagged transactions of one account that raise a velocity alert ({_DEFAULTS.velocity_count})",
+              "N"),
+    TableFlag("--velocity-window", "velocity_window", positive_float,
+              f"event-time window of the velocity rule ({_DEFAULTS.velocity_window:g})", "SECONDS"),
+    TableFlag("--small-amount", "small_amount", positive_float,
+              f"amounts strictly under this start a small-then-large pattern ({_DEFAULTS.small_amount:g})",
+              "RON"),
+    TableFlag("--pattern-window", "pattern_window", positive_float,
+              f"how soon the large transaction must follow the small one ({_DEFAULTS.pattern_window:g})",
+              "SECONDS"),
+    TableFlag("--rules-lateness", "lateness", non_negative_float,
+              f"transactions this far behind the newest event time are ignored by the rules "
+              f"({_DEFAULTS.lateness:g})", "SECONDS"),
+)
 
 
 def add_rule_options(parser: argparse.ArgumentParser) -> None:
     """Add the flags that override [rules]: --rules/--no-rules, --velocity-count, --velocity-window, …"""
-    group = parser.add_argument_group(
-        "account rules", "override the [rules] table of the settings file (defaults in parentheses)"
-    )
-    defaults = RuleSettings()
-    group.add_argument("--rules", dest="rules_enabled", action=argparse.BooleanOptionalAction, default=None,
-                       help="run the velocity and small-then-large rules (default: on)")
-    group.add_argument("--velocity-count", type=positive_int, default=None, metavar="N",
-                       help=f"flagged transactions of one account that raise a velocity alert "
-                       f"({defaults.velocity_count})")
-    group.add_argument("--velocity-window", type=positive_float, default=None, metavar="SECONDS",
-                       help=f"event-time window of the velocity rule ({defaults.velocity_window:g})")
-    group.add_argument("--small-amount", type=positive_float, default=None, metavar="RON",
-                       help=f"amounts strictly under this start a small-then-large pattern "
-                       f"({defaults.small_amount:g})")
-    group.add_argument("--pattern-window", type=positive_float, default=None, metavar="SECONDS",
-                       help=f"how soon the large transaction must follow the small one "
-                       f"({defaults.pattern_window:g})")
-    group.add_argument("--rules-lateness", type=non_negative_float, default=None, metavar="SECONDS",
-                       help=f"transactions this far behind the newest event time are ignored by the "
-                       f"rules ({defaults.lateness:g})")
-
-
-# Flag destination → RuleSettings field.
-_FLAGS = {
-    "rules_enabled": "enabled",
-    "velocity_count": "velocity_count",
-    "velocity_window": "velocity_window",
-    "small_amount": "small_amount",
-    "pattern_window": "pattern_window",
-    "rules_lateness": "lateness",
-}
+    add_table_flags(parser, "account rules",
+                    "override the [rules] table of the settings file (defaults in parentheses)", FLAGS)
 
 
 def rule_settings(table: Mapping[str, Any], args: argparse.Namespace | None = None) -> RuleSettings:
     """The [rules] table's settings, then every flag that was given on top."""
-    settings = RuleSettings.from_table(table)
-    if args is None:
-        return settings
-    given = {name: getattr(args, dest) for dest, name in _FLAGS.items()
-             if getattr(args, dest, None) is not None}
-    return replace(settings, **given)
+    return flags_over(RuleSettings.from_table(table), args, FLAGS)
 
 
 def configured_rules(path: Path | None = None) -> RuleSettings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,15 @@ def section(settings: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise SettingsError(f"[{name}] must be a table, not {type(value).__name__}")
     return value
+
+
+def known_keys(name: str, table: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """A copy of the [name] table; SettingsError naming its unknown keys, and the known ones."""
+    known = sorted(known)
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise SettingsError(f"[{name}]: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return dict(table)
 
 
 def settings_file(text: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from txmon_core.settings import SettingsError, section
+from txmon_core.settings import SettingsError, known_keys, section
 
 ACK, SILENCE, NOTE, UNDO = "ack", "silence", "note", "undo"
 KINDS = (ACK, SILENCE, NOTE, UNDO)
@@ -270,11 +270,7 @@ class TriageSettings:
     def from_settings(cls, settings: Mapping[str, Any],
                       env: Mapping[str, str] | None = None) -> TriageSettings:
         """From the settings' [triage] table; SettingsError naming the key when it is wrong."""
-        table = section(settings, SECTION)
-        unknown = sorted(set(table) - {"operator", "can_edit_rules"})
-        if unknown:
-            raise SettingsError(f"[{SECTION}]: unknown key(s) {', '.join(unknown)}; known: can_edit_rules, "
-                                f"operator")
+        table = known_keys(SECTION, section(settings, SECTION), ("operator", "can_edit_rules"))
         operator = table.get("operator")
         if operator is not None and (not isinstance(operator, str) or not clean(operator, 64)):
             raise SettingsError(f"[{SECTION}] operator: must be a non-empty string")

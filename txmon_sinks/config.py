@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from txmon_core.backoff import Backoff
 from txmon_core.settings import SettingsError, section
-from txmon_sinks.backoff import Backoff
 
 OUTBOX_FILE = "outbox.sqlite"
 DELIVERY_DIR = "delivery"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from txmon_sinks.backoff import Backoff
+from txmon_core.backoff import Backoff
 from txmon_sinks.health import HealthTracker
 from txmon_sinks.outbox import Outbox, OutboxItem
 from txmon_sinks.ratelimit import RateLimiter, batch_size, plan_messages

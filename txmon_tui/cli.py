@@ -8,19 +8,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from producer.cli import DEFAULT_RATE, amount_cents
+from producer.cli import DEFAULT_RATE
 from txmon_core.options import (
     EXIT_OK,
     EXIT_RUNTIME,
     add_data_dir,
     add_kafka_options,
+    add_threshold_options,
     add_version,
+    check_thresholds,
     client_config,
     fail,
     positive_float,
 )
 from txmon_core.paths import private_data_dir
-from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
 from txmon_core.settings import (
     SETTINGS_ENV,
     SettingsError,
@@ -52,11 +53,6 @@ Exit status: 0 done, 1 error, 2 usage error, 3 headless run stalled, 4 headless 
 """
 
 
-def threshold_amount(text: str) -> float:
-    """An argparse type for a threshold: RON > 0 with at most 2 decimals (as the producer takes it)."""
-    return amount_cents(text) / 100
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `txmon-tui` and its `report` subcommand."""
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
@@ -65,10 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_dir(parser)
     parser.add_argument("--rate", type=positive_float, default=DEFAULT_RATE,
                         help="producer rate in transactions/s (default: %(default)s)")
-    parser.add_argument("--large-threshold", type=threshold_amount, default=DEFAULT_LARGE_THRESHOLD,
-                        help="amounts above this are large (default: %(default)s)")
-    parser.add_argument("--alert-threshold", type=threshold_amount, default=DEFAULT_ALERT_THRESHOLD,
-                        help="amounts above this are alerts (default: %(default)s)")
+    add_threshold_options(parser)
     attach = parser.add_argument_group("what runs", "with a broker named the monitor attaches and starts "
                                        "nothing unless asked; without one it runs the whole pipeline")
     attach.add_argument("--with-producer", action="store_true", default=False,
@@ -241,9 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report.alerts_main(args.data_dir, getattr(args, "settings", None), args.account,
                                       args.level, args.since, args.until, args.limit)
         return report.main(args.data_dir, *report_thresholds(args))
-    if not args.alert_threshold > args.large_threshold:
-        parser.error(f"--alert-threshold ({args.alert_threshold!r}) must be above "
-                     f"--large-threshold ({args.large_threshold!r})")
+    check_thresholds(parser, args)
     if args.duration is not None and not args.headless:
         parser.error("--duration only applies with --headless")
     if args.speed is not None and args.replay is None:

@@ -18,7 +18,7 @@ from tests.support.waiting import until
 from txmon_tui.app import create_app
 from txmon_tui.supervise.children import ProcState
 from txmon_tui.supervise.config import PipelineConfig
-from txmon_tui.supervise.restarts import Backoff
+from txmon_tui.supervise.restarts import RESTART_BACKOFF
 from txmon_tui.widgets import ProcessesPanel
 
 pytestmark = pytest.mark.tui
@@ -119,7 +119,7 @@ async def test_s_stops_and_restarts_the_spark_job(config: PipelineConfig) -> Non
 async def test_a_killed_spark_job_restarts_by_itself_and_alerts_flow_again(config: PipelineConfig) -> None:
     # 5 s before the first restart: wide enough to read the countdown on 2 busy cores.
     app = create_app(dataclasses.replace(config, run_spark=True, run_producer=True, rate=200.0,
-                                         restart_backoff=Backoff(first=5.0)))
+                                         restart_backoff=dataclasses.replace(RESTART_BACKOFF, initial=5.0)))
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.pipeline is not None
         pipeline = app.pipeline

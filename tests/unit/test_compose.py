@@ -141,7 +141,7 @@ def test_job_runs_the_code_with_its_pins_and_shared_paths(compose: dict[str, Any
     job = services(compose)["spark-job"]
     argv = job_argv(compose)
     assert option(argv, "--master") == "spark://spark-master:7077"
-    assert "/opt/txmon/spark_app/job.py" in argv and ".:/opt/txmon:ro" in job["volumes"]
+    assert "/opt/txmon/spark_app/__main__.py" in argv and ".:/opt/txmon:ro" in job["volumes"]
     data_dir = option(argv, "--data-dir")
     # The job's Python dependencies are installed at the versions pyproject pins.
     pyproject = (ROOT / "pyproject.toml").read_text()

@@ -280,7 +280,7 @@ def test_commands_are_found_where_a_shell_would_run_them() -> None:
     scripts = {"txmon-tui": "", "txmon-spark": ""}
     found = [(c.program, c.args) for line in (
         "TXMON_X=1 txmon-tui -b k:9092 --rate 5 | tee out  # a comment --not-an-option",
-        'spark-submit --master m --jars "$(txmon-spark --print-jars)" spark_app/job.py -b k',
+        'spark-submit --master m --jars "$(txmon-spark --print-jars)" spark_app/__main__.py -b k',
         "python -m bench pipeline --rate 10",
         'make run ARGS="--rate 200"',
         " txmon-tui ◀── tails \"alerts\"",
@@ -291,7 +291,7 @@ def test_commands_are_found_where_a_shell_would_run_them() -> None:
     assert found == [
         ("txmon-tui", ("-b", "k:9092", "--rate", "5")),
         ("txmon-spark", ("--print-jars",)),
-        ("spark_app/job.py", ("-b", "k")),
+        ("spark_app/__main__.py", ("-b", "k")),
         ("python -m bench", ("pipeline", "--rate", "10")),
         ("txmon-tui", ("--rate", "200")),
         ("txmon-tui", ("report", "--level", "LEVEL", "[FILE]")),

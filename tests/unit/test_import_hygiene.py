@@ -18,6 +18,7 @@ UI_MODULES = {"txmon_tui.app", "txmon_tui.messages", "txmon_tui.widgets"}
 # The monitor's UI-free layer: driven by the app, the headless mode and the benchmark alike.
 UI_FREE_PACKAGES = ("txmon_tui.monitor", "txmon_tui.supervise")
 SPARK_JOB_MODULES = {"spark_app.job", "spark_app.progress", "spark_app.flagged", "spark_app.transforms",
+                     "spark_app.session", "spark_app.realtime", "spark_app.replay",
                      "spark_app.class_archive"}
 
 

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from spark_app.flagged import Flush, ParquetBuffer, uncovered
+from spark_app.offset_log import uncovered
+from spark_app.parquet_buffer import Flush, ParquetBuffer
 from txmon_core import large_table
 from txmon_core.large_table import LargeTable
 

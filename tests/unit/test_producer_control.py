@@ -160,9 +160,9 @@ def test_the_command_line_reads_commands_only_when_asked() -> None:
     from producer.cli import build_parser
 
     args = build_parser().parse_args(["-b", "127.0.0.1:1"])
-    assert not args.commands and args.large_threshold == 50_000
+    assert not args.commands and args.large_threshold == 500.0
     args = build_parser().parse_args(["-b", "127.0.0.1:1", "--commands", "--large-threshold", "400"])
-    assert args.commands and args.large_threshold == 40_000
+    assert args.commands and args.large_threshold == 400.0
 
 
 def test_the_reader_ends_at_end_of_input() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from txmon_sinks.backoff import Backoff
+from txmon_core.backoff import Backoff
 
 
 def test_doubles_from_the_initial_delay_up_to_the_cap() -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
 from spark_app.cli import build_parser, main
 from txmon_core import large_table
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_answers_without_starting_spark() -> None:
@@ -21,6 +26,16 @@ def test_help_answers_without_starting_spark() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--large-threshold" in result.stdout and result.stdout.strip().endswith("False")
+
+
+def test_spark_submit_runs_the_package_main_as_a_file(tmp_path: Path) -> None:
+    """spark-submit runs `spark_app/__main__.py` as a plain file, from any folder, txmon not installed."""
+    # -S: no site processing, so no installed (editable) txmon; the libraries come from PYTHONPATH.
+    env = {**os.environ, "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    result = subprocess.run([sys.executable, "-S", str(ROOT / "spark_app" / "__main__.py"), "--help"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: txmon-spark") and "--large-threshold" in result.stdout
 
 
 def test_defaults() -> None:
@@ -58,7 +73,7 @@ def test_bootstrap_is_required(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
 
 def test_client_settings_reach_the_java_client() -> None:
-    from spark_app.job import java_client_options
+    from spark_app.config import java_client_options
 
     options = java_client_options({
         "bootstrap.servers": "h:9093", "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
@@ -76,7 +91,8 @@ def test_client_settings_reach_the_java_client() -> None:
 
 
 def test_a_committed_table_without_its_checkpoint_is_refused(tmp_path: Path) -> None:
-    from spark_app.job import JobConfig, start_problem
+    from spark_app.config import JobConfig
+    from spark_app.job import start_problem
 
     config = JobConfig(client_config={}, data_dir=tmp_path)
     assert start_problem(config) is None  # a first start
@@ -92,7 +108,8 @@ def test_a_committed_table_without_its_checkpoint_is_refused(tmp_path: Path) -> 
 
 
 def test_a_table_of_spark_s_file_sink_is_refused_with_the_way_out(tmp_path: Path) -> None:
-    from spark_app.job import JobConfig, start_problem
+    from spark_app.config import JobConfig
+    from spark_app.job import start_problem
 
     config = JobConfig(client_config={}, data_dir=tmp_path)
     (config.parquet_dir / "_spark_metadata").mkdir(parents=True)
@@ -100,10 +117,24 @@ def test_a_table_of_spark_s_file_sink_is_refused_with_the_way_out(tmp_path: Path
     assert problem is not None and "older txmon" in problem and "--data-dir" in problem
 
 def test_a_password_with_quotes_stays_one_jaas_value() -> None:
-    from spark_app.job import java_client_options
+    from spark_app.config import java_client_options
 
     options = java_client_options({"sasl.mechanisms": "PLAIN", "sasl.username": "u",
                                    "sasl.password": 'p"; x="y\\'})
     assert options["kafka.sasl.jaas.config"] == (
         'org.apache.kafka.common.security.plain.PlainLoginModule required username="u" '
         'password="p\\"; x=\\"y\\\\";')
+
+
+def test_the_benchmarks_take_the_job_s_query_options_as_the_job_does() -> None:
+    from bench.pipeline import add_pipeline_options
+
+    def query_options(parser: argparse.ArgumentParser) -> dict[str, tuple[object, ...]]:
+        return {action.option_strings[0]: (action.type, action.default, action.choices, action.help)
+                for action in parser._actions
+                if set(action.option_strings) & {"--parquet-trigger", "--max-offsets-per-trigger", "--mode"}}
+
+    bench = argparse.ArgumentParser()
+    add_pipeline_options(bench)
+    assert len(query_options(build_parser())) == 3
+    assert query_options(bench) == query_options(build_parser())

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from txmon_tui.supervise.restarts import Backoff, PendingRestart, RestartPlan
+from txmon_core.backoff import Backoff
+from txmon_tui.supervise.restarts import RESTART_BACKOFF, PendingRestart, RestartPlan
 
 
 class Clock:
@@ -20,8 +21,7 @@ class Clock:
 
 
 def test_delays_double_from_two_seconds_up_to_a_minute() -> None:
-    backoff = Backoff()
-    assert [backoff.delay(n) for n in range(1, 9)] == [2, 4, 8, 16, 32, 60, 60, 60]
+    assert [RESTART_BACKOFF.delay(n) for n in range(1, 9)] == [2, 4, 8, 16, 32, 60, 60, 60]
 
 
 def test_a_restart_is_due_only_once_its_delay_has_passed() -> None:
@@ -73,7 +73,8 @@ def test_the_user_taking_over_drops_the_schedule_and_the_streak() -> None:
 
 def test_a_custom_backoff() -> None:
     clock = Clock()
-    plan = RestartPlan(Backoff(first=0.5, factor=3.0, cap=2.0, stable_after=10.0), clock=clock)
+    backoff = Backoff(initial=0.5, factor=3.0, maximum=2.0, jitter=0.0)
+    plan = RestartPlan(backoff, clock=clock, stable_after=10.0)
     assert [plan.failed(ran_for=1.0) for _ in range(4)] == [0.5, 1.5, 2.0, 2.0]
     assert plan.failed(ran_for=10.0) == 0.5
 
@@ -98,14 +99,17 @@ def test_a_long_crash_loop_keeps_the_delay_at_its_cap() -> None:
 
 
 def test_delays_of_any_attempt_stay_within_the_cap() -> None:
-    for backoff in (Backoff(), Backoff(first=0.5, factor=3.0, cap=2.0), Backoff(factor=1.0),
-                    Backoff(first=0.001, factor=1.0001, cap=3600.0)):
+    for backoff in (RESTART_BACKOFF, Backoff(initial=0.5, factor=3.0, maximum=2.0, jitter=0.0),
+                    Backoff(factor=1.0, jitter=0.0),
+                    Backoff(initial=0.001, factor=1.0001, maximum=3600.0, jitter=0.0),
+                    Backoff(initial=1.0, factor=1e10, maximum=60.0, jitter=0.0)):
         for attempt in (1, 2, 1_023, 1_024, 1_025, 10**6, 10**18):
-            assert backoff.first <= backoff.delay(attempt) <= backoff.cap
-        assert backoff.delay(10**18) == backoff.cap or backoff.factor == 1.0
+            assert backoff.initial <= backoff.delay(attempt) <= backoff.maximum
+        assert backoff.delay(10**18) == backoff.maximum or backoff.factor == 1.0
 
 
-@pytest.mark.parametrize("settings", [{"factor": 0.5}, {"first": 0.0}, {"first": 90.0}, {"cap": math.inf}])
+@pytest.mark.parametrize("settings", [{"factor": 0.5}, {"initial": 0.0}, {"initial": 90.0},
+                                      {"maximum": math.inf}, {"jitter": 2.0}])
 def test_a_backoff_that_would_not_back_off_is_refused(settings: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="restart backoff needs"):
+    with pytest.raises(ValueError, match="a backoff needs"):
         Backoff(**settings)

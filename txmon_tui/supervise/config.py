@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from txmon_core import topics
+from txmon_core.backoff import Backoff
 from txmon_core.paths import default_data_dir
 from txmon_core.records.alert import DEFAULT_ALERT_THRESHOLD, DEFAULT_LARGE_THRESHOLD
-from txmon_tui.supervise.restarts import Backoff
+from txmon_tui.supervise.restarts import RESTART_BACKOFF
 
 PRODUCER, SPARK = "producer", "spark"  # the children the pipeline may start
 
@@ -38,7 +39,7 @@ class PipelineConfig:
     read_only: bool = False
     topic_names: topics.TopicNames = field(default_factory=topics.TopicNames)
     since_ms: int | None = None  # backfill the alerts from this time (Unix ms; 0 = the beginning)
-    restart_backoff: Backoff = field(default_factory=Backoff)
+    restart_backoff: Backoff = RESTART_BACKOFF
 
     def __post_init__(self) -> None:
         if self.read_only and (self.run_producer or self.run_spark or self.bootstrap is None):

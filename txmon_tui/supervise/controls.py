@@ -13,10 +13,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
+from txmon_core.backoff import Backoff
 from txmon_tui.supervise.broker import BROKER, BrokerProcess
 from txmon_tui.supervise.children import Child, ProcState, describe_exit
 from txmon_tui.supervise.config import PRODUCER, SPARK, PipelineConfig
-from txmon_tui.supervise.restarts import Backoff, RestartPlan
+from txmon_tui.supervise.restarts import RestartPlan
 from txmon_tui.supervise.steps import StepFailed
 
 STOP_TIMEOUTS = {PRODUCER: 10.0, SPARK: 45.0}  # Spark's own query stop timeout is 30 s

@@ -10,28 +10,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from txmon_core.backoff import Backoff
 
-@dataclass(frozen=True)
-class Backoff:
-    """The delays before successive restarts: first, first×factor, … capped; reset after a stable run."""
-
-    first: float = 2.0
-    factor: float = 2.0
-    cap: float = 60.0
-    stable_after: float = 60.0  # a process that ran this long before failing starts a new streak
-
-    def __post_init__(self) -> None:
-        if not (0 < self.first <= self.cap < math.inf and self.factor >= 1):
-            raise ValueError(f"a restart backoff needs 0 < first <= cap (finite) and factor >= 1, got {self}")
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before restart number `attempt` of a streak (1-based)."""
-        steps = max(attempt - 1, 0)
-        if self.factor > 1:
-            # Past the cap the delay stays there: never raise the factor to the attempt's power, which
-            # overflows a float after ~1,024 quick failures of a child in a crash loop.
-            steps = min(steps, math.ceil(math.log(self.cap / self.first, self.factor)) + 1)
-        return min(self.first * self.factor ** steps, self.cap)
+# 2, 4, 8 … up to 60 s, exactly (one monitor restarts its own children: nothing to spread out).
+RESTART_BACKOFF = Backoff(initial=2.0, maximum=60.0, jitter=0.0)
+STABLE_AFTER = 60.0  # a process that ran this long before failing starts a new streak
 
 
 @dataclass(frozen=True)
@@ -50,8 +33,10 @@ class PendingRestart:
 class RestartPlan:
     """The restart schedule of one process: restarts in the current streak and when the next is due."""
 
-    def __init__(self, backoff: Backoff | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.backoff = backoff or Backoff()
+    def __init__(self, backoff: Backoff = RESTART_BACKOFF, clock: Callable[[], float] = time.monotonic,
+                 stable_after: float = STABLE_AFTER) -> None:
+        self.backoff = backoff
+        self.stable_after = stable_after
         self._clock = clock
         self.attempts = 0  # restarts scheduled in the current streak
         self.total = 0  # restarts done since the plan was made
@@ -59,7 +44,7 @@ class RestartPlan:
 
     def failed(self, ran_for: float | None) -> float:
         """The process died on its own after `ran_for` seconds: schedule a restart; return its delay."""
-        if ran_for is not None and ran_for >= self.backoff.stable_after:
+        if ran_for is not None and ran_for >= self.stable_after:
             self.attempts = 0
         self.attempts += 1
         delay = self.backoff.delay(self.attempts)
