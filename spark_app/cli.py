@@ -59,9 +59,10 @@ def add_query_options(parser: argparse.ArgumentParser) -> None:
         "--mode",
         choices=MODES,
         default=MODE_MICROBATCH,
-        help="how the alerts query runs (default %(default)s): `realtime` is Spark's Real-time Mode "
-        "(Kafka sink only, a few ms per record, one core held per partition, no console ALERT lines); "
-        "the Parquet query always runs in micro-batches",
+        help="how the alerts query runs (default %(default)s): `realtime` adds Spark's Real-time Mode "
+        "query, which writes each alert within a few ms (one core held per partition, no console "
+        "ALERT lines); the micro-batch query still fills the Parquet table, runs the account rules and "
+        "writes every alert again a batch later (readers keep the first copy)",
     )
 
 
