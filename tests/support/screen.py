@@ -1,4 +1,5 @@
-"""What the monitor shows, read back inside Pilot: plain text, the feed's rows, its tailing state."""
+"""What the monitor shows, read back inside Pilot: plain text, the feed's rows, its tailing state,
+what its children printed."""
 
 from __future__ import annotations
 
@@ -29,3 +30,9 @@ async def tailing(pilot: Pilot[object], app: MonitorApp) -> None:
 def feed_ids(app: MonitorApp) -> list[str]:
     """The tx ids of the feed's rows, top to bottom."""
     return app.query_one("#feed-table", LineTable).row_keys
+
+
+def producer_lines(app: MonitorApp, start: str) -> list[str]:
+    """The lines of the monitor's producer output (its last few) that start with `start`."""
+    view = app.pipeline.process("producer") if app.pipeline is not None else None
+    return [line for line in view.last_lines if line.startswith(start)] if view is not None else []

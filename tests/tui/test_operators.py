@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from functools import partial
 
 import pytest
 from textual.widgets import Input, Label, Select
 
+from tests.support.processes import running_pid
 from tests.support.records import Records, make_alert
-from tests.support.screen import tailing
+from tests.support.screen import producer_lines, tailing
 from tests.support.waiting import until
 from txmon_core import rules_log
 from txmon_core.broker import EmbeddedBroker
@@ -201,7 +203,8 @@ async def test_b_and_t_inject_for_the_rules_in_force(config: PipelineConfig, bro
         rules_log.publish(client, {"large_threshold": 800, "small_amount": 5}, "tester", "injections follow")
         try:
             await until(pilot, lambda: app.thresholds[0] == 800, "the new version in force", timeout=10)
-            await until(pilot, lambda: producer_running(app), "the producer running", timeout=60)
+            assert app.pipeline is not None
+            await until(pilot, partial(running_pid, app.pipeline, "producer"), "the producer running", 60)
             for _ in range(5):
                 await pilot.press("t")
             replies = await until(pilot, lambda: len(r := producer_lines(app, "cardtest ")) == 5 and r,
@@ -212,13 +215,3 @@ async def test_b_and_t_inject_for_the_rules_in_force(config: PipelineConfig, bro
         finally:
             rules_log.publish(client, before.rules, "tester", "back as before")
 
-
-def producer_running(app: MonitorApp) -> bool:
-    view = app.pipeline.process("producer") if app.pipeline is not None else None
-    return view is not None and view.state.name == "RUNNING"
-
-
-def producer_lines(app: MonitorApp, start: str) -> list[str]:
-    """The producer's output lines that start with `start`."""
-    view = app.pipeline.process("producer") if app.pipeline is not None else None
-    return [line for line in view.last_lines if line.startswith(start)] if view is not None else []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.records import make_alert
+from tests.support.screen import producer_lines
 from tests.support.waiting import until
 from txmon_core.records.alert import LEVEL_PATTERN, LEVEL_VELOCITY, LEVELS, rule_alert_id
 from txmon_tui.app import MonitorApp, create_app
@@ -50,8 +51,7 @@ async def test_rule_alerts_show_in_the_feed_and_the_grouped_view(tmp_path: Path)
 
 def producer_said(app: MonitorApp, start: str) -> bool:
     """True once a line of the producer's output starts with `start`."""
-    view = app.pipeline.process("producer") if app.pipeline is not None else None
-    return view is not None and any(line.startswith(start) for line in view.last_lines)
+    return bool(producer_lines(app, start))
 
 
 async def test_keys_inject_patterns_through_the_producer(config: PipelineConfig) -> None:
