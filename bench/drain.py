@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from confluent_kafka import Producer
 
 from bench import machine
 from bench.children import Child
-from bench.pipeline import parquet_ids, progress, read_topic_stamps, save
+from bench.pipeline import batch_start_s, parquet_ids, progress, read_progress, read_topic_stamps, save
 from bench.procstats import java_descendant
 from producer.generator import TransactionGenerator
 from txmon_core import large_table, topics
@@ -83,16 +82,12 @@ def alert_ids(bootstrap: str) -> set[str]:
 
 def batch_end_s(progress_line: dict[str, Any]) -> float:
     """Wall time (epoch s) at which a reported batch completed."""
-    start = datetime.fromisoformat(progress_line["timestamp"].replace("Z", "+00:00")).timestamp()
-    return start + progress_line.get("durationMs", {}).get("triggerExecution", 0) / 1e3
+    return batch_start_s(progress_line) + progress_line.get("durationMs", {}).get("triggerExecution", 0) / 1e3
 
 
 def reached_end(progress_log: Path, end: int) -> tuple[int, float] | None:
     """(batch id, completion time) of the alerts query's first batch that reached offset `end`."""
-    if not progress_log.exists():
-        return None
-    for line in progress_log.read_text().splitlines():
-        batch = orjson.loads(line)
+    for batch in read_progress(progress_log):
         if batch.get("name") != QUERY_ALERTS:
             continue
         for source in batch.get("sources", []):

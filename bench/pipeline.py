@@ -23,9 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,18 +159,23 @@ def end_offset(bootstrap: str, topic: str = topics.TRANSACTIONS) -> int:
         consumer.close()
 
 
+def read_progress(path: Path) -> list[dict[str, Any]]:
+    """The batches of the job's progress log (`--progress-log`), oldest first; none when it is missing."""
+    return [orjson.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def batch_start_s(batch: Mapping[str, Any]) -> float:
+    """When a progress entry's batch started (epoch s)."""
+    return datetime.fromisoformat(batch["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
 def batch_times(path: Path) -> dict[str, list[list[Any]]]:
     """Per query, [batch id, start (epoch s), duration ms, rows] of every batch in the progress log."""
-    from datetime import datetime
-
     found: dict[str, list[list[Any]]] = {}
-    if not path.exists():
-        return found
-    for line in path.read_text().splitlines():
-        batch = orjson.loads(line)
-        start = datetime.fromisoformat(batch["timestamp"].replace("Z", "+00:00")).timestamp()
+    for batch in read_progress(path):
         found.setdefault(str(batch.get("name")), []).append(
-            [batch["batchId"], round(start, 3), batch.get("batchDuration"), batch.get("numInputRows")])
+            [batch["batchId"], round(batch_start_s(batch), 3), batch.get("batchDuration"),
+             batch.get("numInputRows")])
     return {name: rows if name != QUERY_ALERTS else rows[-3:] for name, rows in found.items()}
 
 
@@ -254,16 +260,10 @@ def parquet_ids(table_dir: Path) -> set[str]:
 
 def progress_phases(path: Path, since_ms: float) -> dict[str, Any]:
     """Per query, the mean and p50 of each durationMs phase over batches that read rows after `since_ms`."""
-    from datetime import datetime
-
     phases: dict[str, dict[str, list[float]]] = {}
     batches: dict[str, list[list[float]]] = {}
-    if not path.exists():
-        return {}
-    for line in path.read_text().splitlines():
-        batch = orjson.loads(line)
-        stamp = datetime.fromisoformat(batch["timestamp"].replace("Z", "+00:00")).timestamp() * 1e3
-        if not batch.get("numInputRows") or stamp < since_ms:
+    for batch in read_progress(path):
+        if not batch.get("numInputRows") or batch_start_s(batch) * 1e3 < since_ms:
             continue
         query = phases.setdefault(str(batch.get("name")), {})
         durations = batch.get("durationMs", {})
@@ -300,9 +300,7 @@ def spark_startup_marks(stderr: Path, progress_log: Path) -> dict[str, Any]:
     for name, pattern in STARTUP_MARKS.items():
         found = pattern.search(text)
         marks[name] = float(found.group(1)) if found else None
-    lines = progress_log.read_text().splitlines() if progress_log.exists() else []
-    for line in lines:
-        batch = orjson.loads(line)
+    for batch in read_progress(progress_log):
         key = f"first_{batch.get('name')}_batch_ms"
         if batch.get("numInputRows") and key not in marks:
             # The first batch with rows plans and compiles the query: its phases show where that went.
