@@ -122,9 +122,8 @@ class Injector:
         rng: random.Random | None = None,
     ) -> None:
         self.generator = generator
-        # Both comparisons of the rules are strict: large is above the threshold, small is under.
-        self.large_cents = (large_threshold_cents + 1, max(generator.max_cents, large_threshold_cents + 1))
-        self.small_cents = (1, max(1, small_amount_cents - 1))
+        self.large_cents = self._above(large_threshold_cents)
+        self.small_cents = self._under(small_amount_cents)
         self.burst_size = burst_size
         # Unseeded on purpose: injections must not change the seeded sequence, nor repeat an account.
         self.rng = rng or random.Random()
@@ -132,14 +131,21 @@ class Injector:
 
     def serve(self, command: Command) -> Injection:
         """The records and reply of one command."""
-        large, small = self.large_cents, self.small_cents
-        if command.above_cents is not None:
-            large = (command.above_cents + 1, max(self.generator.max_cents, command.above_cents + 1))
-        if command.under_cents is not None:
-            small = (1, max(1, command.under_cents - 1))
+        large = self.large_cents if command.above_cents is None else self._above(command.above_cents)
+        small = self.small_cents if command.under_cents is None else self._under(command.under_cents)
         if command.name == BURST:
             return self.burst(command.count or self.burst_size, large)
         return self.card_test(large, small)
+
+    # Both comparisons of the rules are strict: large is above the threshold, small is under.
+    def _above(self, threshold_cents: int) -> tuple[int, int]:
+        """The cents a large transaction is drawn from: above the threshold, up to the generator's top."""
+        return threshold_cents + 1, max(self.generator.max_cents, threshold_cents + 1)
+
+    @staticmethod
+    def _under(small_cents: int) -> tuple[int, int]:
+        """The cents a small transaction is drawn from: under the small amount, at least 0.01."""
+        return 1, max(1, small_cents - 1)
 
     def burst(self, count: int, large: tuple[int, int] | None = None) -> Injection:
         """`count` transactions on one account above the large threshold (a cent range)."""
