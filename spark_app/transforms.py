@@ -94,18 +94,39 @@ def _blank(text: Column) -> Column:
     return F.trim(text) == ""
 
 
-def _micros(span: timedelta) -> int:
-    """A timedelta in whole microseconds (what unix_micros counts)."""
-    return span // timedelta(microseconds=1)
+def _millis(span: timedelta) -> int:
+    """A timedelta in whole milliseconds (what unix_millis counts)."""
+    return span // timedelta(milliseconds=1)
+
+
+# The job's clock as each record is read, in milliseconds since the epoch (see `with_clock`).
+CLOCK = "_clock"
+# The columns of Spark's Kafka source that the job reads.
+SOURCE_COLUMNS = ("key", "value", "topic", "partition", "offset")
+
+
+def with_clock(source: DataFrame) -> DataFrame:
+    """The Kafka source rows the job reads, each with the job's clock (CLOCK) as it reads the row.
+
+    Not current_timestamp: in a streaming query that is the batch's start, a constant that Spark writes
+    into the code it generates, so every micro-batch compiled its plan anew (one Janino run, 50-100 ms
+    of CPU per batch, most of a small batch's cost). `reflect` is called through a reference from that
+    code, which then stays the same from batch to batch. Spark does not fuse such an expression into
+    its generated code either (the projection holding it runs on its own), hence this projection of
+    its own, which is small; and as the clock is not deterministic, Spark does not merge it into the
+    projections that use it, so these keep their generated code.
+    """
+    clock = F.reflect(F.lit("java.lang.System"), F.lit("currentTimeMillis")).cast("long")
+    return source.select(*SOURCE_COLUMNS, clock.alias(CLOCK))
 
 
 def _ahead_of_clock(event_time: Column) -> Column:
-    # The job's clock: the batch's current_timestamp, one value for every row of the batch.
-    return F.unix_micros(event_time) - F.unix_micros(F.current_timestamp())
+    return F.unix_millis(event_time) - F.col(CLOCK)
 
 
 def typed_fields(source: DataFrame, validation: Validation | None = None) -> DataFrame:
-    """Kafka source rows + each field read once with its final type, and `_vouched`.
+    """Kafka source rows with the clock (`with_clock`) + each field read once with its final type, and
+    `_vouched`.
 
     `_vouched` is true only for a valid transaction written the plain way producers write it (one
     regular expression, `plain_layout`, checks that): an object of exactly those six keys in that order,
@@ -118,7 +139,7 @@ def typed_fields(source: DataFrame, validation: Validation | None = None) -> Dat
     raw = F.col("value").cast("string")
     parts = F.split(raw, '"')  # a plain record splits into PLAIN_PARTS pieces
     typed = source.select(
-        "key", "value", "topic", "partition", "offset",
+        *SOURCE_COLUMNS, CLOCK,
         raw.rlike(plain_layout(limits)).alias("_plain"),
         # `get` is null past the end: a record that is not plain may split into fewer pieces.
         *(F.get(parts, index).alias(f"_f_{name}") for name, index in PLAIN_PARTS.items()),
@@ -126,7 +147,7 @@ def typed_fields(source: DataFrame, validation: Validation | None = None) -> Dat
     # The amount's piece is `:<number>,`: the number is what lies between.
     amount_part = F.col("_f_amount")
     fields = typed.select(
-        "key", "value", "topic", "partition", "offset", "_plain",
+        *SOURCE_COLUMNS, CLOCK, "_plain",
         *(F.col(f"_f_{name}") for name in transaction.FIELDS if name != "amount"),
         F.substring(amount_part, 2, F.length(amount_part) - 2).try_cast("double").alias("_f_amount"),
         F.try_to_timestamp(F.col("_f_ts")).alias("_f_event_time"),
@@ -138,11 +159,11 @@ def typed_fields(source: DataFrame, validation: Validation | None = None) -> Dat
         (f["amount"] > 0)
         & (f["amount"] <= limits.max_amount)
         & f["event_time"].isNotNull()
-        & (ahead <= _micros(limits.max_clock_skew))
-        & (-ahead <= _micros(limits.max_age))
+        & (ahead <= _millis(limits.max_clock_skew))
+        & (-ahead <= _millis(limits.max_age))
     )
     return fields.select(
-        "key", "value", "topic", "partition", "offset",
+        *SOURCE_COLUMNS, CLOCK,
         *(F.col(f"_f_{name}") for name, _ in TYPED_COLUMNS),
         F.coalesce(F.col("_plain") & valid, F.lit(False)).alias("_vouched"),
     )
@@ -151,7 +172,7 @@ def typed_fields(source: DataFrame, validation: Validation | None = None) -> Dat
 def parse_transactions(
     source: DataFrame, validation: Validation | None = None, fast_path: bool = True
 ) -> DataFrame:
-    """Kafka source rows → one row each: the transaction's fields and `reason` (null when valid).
+    """Kafka source rows → one row each: the transaction's fields, `reason` (null when valid) and CLOCK.
 
     Needs the columns key, value, topic, partition and offset of Spark's Kafka source. Nothing is
     dropped: a bad record keeps its raw value and names the first rule it breaks (dead_letter.REASONS),
@@ -161,11 +182,12 @@ def parse_transactions(
     """
     limits = validation or Validation()
     text = F.col("value").cast("string")  # a plain reinterpretation of the bytes: never fails
+    clocked = with_clock(source)
     if fast_path:
-        typed = typed_fields(source, limits)
+        typed = typed_fields(clocked, limits)
     else:
-        typed = source.select(
-            "key", "value", "topic", "partition", "offset",
+        typed = clocked.select(
+            *SOURCE_COLUMNS, CLOCK,
             *(F.lit(None).cast(kind).alias(f"_f_{name}") for name, kind in TYPED_COLUMNS),
             F.lit(False).alias("_vouched"),
         )
@@ -218,8 +240,8 @@ def parse_transactions(
         # Only a JSON string can be a timestamp here: a bare number would parse as a year.
         .when(not_string("ts") | ~ts_text.rlike(f"^{TS_LAYOUT}\\z") | event_time.isNull(),
               dead_letter.REASON_BAD_TS)
-        .when(ahead > _micros(limits.max_clock_skew), dead_letter.REASON_TS_IN_FUTURE)
-        .when(-ahead > _micros(limits.max_age), dead_letter.REASON_TS_TOO_OLD)
+        .when(ahead > _millis(limits.max_clock_skew), dead_letter.REASON_TS_IN_FUTURE)
+        .when(-ahead > _millis(limits.max_age), dead_letter.REASON_TS_TOO_OLD)
         .when(_missing(F.col("_account_id")), dead_letter.REASON_MISSING_ACCOUNT_ID)
         .when(not_string("account_id") | _blank(account_id), dead_letter.REASON_BAD_ACCOUNT_ID)
         .when(F.length(account_id) > limits.max_account_id_chars, dead_letter.REASON_ACCOUNT_ID_TOO_LONG)
@@ -235,11 +257,8 @@ def parse_transactions(
         return F.when(vouched, F.col(f"_f_{name}")).otherwise(exact).alias(name)
 
     return fields.select(
-        "key",
-        "value",
-        "topic",
-        "partition",
-        "offset",
+        *SOURCE_COLUMNS,
+        CLOCK,
         F.when(~vouched, exact_reason).alias("reason"),
         pick("tx_id", tx_id),
         pick("account_id", account_id),
@@ -280,10 +299,15 @@ def flagged(classified: DataFrame) -> DataFrame:
     return classified.where(F.col("level").isNotNull())
 
 
+def _clock_text() -> Column:
+    # When the job read the record, as the wire formats spell `detected_at`.
+    return F.date_format(_utc(F.timestamp_millis(F.col(CLOCK))), ISO_UTC_MS)
+
+
 def alert_value(rules_version: int | None = None) -> Column:
     """The JSON of a flagged row as records.alert.Alert spells it."""
     fields = [F.col(name) for name in transaction.FIELDS]
-    detected_at = F.date_format(_utc(F.current_timestamp()), ISO_UTC_MS).alias("detected_at")
+    detected_at = _clock_text().alias("detected_at")
     version = F.lit(rules_version).cast("int").alias("rules_version")
     return F.to_json(F.struct(*fields, "level", "rule", detected_at, version), JSON_KEEP_NULLS)
 
@@ -298,7 +322,7 @@ def dead_letter_value() -> Column:
         .when(binary, dead_letter.RAW_ENCODING_BASE64)
         .otherwise(dead_letter.RAW_ENCODING_TEXT)
     )
-    detected_at = F.date_format(_utc(F.current_timestamp()), ISO_UTC_MS)
+    detected_at = _clock_text()
     return F.to_json(
         F.struct(
             raw.alias("raw"),

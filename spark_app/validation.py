@@ -49,8 +49,8 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 class Validation:
     """The limits a valid transaction keeps; every field but `max_amount` is a key of [validation].
 
-    `ts` may be at most `max_clock_skew` ahead of the job's clock (the batch's current_timestamp) and
-    at most `max_age` behind it; `currency` one of `currencies`; tx_id, account_id and merchant at most
+    `ts` may be at most `max_clock_skew` ahead of the job's clock (read per record: transforms.with_clock)
+    and at most `max_age` behind it; `currency` one of `currencies`; tx_id, account_id and merchant at most
     their `max_*_chars` characters.
     """
 
