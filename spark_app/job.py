@@ -15,15 +15,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
-from pyspark.sql.streaming.listener import QueryProgressEvent
 
 from spark_app import flagged, live_rules
 from spark_app.alert_producer import AlertProducer
@@ -32,11 +29,11 @@ from spark_app.config import MODE_REALTIME, JobConfig, java_client_options
 from spark_app.live_rules import Judge
 from spark_app.offset_log import last_committed
 from spark_app.parquet_buffer import IdleFlusher, ParquetBuffer
-from spark_app.progress import MetricsPublisher
+from spark_app.progress import MetricsPublisher, ProgressPoller
 from spark_app.realtime import start_realtime_alerts_query
 from spark_app.replay import replay_uncovered
 from spark_app.session import read_transactions, start_session
-from txmon_core import large_table, rules_log, topics
+from txmon_core import large_table, rules_log
 from txmon_core.large_table import LargeTable
 from txmon_core.records import ready
 from txmon_core.records.metrics import QUERIES, QUERY_ALERTS
@@ -78,18 +75,16 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
     if in_main_thread:
         install_stop_handlers(stop_requested)  # SparkContext installs its own SIGINT handler: replace it
     print(f"txmon-spark: Spark session up in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    publisher = (
-        MetricsPublisher(config.client_config, config.topic_names.metrics, config.topic_names.transactions)
-        if config.progress_log is None
-        else ProgressLoggingPublisher(config.client_config, config.progress_log, config.topic_names)
-    )
-    spark.streams.addListener(publisher)
+    publisher = MetricsPublisher(config.client_config, config.topic_names.metrics,
+                                 config.topic_names.transactions)
+    running: Running | None = None
+    poller = ProgressPoller(publisher, lambda: running.queries if running is not None else [],
+                            config.progress_log).start()
     buffer = ParquetBuffer(LargeTable(config.parquet_dir), config.parquet_trigger_seconds,
                            on_flush=publisher.publish_flush)
     producer = AlertProducer(config.client_config)
     judge = Judge(config.large_threshold, config.alert_threshold, rules or RuleSettings(enabled=False))
     watcher = None
-    running: Running | None = None
     code = 0
     try:
         if config.live_rules:
@@ -116,6 +111,7 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
                     # A new rules version: the batches from the next one on are judged by it. What
                     # the old queries buffered goes into the table first, as at any stop.
                     code = running.stop()
+                    poller.poll()  # the stopped queries' last batches, before they are replaced
                     if not code:
                         buffer.flush()
                         judge = judge_of(newer)
@@ -130,6 +126,7 @@ def run(config: JobConfig, stop_requested: threading.Event | None = None,
         if watcher is not None:
             watcher.close()
         producer.close()
+        poller.close()
         undelivered = publisher.close()
         if undelivered:
             print(f"txmon-spark: {undelivered} metrics records not delivered", file=sys.stderr)
@@ -197,31 +194,6 @@ def start_queries(spark: SparkSession, config: JobConfig, judge: Judge, buffer: 
     source = read_transactions(spark, config)
     queries.append(flagged.start_alerts_query(source, config, writer, judge.version))
     return Running(queries, writer)
-
-
-class ProgressLoggingPublisher(MetricsPublisher):
-    """MetricsPublisher that also appends each batch's full progress JSON to a file (for profiling).
-
-    One listener rather than two: every Python listener costs a callback from the JVM per event.
-    """
-
-    def __init__(self, client_config: Mapping[str, str], path: Path,
-                 names: topics.TopicNames | None = None) -> None:
-        names = names or topics.TopicNames()
-        super().__init__(client_config, names.metrics, names.transactions)
-        # Line-buffered, so a reader sees each batch at once; closed in close(), with the producer.
-        self.log = open(path, "a", buffering=1)
-
-    def onQueryProgress(self, event: QueryProgressEvent) -> None:
-        """Log the progress (one line, durationMs and all), then publish the metrics."""
-        if not self.log.closed:  # the listener bus may deliver a last event after close()
-            self.log.write(event.progress.json.replace("\n", "") + "\n")
-        super().onQueryProgress(event)
-
-    def close(self, timeout: float = 5.0) -> int:
-        """Close the log, then flush the metrics."""
-        self.log.close()
-        return super().close(timeout)
 
 
 def install_stop_handlers(stop_requested: threading.Event) -> None:
