@@ -13,6 +13,8 @@ from spark_app.config import JobConfig, java_client_options, under_spark_submit
 from txmon_core import topics
 
 LOOPBACK = "127.0.0.1"
+CHECKPOINT_FILE_MANAGER = (
+    "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager")
 
 
 def build_session(config: JobConfig) -> SparkSession:
@@ -45,6 +47,10 @@ def build_session(config: JobConfig) -> SparkSession:
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         # Checkpoints are as private as the rest of the data dir (Hadoop's file system has its own mask).
         .config("spark.hadoop.fs.permissions.umask-mode", "077")
+        # Checkpoint logs through Hadoop's FileSystem API, not its FileContext one: on the local disk
+        # the latter starts a `readlink` process for each file of a rename (16 per micro-batch, 45 ms
+        # of its 200, bench/README.md); neither makes the exists-then-rename of a log entry atomic there.
+        .config("spark.sql.streaming.checkpointFileManagerClass", CHECKPOINT_FILE_MANAGER)
         # Streaming plans never use it; turning it off spares a warning per query start.
         .config("spark.sql.adaptive.enabled", "false")
         # An idle stateless query runs no batch anyway; the rules query need not run one just to move
