@@ -387,7 +387,8 @@ NEAR_PLAIN_VALID = [plain(amount="5E2"), plain(amount="742.150")]
 
 def vouched(spark: SparkSession, values: list[bytes | None]) -> list[bool]:
     """Whether the typed read vouches for each value, in order."""
-    rows = transforms.typed_fields(transforms.with_clock(source(spark, values))).select("offset", "_vouched").collect()
+    typed = transforms.typed_fields(transforms.with_clock(source(spark, values)))
+    rows = typed.select("offset", "_vouched").collect()
     return [row._vouched for row in sorted(rows, key=lambda row: row.offset)]
 
 
