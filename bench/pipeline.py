@@ -258,10 +258,15 @@ def parquet_ids(table_dir: Path) -> set[str]:
     return set(pq.read_table([str(f) for f in files], columns=["tx_id"]).column("tx_id").to_pylist())
 
 
+SLOWEST_KEPT = 5  # batches whose phases a result keeps, slowest first
+
+
 def progress_phases(path: Path, since_ms: float) -> dict[str, Any]:
-    """Per query, the mean and p50 of each durationMs phase over batches that read rows after `since_ms`."""
+    """Per query, the mean, p50 and p99 of each durationMs phase over batches that read rows after
+    `since_ms`, and the phases of its slowest batches (what the latency tail waited for)."""
     phases: dict[str, dict[str, list[float]]] = {}
     batches: dict[str, list[list[float]]] = {}
+    slowest: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
     for batch in read_progress(path):
         if not batch.get("numInputRows") or batch_start_s(batch) * 1e3 < since_ms:
             continue
@@ -272,13 +277,19 @@ def progress_phases(path: Path, since_ms: float) -> dict[str, Any]:
         batches.setdefault(str(batch.get("name")), []).append(
             [batch["numInputRows"], durations.get("triggerExecution", 0), durations.get("addBatch", 0)]
         )
+        slow = slowest.setdefault(str(batch.get("name")), [])
+        slow.append((float(durations.get("triggerExecution", 0)), int(batch["numInputRows"]), durations))
+        slow.sort(key=lambda entry: entry[0], reverse=True)
+        del slow[SLOWEST_KEPT:]
     return {
         q: {
             "batches": len(p.get("triggerExecution", [])),
             **{
-                name: {"mean_ms": round(statistics.fmean(v), 1), "p50_ms": statistics.median(v)}
+                name: {"mean_ms": round(statistics.fmean(v), 1), "p50_ms": statistics.median(v),
+                       "p99_ms": sorted(v)[int(len(v) * 0.99)]}
                 for name, v in sorted(p.items())
             },
+            "slowest": [{"rows": rows, **durations} for _, rows, durations in slowest[q]],
             # Each batch as [rows, triggerExecution ms, addBatch ms]: fixed cost vs cost per row.
             "per_batch": batches[q][:200],
         }
