@@ -108,7 +108,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_the_project() -> None:
     graph = import_graph()
-    assert "txmon_core.topics" in graph["spark_app.job"]
+    assert "txmon_core.large_table" in graph["spark_app.job"]
     assert "txmon_core.records.alert" in graph["txmon_tui.widgets.feed"]
 
 
