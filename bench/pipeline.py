@@ -621,12 +621,20 @@ def run(options: Options) -> dict[str, Any]:
                 "load_at_end": machine.load(),
             }
         )
+    # The JVM's CPU per micro-batch with rows: at low rates the fixed cost of a batch, to set against
+    # the floor's (a batch that does nothing).
+    jvm_s = result.get("processes", {}).get("spark_jvm", {}).get("cpu_s_in_window")
+    batches = result.get("spark", {}).get(QUERY_ALERTS, {}).get("batches")
+    result["jvm_cpu_ms_per_batch"] = round(jvm_s * 1e3 / batches, 1) if jvm_s and batches else None
     if options.floor_seconds > 0:
         progress(f"reference: Spark's micro-batch floor ({options.floor_seconds:g} s of rate → noop)")
         result["reference_floor"] = floor(options.floor_seconds)
         floor_p50 = result["reference_floor"].get("batch_ms_p50")
         p50 = result["latency"]["flagged"]["p50_ms"]
         result["latency_p50_over_floor_p50"] = round(p50 / floor_p50, 2) if p50 and floor_p50 else None
+        floor_cpu = result["reference_floor"].get("jvm_cpu_ms_per_batch")
+        mine = result["jvm_cpu_ms_per_batch"]
+        result["jvm_cpu_per_batch_over_floor"] = round(mine / floor_cpu, 2) if mine and floor_cpu else None
     goal_p50, goal_p99 = LATENCY_GOALS_S.get(options.mode, (None, None))
     result["goals"] = {
         "latency_p50_ms": goal_p50 and goal_p50 * 1e3,

@@ -11,15 +11,19 @@ from bench.pipeline import results
 
 
 def one_line(result: dict[str, Any]) -> str:
-    """A run in one line: rate, ingest, latency, loss, and the load it ran under."""
+    """A run in one line: rate, ingest, latency, loss, JVM CPU per batch, and the load it ran under."""
     lat = result["latency"]["flagged"]
     load = result["machine"]["load_at_start"][0]
+    cpu = ""
+    if per_batch := result.get("jvm_cpu_ms_per_batch"):
+        floor = result.get("reference_floor", {}).get("jvm_cpu_ms_per_batch")
+        cpu = f"JVM {per_batch} ms CPU a batch" + (f" (floor {floor})" if floor else "") + "; "
     return (
         f"{result['mode']} offered {result['offered_rate']:,.0f} tx/s, ingested "
         f"{result['achieved_ingest_rate']:,.0f}/s, Spark {result['spark']['alerts']['rows_per_s_wall']}/s; "
         f"latency p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms max {lat['max_ms']} ms "
         f"({lat['count']:,} flagged); lost {result['lost']}, duplicates {result['duplicates']}; "
-        f"load {load}"
+        f"{cpu}load {load}"
     )
 
 
