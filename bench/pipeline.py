@@ -16,6 +16,7 @@ is measured in a fresh process (bench.floor) as the reference for latency.
 from __future__ import annotations
 
 import argparse
+import heapq
 import math
 import re
 import statistics
@@ -265,8 +266,7 @@ def progress_phases(path: Path, since_ms: float) -> dict[str, Any]:
     """Per query, the mean, p50 and p99 of each durationMs phase over batches that read rows after
     `since_ms`, and the phases of its slowest batches (what the latency tail waited for)."""
     phases: dict[str, dict[str, list[float]]] = {}
-    batches: dict[str, list[list[float]]] = {}
-    slowest: dict[str, list[tuple[float, int, dict[str, Any]]]] = {}
+    runs: dict[str, list[tuple[int, dict[str, Any]]]] = {}  # per query: (rows, durationMs) per batch
     for batch in read_progress(path):
         if not batch.get("numInputRows") or batch_start_s(batch) * 1e3 < since_ms:
             continue
@@ -274,24 +274,24 @@ def progress_phases(path: Path, since_ms: float) -> dict[str, Any]:
         durations = batch.get("durationMs", {})
         for phase, ms in durations.items():
             query.setdefault(phase, []).append(float(ms))
-        batches.setdefault(str(batch.get("name")), []).append(
-            [batch["numInputRows"], durations.get("triggerExecution", 0), durations.get("addBatch", 0)]
-        )
-        slow = slowest.setdefault(str(batch.get("name")), [])
-        slow.append((float(durations.get("triggerExecution", 0)), int(batch["numInputRows"]), durations))
-        slow.sort(key=lambda entry: entry[0], reverse=True)
-        del slow[SLOWEST_KEPT:]
+        runs.setdefault(str(batch.get("name")), []).append((int(batch["numInputRows"]), durations))
+
+    def trigger_ms(run: tuple[int, dict[str, Any]]) -> float:
+        return float(run[1].get("triggerExecution", 0))
+
     return {
         q: {
             "batches": len(p.get("triggerExecution", [])),
             **{
                 name: {"mean_ms": round(statistics.fmean(v), 1), "p50_ms": statistics.median(v),
-                       "p99_ms": sorted(v)[int(len(v) * 0.99)]}
+                       "p99_ms": percentiles([ms / 1e3 for ms in v])["p99_ms"]}
                 for name, v in sorted(p.items())
             },
-            "slowest": [{"rows": rows, **durations} for _, rows, durations in slowest[q]],
+            "slowest": [{"rows": rows, **durations}
+                        for rows, durations in heapq.nlargest(SLOWEST_KEPT, runs[q], key=trigger_ms)],
             # Each batch as [rows, triggerExecution ms, addBatch ms]: fixed cost vs cost per row.
-            "per_batch": batches[q][:200],
+            "per_batch": [[rows, durations.get("triggerExecution", 0), durations.get("addBatch", 0)]
+                          for rows, durations in runs[q][:200]],
         }
         for q, p in phases.items()
     }
