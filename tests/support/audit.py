@@ -63,6 +63,12 @@ def read_acknowledged(ack_logs: Iterable[Path]) -> set[str]:
     return acked
 
 
+def repeated(counts: Mapping[str, int], where: str) -> list[str]:
+    """The complaint about tx_ids counted more than once in `where`, if any."""
+    repeats = [tx_id for tx_id, n in counts.items() if n > 1]
+    return [f"{len(repeats)} tx_ids more than once in {where}: {repeats[:5]}"] if repeats else []
+
+
 def parquet_counts(data_dir: Path) -> Counter[str]:
     """How often each tx_id appears in the Parquet files the sink committed."""
     counts: Counter[str] = Counter()
@@ -174,19 +180,13 @@ class Audit:
         if self.lost:
             found.append(f"{len(self.lost)} acknowledged transactions missing from the topic, "
                          f"e.g. {sorted(self.lost)[:5]}")
-        topic_repeats = {t: n for t, n in self.topic.items() if n > 1}
-        if topic_repeats:
-            found.append(f"{len(topic_repeats)} tx_ids more than once in the topic: "
-                         f"{list(topic_repeats)[:5]}")
+        found += repeated(self.topic, "the topic")
         large = self.above(LARGE)
         if set(self.parquet) != large:
             missing, extra = large - set(self.parquet), set(self.parquet) - large
             found.append(f"Parquet differs from the topic's transactions above {LARGE:g}: "
                          f"{len(missing)} missing (e.g. {sorted(missing)[:3]}), {len(extra)} unexpected")
-        parquet_repeats = {t: n for t, n in self.parquet.items() if n > 1}
-        if parquet_repeats:
-            found.append(f"{len(parquet_repeats)} tx_ids more than once in Parquet: "
-                         f"{list(parquet_repeats)[:5]}")
+        found += repeated(self.parquet, "Parquet")
         alerted = set(self.alerts[LEVEL_ALERT])
         missing_alerts = self.above(ALERT) - alerted
         if missing_alerts:
